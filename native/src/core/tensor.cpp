@@ -1,0 +1,198 @@
+// Storage allocation, tensor construction and strided copies.
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/parallel.h"
+
+namespace ns {
+
+MemoryStats& memory_stats() {
+  static MemoryStats stats;
+  return stats;
+}
+
+Storage::Storage(size_t n) : nbytes(n) {
+  // 64-byte alignment keeps every row start usable by aligned AVX-512 loads.
+  size_t rounded = ((n + 63) / 64) * 64;
+  if (rounded == 0) rounded = 64;
+  data = std::aligned_alloc(64, rounded);
+  NS_CHECK(data != nullptr, "out of memory: could not allocate ", n, " bytes");
+  auto& s = memory_stats();
+  int64_t live = s.live_bytes.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
+  s.live_buffers.fetch_add(1);
+  int64_t peak = s.peak_bytes.load();
+  while (live > peak && !s.peak_bytes.compare_exchange_weak(peak, live)) {
+  }
+}
+
+Storage::~Storage() {
+  std::free(data);
+  auto& s = memory_stats();
+  s.live_bytes.fetch_sub(static_cast<int64_t>(nbytes));
+  s.live_buffers.fetch_sub(1);
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t TensorImpl::numel() const { return shape_numel(shape); }
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+bool TensorImpl::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (shape[i] == 1) continue;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+TensorPtr empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) NS_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  auto t = std::make_shared<TensorImpl>();
+  t->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+  t->shape = shape;
+  t->strides = contiguous_strides(shape);
+  t->dtype = dtype;
+  return t;
+}
+
+TensorPtr zeros(const Shape& shape, DType dtype) {
+  auto t = empty(shape, dtype);
+  std::memset(t->storage->data, 0, t->storage->nbytes);
+  return t;
+}
+
+TensorPtr full(const Shape& shape, DType dtype, double value) {
+  auto t = empty(shape, dtype);
+  fill(t, value);
+  return t;
+}
+
+TensorPtr empty_like(const TensorPtr& t) { return empty(t->shape, t->dtype); }
+TensorPtr zeros_like(const TensorPtr& t) { return zeros(t->shape, t->dtype); }
+
+TensorPtr make_view(const TensorPtr& base, Shape shape, Shape strides, int64_t offset) {
+  auto t = std::make_shared<TensorImpl>();
+  t->storage = base->storage;
+  t->shape = std::move(shape);
+  t->strides = std::move(strides);
+  t->offset = offset;
+  t->dtype = base->dtype;
+  return t;
+}
+
+namespace {
+
+template <class T>
+void strided_copy(T* dst, const T* src, const Shape& shape, const Shape& strides) {
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  const int64_t n = shape_numel(shape);
+  if (nd == 0) {
+    dst[0] = src[0];
+    return;
+  }
+  const int64_t inner = shape[nd - 1];
+  const int64_t inner_stride = strides[nd - 1];
+  const int64_t rows = inner ? n / inner : 0;
+  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      // Decompose the row index over the outer dims.
+      int64_t rem = r, off = 0;
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        off += (rem % shape[d]) * strides[d];
+        rem /= shape[d];
+      }
+      const T* s = src + off;
+      T* o = dst + r * inner;
+      if (inner_stride == 1) {
+        std::memcpy(o, s, sizeof(T) * inner);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) o[i] = s[i * inner_stride];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void copy_into(const TensorPtr& dst, const TensorPtr& src) {
+  NS_CHECK(dst->shape == src->shape, "copy: shape mismatch ", shape_str(dst->shape), " vs ", shape_str(src->shape));
+  NS_CHECK(dst->dtype == src->dtype, "copy: dtype mismatch ", dtype_name(dst->dtype), " vs ", dtype_name(src->dtype));
+  NS_CHECK(dst->is_contiguous(), "copy: destination must be contiguous");
+  switch (src->dtype) {
+    case DType::F32: strided_copy(dst->data<float>(), src->data<float>(), src->shape, src->strides); break;
+    case DType::F64: strided_copy(dst->data<double>(), src->data<double>(), src->shape, src->strides); break;
+    case DType::I32: strided_copy(dst->data<int32_t>(), src->data<int32_t>(), src->shape, src->strides); break;
+    case DType::BF16: strided_copy(dst->data<uint16_t>(), src->data<uint16_t>(), src->shape, src->strides); break;
+  }
+}
+
+TensorPtr dense(const TensorPtr& t) {
+  if (t->is_contiguous()) return t;
+  auto out = empty(t->shape, t->dtype);
+  copy_into(out, t);
+  return out;
+}
+
+void fill(const TensorPtr& t, double value) {
+  NS_CHECK(t->is_contiguous(), "fill: tensor must be contiguous");
+  const int64_t n = t->numel();
+  switch (t->dtype) {
+    case DType::F32: {
+      float* p = t->data<float>();
+      float v = static_cast<float>(value);
+      for (int64_t i = 0; i < n; ++i) p[i] = v;
+      break;
+    }
+    case DType::F64: {
+      double* p = t->data<double>();
+      for (int64_t i = 0; i < n; ++i) p[i] = value;
+      break;
+    }
+    case DType::I32: {
+      int32_t* p = t->data<int32_t>();
+      int32_t v = static_cast<int32_t>(value);
+      for (int64_t i = 0; i < n; ++i) p[i] = v;
+      break;
+    }
+    case DType::BF16: fail("fill: bfloat16 tensors have no CPU kernels");
+  }
+}
+
+int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
+  int64_t w = d < 0 ? d + ndim : d;
+  NS_CHECK(w >= 0 && w < ndim, op, ": dim ", d, " is out of range for a tensor with ", ndim, " dims");
+  return w;
+}
+
+void check_same_shape(const char* op, const TensorPtr& a, const TensorPtr& b) {
+  NS_CHECK(a->shape == b->shape, op, ": shapes must match, got ", shape_str(a->shape), " and ", shape_str(b->shape));
+}
+
+void check_dtype(const char* op, const TensorPtr& t, DType want, const char* what) {
+  NS_CHECK(t->dtype == want, op, ": ", what, " must be ", dtype_name(want), ", got ", dtype_name(t->dtype),
+           " with shape ", shape_str(t->shape));
+}
+
+void check_floating(const char* op, const TensorPtr& t, const char* what) {
+  NS_CHECK(is_floating(t->dtype), op, ": ", what, " must be float32 or float64, got ", dtype_name(t->dtype),
+           " with shape ", shape_str(t->shape));
+}
+
+}  // namespace ns

@@ -1,0 +1,90 @@
+// TensorImpl: a strided view over reference-counted storage, plus the autograd fields.
+// Views (reshape of contiguous data, transpose, slice) share storage; kernels that need dense
+// memory call dense() which copies only when the view is not contiguous.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace ns {
+
+using Shape = std::vector<int64_t>;
+
+// Process-wide allocation counters; read by engine.memoryStats() and the leak tests.
+struct MemoryStats {
+  std::atomic<int64_t> live_bytes{0};
+  std::atomic<int64_t> peak_bytes{0};
+  std::atomic<int64_t> live_buffers{0};
+};
+MemoryStats& memory_stats();
+
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  explicit Storage(size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+struct Node;
+struct TensorImpl;
+using TensorPtr = std::shared_ptr<TensorImpl>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;       // in elements
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::F32;
+
+  bool requires_grad = false;
+  TensorPtr grad;                  // accumulated gradient of a leaf
+  std::shared_ptr<Node> grad_fn;   // producer, null for leaves
+
+  int64_t numel() const;
+  int64_t dim() const { return static_cast<int64_t>(shape.size()); }
+  int64_t size(int64_t d) const { return shape[d < 0 ? d + dim() : d]; }
+  bool is_contiguous() const;
+  bool is_leaf() const { return grad_fn == nullptr; }
+
+  template <class T>
+  T* data() { return static_cast<T*>(storage->data) + offset; }
+  template <class T>
+  const T* data() const { return static_cast<const T*>(storage->data) + offset; }
+};
+
+Shape contiguous_strides(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+
+// Fresh, dense, uninitialised / zeroed tensors.
+TensorPtr empty(const Shape& shape, DType dtype);
+TensorPtr zeros(const Shape& shape, DType dtype);
+TensorPtr full(const Shape& shape, DType dtype, double value);
+TensorPtr empty_like(const TensorPtr& t);
+TensorPtr zeros_like(const TensorPtr& t);
+
+// A view sharing storage (no autograd attached; ops attach nodes themselves).
+TensorPtr make_view(const TensorPtr& base, Shape shape, Shape strides, int64_t offset);
+
+// The tensor itself when contiguous, else a dense copy. Never attaches autograd: for kernels.
+TensorPtr dense(const TensorPtr& t);
+// Copies src (any strides) into dst (dense, same shape and dtype).
+void copy_into(const TensorPtr& dst, const TensorPtr& src);
+
+// Fills every element (dtype converted).
+void fill(const TensorPtr& t, double value);
+
+// Normalises a possibly negative dim against ndim; throws naming the op when out of range.
+int64_t wrap_dim(int64_t d, int64_t ndim, const char* op);
+
+// Shared shape checks with messages that name the op and both shapes.
+void check_same_shape(const char* op, const TensorPtr& a, const TensorPtr& b);
+void check_dtype(const char* op, const TensorPtr& t, DType want, const char* what);
+void check_floating(const char* op, const TensorPtr& t, const char* what);
+
+}  // namespace ns

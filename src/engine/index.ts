@@ -1,0 +1,47 @@
+/**
+ * The engine's public face: tensors, ops, optimizer kernels, RNG, memory scopes, grad mode
+ * and device info. train.ts imports from here (as "nightshift/engine").
+ */
+import { native } from "./native.ts";
+
+export { Tensor, type DType, type Device } from "./tensor.ts";
+export { EngineError, type EngineErrorCode } from "./errors.ts";
+export * as ops from "./ops.ts";
+export * as optim from "./optim.ts";
+export { tensor, zeros, ones, full, zerosLike, arange } from "./creation.ts";
+export { Generator } from "./random.ts";
+export { scope, keep } from "./scope.ts";
+export { deviceInfo, type DeviceInfo } from "./device.ts";
+
+/** Runs fn with autograd off (no graph is recorded), restoring the previous mode after. */
+export function noGrad<R>(fn: () => R): R {
+  const prev = native.setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return native.gradEnabled();
+}
+
+/** Bytes held by live tensors now and at peak since the last reset. */
+export function memoryStats(): { liveBytes: number; peakBytes: number; liveBuffers: number } {
+  return native.memoryStats();
+}
+
+export function resetPeakMemory(): void {
+  native.resetPeakMemory();
+}
+
+export function numThreads(): number {
+  return native.numThreads();
+}
+
+/** Resizes the thread pool (also settable at start with NIGHTSHIFT_NUM_THREADS). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: need a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}

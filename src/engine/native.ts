@@ -1,0 +1,106 @@
+/**
+ * Loads the native addon and declares its shape. This is the only file that knows the addon
+ * exists; everything else goes through Tensor and ops, which validate before calling here.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { EngineError } from "./errors.ts";
+
+export type DType = "float32" | "float64" | "int32" | "bfloat16";
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly strides: number[];
+  readonly dtype: DType;
+  requiresGrad: boolean;
+  readonly grad: NativeTensor | null;
+  readonly isLeaf: boolean;
+  readonly isContiguous: boolean;
+  readonly isDisposed: boolean;
+  zeroGrad(): void;
+  backward(grad?: NativeTensor | null): void;
+  item(): number;
+  toArray(): Float32Array | Float64Array | Int32Array | Uint16Array;
+  detach(): NativeTensor;
+  copyFrom(src: NativeTensor): void;
+  fill(value: number): void;
+  dispose(): void;
+}
+
+export interface NativeGenerator {
+  uniform_(t: NativeTensor, low: number, high: number): void;
+  normal_(t: NativeTensor, mean: number, std: number): void;
+  random(): number;
+}
+
+type T = NativeTensor;
+
+export interface NativeModule {
+  Tensor: abstract new (...args: never[]) => NativeTensor;
+  Generator: new (seed: string) => NativeGenerator;
+  fromArray(data: Float32Array | Float64Array | Int32Array, shape: number[], dtype: DType): T;
+  full(shape: number[], dtype: DType, value: number): T;
+  zeros(shape: number[], dtype: DType): T;
+  binary(op: string, a: T, b: T): T;
+  unary(op: string, x: T): T;
+  addScalar(x: T, s: number): T;
+  mulScalar(x: T, s: number): T;
+  powScalar(x: T, p: number): T;
+  sum(x: T, dims: number[], keepdim: boolean): T;
+  mean(x: T, dims: number[], keepdim: boolean): T;
+  reshape(x: T, shape: number[]): T;
+  transpose(x: T, d0: number, d1: number): T;
+  slice(x: T, dim: number, start: number, end: number): T;
+  contiguous(x: T): T;
+  concat(xs: T[], dim: number): T;
+  cast(x: T, dtype: DType): T;
+  expand(x: T, shape: number[]): T;
+  matmul(a: T, b: T): T;
+  linear(x: T, w: T): T;
+  embedding(weight: T, idx: T): T;
+  rmsNorm(x: T, weight: T | null, eps: number): T;
+  rotary(x: T, cos: T, sin: T): T;
+  attention(q: T, k: T, v: T, window: number, scale: number): T;
+  crossEntropy(logits: T, targets: T, ignoreIndex: number, softcap: number, mean: boolean): T;
+  adamwStep(p: T, g: T, m: T, v: T, step: number, lr: number, b1: number, b2: number, eps: number, wd: number): void;
+  polarExpress(x: T, nsSteps: number): T;
+  muonStep(
+    params: T[],
+    grads: T[],
+    momentumBuffer: T,
+    secondMomentumBuffer: T,
+    momentum: number,
+    lr: number,
+    weightDecay: number,
+    beta2: number,
+    nsSteps: number,
+  ): void;
+  setGradEnabled(enabled: boolean): boolean;
+  gradEnabled(): boolean;
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  memoryStats(): { liveBytes: number; peakBytes: number; liveBuffers: number };
+  resetPeakMemory(): void;
+  cpuInfo(): { gemmKernel: string; hardwareThreads: number };
+}
+
+function findAddon(): string {
+  const fromEnv = process.env.NIGHTSHIFT_ENGINE_PATH;
+  if (fromEnv) return resolve(fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  // Walk up to the package root (src/engine -> root); bundles may sit elsewhere.
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "build", "native", "Release", "nightshift_engine.node");
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new EngineError(
+    "NOT_BUILT",
+    "the native engine is not built: run `npm install` (or `npm run build:native`) in the nightshift folder, " +
+      "or set NIGHTSHIFT_ENGINE_PATH to a built nightshift_engine.node",
+  );
+}
+
+export const native: NativeModule = createRequire(import.meta.url)(findAddon()) as NativeModule;
