@@ -3,6 +3,7 @@
  * estimate used for MFU. The estimate is cores × clock × FLOPs per cycle of the vector unit;
  * it is a yardstick for comparing runs, not a measurement.
  */
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { native } from "./native.ts";
 
@@ -28,9 +29,21 @@ function flopsPerCycle(kernel: string, name: string): number {
 export function deviceInfo(): DeviceInfo {
   const cpu = cpus()[0];
   const name = cpu?.model?.trim() || "unknown CPU";
-  // Virtual machines often report 0 MHz; assume a conservative 2.5 GHz then.
-  const ghz = cpu && cpu.speed > 0 ? cpu.speed / 1000 : 2.5;
+  const ghz = clockGhz(cpu?.speed ?? 0);
   const { gemmKernel } = native.cpuInfo();
   const threads = native.numThreads();
   return { kind: "cpu", name, threads, gemmKernel, peakFlops: threads * ghz * 1e9 * flopsPerCycle(gemmKernel, name) };
+}
+
+// os.cpus() reports 0 MHz on some virtual machines; /proc/cpuinfo usually still knows. Failing
+// both, assume a conservative 2.5 GHz.
+function clockGhz(reportedMhz: number): number {
+  if (reportedMhz > 0) return reportedMhz / 1000;
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m && Number(m[1]) > 0) return Number(m[1]) / 1000;
+  } catch {
+    // not Linux: fall through
+  }
+  return 2.5;
 }

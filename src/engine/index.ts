@@ -2,9 +2,9 @@
  * The engine's public face: tensors, ops, optimizer kernels, RNG, memory scopes, grad mode
  * and device info. train.ts imports from here (as "nightshift/engine").
  */
-import { native } from "./native.ts";
+import { type MemoryStats, native } from "./native.ts";
 
-export { Tensor, type DType, type Device } from "./tensor.ts";
+export { Tensor, liveHandles, type DType, type Device } from "./tensor.ts";
 export { EngineError, type EngineErrorCode } from "./errors.ts";
 export * as ops from "./ops.ts";
 export * as optim from "./optim.ts";
@@ -27,9 +27,16 @@ export function isGradEnabled(): boolean {
   return native.gradEnabled();
 }
 
-/** Bytes held by live tensors now and at peak since the last reset. */
-export function memoryStats(): { liveBytes: number; peakBytes: number; liveBuffers: number } {
+export type { MemoryStats } from "./native.ts";
+
+/** Bytes held by live tensors now and at peak since the last reset, and the allocator cache. */
+export function memoryStats(): MemoryStats {
   return native.memoryStats();
+}
+
+/** Releases the buffers the caching allocator keeps for reuse (NIGHTSHIFT_CACHE_MB caps them). */
+export function emptyCache(): void {
+  native.emptyCache();
 }
 
 export function resetPeakMemory(): void {

@@ -10,35 +10,41 @@ import { EngineError } from "./errors.ts";
 
 export type DType = "float32" | "float64" | "int32" | "bfloat16";
 
-export interface NativeTensor {
-  readonly shape: number[];
-  readonly strides: number[];
-  readonly dtype: DType;
-  requiresGrad: boolean;
-  readonly grad: NativeTensor | null;
-  readonly isLeaf: boolean;
-  readonly isContiguous: boolean;
-  readonly isDisposed: boolean;
-  zeroGrad(): void;
-  backward(grad?: NativeTensor | null): void;
-  item(): number;
-  toArray(): Float32Array | Float64Array | Int32Array | Uint16Array;
-  detach(): NativeTensor;
-  copyFrom(src: NativeTensor): void;
-  fill(value: number): void;
-  dispose(): void;
-}
+/**
+ * A native tensor as JS sees it: a number naming a slot of the addon's handle table.
+ * Handles are released explicitly (Tensor.dispose, scope); a stale handle is an error.
+ */
+export type TensorHandle = number & { readonly __brand: "TensorHandle" };
 
 export interface NativeGenerator {
-  uniform_(t: NativeTensor, low: number, high: number): void;
-  normal_(t: NativeTensor, mean: number, std: number): void;
+  uniform_(t: TensorHandle, low: number, high: number): void;
+  normal_(t: TensorHandle, mean: number, std: number): void;
   random(): number;
 }
 
-type T = NativeTensor;
+type T = TensorHandle;
 
 export interface NativeModule {
-  Tensor: abstract new (...args: never[]) => NativeTensor;
+  // Tensor methods, by handle.
+  shape(t: T): number[];
+  strides(t: T): number[];
+  dtype(t: T): DType;
+  requiresGrad(t: T): boolean;
+  setRequiresGrad(t: T, value: boolean): void;
+  isLeaf(t: T): boolean;
+  isContiguous(t: T): boolean;
+  /** A new handle on the accumulated gradient, or null. */
+  grad(t: T): T | null;
+  zeroGrad(t: T): void;
+  backward(t: T, grad: T | null): void;
+  item(t: T): number;
+  toArray(t: T): Float32Array | Float64Array | Int32Array | Uint16Array;
+  detach(t: T): T;
+  copyFrom(dst: T, src: T): void;
+  fill(t: T, value: number): void;
+  release(t: T): void;
+  liveHandles(): number;
+
   Generator: new (seed: string) => NativeGenerator;
   fromArray(data: Float32Array | Float64Array | Int32Array, shape: number[], dtype: DType): T;
   full(shape: number[], dtype: DType, value: number): T;
@@ -81,9 +87,21 @@ export interface NativeModule {
   gradEnabled(): boolean;
   numThreads(): number;
   setNumThreads(n: number): void;
-  memoryStats(): { liveBytes: number; peakBytes: number; liveBuffers: number };
+  memoryStats(): MemoryStats;
+  emptyCache(): void;
   resetPeakMemory(): void;
   cpuInfo(): { gemmKernel: string; hardwareThreads: number };
+}
+
+export interface MemoryStats {
+  /** Bytes held by live tensors. */
+  liveBytes: number;
+  /** Highest liveBytes since start or the last resetPeakMemory(). */
+  peakBytes: number;
+  /** Number of live tensor buffers. */
+  liveBuffers: number;
+  /** Bytes kept by the caching allocator for reuse (not in liveBytes). */
+  cachedBytes: number;
 }
 
 function findAddon(): string {

@@ -8,6 +8,9 @@ import { assertFinite, assertInt, assertShape, assertTensor, checkOptions, inval
 
 type Operand = Tensor | number;
 
+/** 2^-23, float32's machine epsilon (torch.finfo(torch.float32).eps). */
+const FLOAT32_EPSILON = 1.1920928955078125e-7;
+
 function binary(op: "add" | "sub" | "mul" | "div" | "maximum" | "minimum", a: Tensor, b: Operand): Tensor {
   assertTensor(op, "a", a);
   if (typeof b === "number") {
@@ -213,7 +216,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 export interface RmsNormOptions {
   /** Per-channel scale (C); none by default, as in autoresearch. */
   weight?: Tensor;
-  /** Added to the mean square; default 1e-6 (torch's F.rms_norm uses the dtype's eps). */
+  /** Added to the mean square; default: the dtype's machine epsilon, as torch's F.rms_norm. */
   eps?: number;
 }
 
@@ -221,7 +224,7 @@ export interface RmsNormOptions {
 export function rmsNorm(x: Tensor, options: RmsNormOptions = {}): Tensor {
   assertTensor("rmsNorm", "x", x);
   checkOptions("rmsNorm", options, ["weight", "eps"]);
-  const eps = options.eps ?? 1e-6;
+  const eps = options.eps ?? (x.dtype === "float64" ? Number.EPSILON : FLOAT32_EPSILON);
   assertFinite("rmsNorm", "eps", eps);
   if (options.weight !== undefined) assertTensor("rmsNorm", "weight", options.weight);
   return wrapNative(() => native.rmsNorm(x.native, options.weight?.native ?? null, eps));

@@ -7,13 +7,17 @@ import { EngineError } from "./errors.ts";
 
 export interface Disposable {
   dispose(): void;
+  /** Called when the handle is (or becomes) owned by no scope: its owner must dispose it. */
+  unscoped?(): void;
 }
 
 const scopes: Set<Disposable>[] = [];
 
 /** Records a new handle in the innermost open scope, if any. */
 export function track<D extends Disposable>(handle: D): D {
-  scopes[scopes.length - 1]?.add(handle);
+  const current = scopes[scopes.length - 1];
+  if (current) current.add(handle);
+  else handle.unscoped?.();
   return handle;
 }
 
@@ -21,7 +25,11 @@ export function track<D extends Disposable>(handle: D): D {
 export function keep<V>(value: V): V {
   const found = new Set<Disposable>();
   collect(value, found, new Set());
-  for (const s of scopes) for (const h of found) s.delete(h);
+  for (const h of found) {
+    let owned = false;
+    for (const s of scopes) owned = s.delete(h) || owned;
+    if (owned) h.unscoped?.();
+  }
   return value;
 }
 
@@ -49,8 +57,9 @@ export function scope<R>(fn: () => R): R {
   collect(result, returned, new Set());
   const parent = scopes[scopes.length - 1];
   for (const h of mine) {
-    if (returned.has(h)) parent?.add(h);
-    else h.dispose();
+    if (!returned.has(h)) h.dispose();
+    else if (parent) parent.add(h);
+    else h.unscoped?.();
   }
   return result;
 }

@@ -1,68 +1,77 @@
 /**
- * Tensor: a handle on a native tensor. Shapes, dtype, device, autograd (requiresGrad, grad,
- * backward) and data export. Ops live in ops.ts; this class only owns the handle.
+ * Tensor: the JS face of a native tensor, holding a handle (a number) into the addon's handle
+ * table. Shapes, dtype, device, autograd (requiresGrad, grad, backward) and data export. Ops
+ * live in ops.ts; this class only owns the handle.
+ *
+ * Memory is released deterministically: dispose() or the end of a scope frees the handle at
+ * once. A tensor outside every scope that is dropped without dispose() is released by a
+ * FinalizationRegistry when the garbage collector notices — a safety net, not the plan. Only
+ * such tensors are registered: V8 keeps registry cells until the event loop turns, which a
+ * synchronous training loop may never do, so per-step intermediates (always in a scope) stay
+ * out of it.
  */
 import { EngineError, fromNativeError } from "./errors.ts";
-import { type DType, type NativeTensor, native } from "./native.ts";
+import { type DType, type TensorHandle, native } from "./native.ts";
 import { track } from "./scope.ts";
 
 export type { DType } from "./native.ts";
 export type Device = "cpu";
-export type TypedArrayFor<D extends DType> = D extends "float64"
-  ? Float64Array
-  : D extends "int32"
-    ? Int32Array
-    : Float32Array;
+
+const forgotten = new FinalizationRegistry<TensorHandle>((handle) => native.release(handle));
 
 export class Tensor {
-  #handle: NativeTensor | null;
+  #handle: TensorHandle | null;
+  #registered = false;
 
-  /** @internal Wraps a native handle and records it in the current scope. */
-  constructor(handle: NativeTensor) {
+  /** @internal Takes ownership of a native handle and records it in the current scope. */
+  constructor(handle: TensorHandle) {
     this.#handle = handle;
     track(this);
   }
 
+  /** @internal Called by scopes when no scope owns this tensor any more. */
+  unscoped(): void {
+    if (this.#handle === null || this.#registered) return;
+    forgotten.register(this, this.#handle, this);
+    this.#registered = true;
+  }
+
   /** @internal The native handle; throws DISPOSED after dispose(). */
-  get native(): NativeTensor {
+  get native(): TensorHandle {
     if (this.#handle === null) throw new EngineError("DISPOSED", "tensor was disposed (or its scope ended)");
     return this.#handle;
   }
 
   get shape(): number[] {
-    return this.native.shape;
+    return native.shape(this.native);
   }
   get dtype(): DType {
-    return this.native.dtype;
+    return native.dtype(this.native);
   }
   get device(): Device {
     return "cpu";
   }
   get ndim(): number {
-    return this.native.shape.length;
+    return this.shape.length;
   }
   get numel(): number {
-    return this.native.shape.reduce((a, b) => a * b, 1);
+    return this.shape.reduce((a, b) => a * b, 1);
   }
   get isContiguous(): boolean {
-    return this.native.isContiguous;
+    return native.isContiguous(this.native);
   }
   get isLeaf(): boolean {
-    return this.native.isLeaf;
+    return native.isLeaf(this.native);
   }
   get disposed(): boolean {
     return this.#handle === null;
   }
 
   get requiresGrad(): boolean {
-    return this.native.requiresGrad;
+    return native.requiresGrad(this.native);
   }
   set requiresGrad(value: boolean) {
-    try {
-      this.native.requiresGrad = value;
-    } catch (err) {
-      throw fromNativeError(err);
-    }
+    callNative(() => native.setRequiresGrad(this.native, value));
   }
 
   /** Marks a leaf as a parameter (requiresGrad = true) and returns it, for chaining. */
@@ -71,15 +80,15 @@ export class Tensor {
     return this;
   }
 
-  /** The accumulated gradient of a leaf, or null before any backward(). */
+  /** The accumulated gradient of a leaf (a new handle on it), or null before any backward(). */
   get grad(): Tensor | null {
-    const g = this.native.grad;
+    const g = native.grad(this.native);
     return g === null ? null : new Tensor(g);
   }
 
   /** Drops the accumulated gradient (set-to-none semantics). */
   zeroGrad(): void {
-    this.native.zeroGrad();
+    native.zeroGrad(this.native);
   }
 
   /**
@@ -87,25 +96,21 @@ export class Tensor {
    * the same shape. The graph is freed afterwards: a second backward() through it throws.
    */
   backward(grad?: Tensor): void {
-    try {
-      this.native.backward(grad ? grad.native : null);
-    } catch (err) {
-      throw fromNativeError(err);
-    }
+    callNative(() => native.backward(this.native, grad ? grad.native : null));
   }
 
   /** The single value of a one-element tensor. */
   item(): number {
-    try {
-      return this.native.item();
-    } catch (err) {
-      throw fromNativeError(err);
-    }
+    let v = 0;
+    callNative(() => {
+      v = native.item(this.native);
+    });
+    return v;
   }
 
   /** A copy of the values in row-major order. */
   toArray(): Float32Array | Float64Array | Int32Array {
-    const a = this.native.toArray();
+    const a = native.toArray(this.native);
     if (a instanceof Uint16Array) throw new EngineError("INVALID_ARGUMENT", "toArray: bfloat16 has no CPU access");
     return a;
   }
@@ -127,34 +132,28 @@ export class Tensor {
     return build(this.shape, 0)[0];
   }
 
-  /** A new handle on the same data with no autograd history. */
+  /** A new tensor on the same data with no autograd history. */
   detach(): Tensor {
-    return new Tensor(this.native.detach());
+    return wrapNative(() => native.detach(this.native));
   }
 
   /** Overwrites this (contiguous) tensor with src's values; no autograd. */
   copy_(src: Tensor): this {
-    try {
-      this.native.copyFrom(src.native);
-    } catch (err) {
-      throw fromNativeError(err);
-    }
+    callNative(() => native.copyFrom(this.native, src.native));
     return this;
   }
 
   /** Sets every element to value; no autograd. */
   fill_(value: number): this {
-    try {
-      this.native.fill(value);
-    } catch (err) {
-      throw fromNativeError(err);
-    }
+    callNative(() => native.fill(this.native, value));
     return this;
   }
 
   /** Releases this handle now. The memory returns once no graph or view still refers to it. */
   dispose(): void {
-    this.#handle?.dispose();
+    if (this.#handle === null) return;
+    native.release(this.#handle);
+    if (this.#registered) forgotten.unregister(this);
     this.#handle = null;
   }
 
@@ -163,9 +162,9 @@ export class Tensor {
   }
 }
 
-/** Calls the addon, converting its errors to EngineError, and wraps the result. */
-export function wrapNative(fn: () => NativeTensor): Tensor {
-  let handle: NativeTensor;
+/** Calls the addon, converting its errors to EngineError, and wraps the returned handle. */
+export function wrapNative(fn: () => TensorHandle): Tensor {
+  let handle: TensorHandle;
   try {
     handle = fn();
   } catch (err) {
@@ -181,6 +180,11 @@ export function callNative(fn: () => void): void {
   } catch (err) {
     throw fromNativeError(err);
   }
+}
+
+/** Live tensor handles (for leak tests and diagnostics). */
+export function liveHandles(): number {
+  return native.liveHandles();
 }
 
 export { native };

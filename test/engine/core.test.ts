@@ -1,9 +1,14 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   EngineError,
   Generator,
   Tensor,
+  emptyCache,
+  liveHandles,
   memoryStats,
+  ones,
   noGrad,
   ops,
   scope,
@@ -87,6 +92,11 @@ describe("errors", () => {
     expect(() => ops.attention(q, q, q, { windw: 2 } as never)).toThrow(/unknown option 'windw' — did you mean 'window'/);
   });
 
+  it("refuses absurd sizes with an error instead of crashing", () => {
+    expect(() => zeros([1 << 30, 1 << 30, 1 << 30])).toThrow(/too large to allocate/);
+    expect(() => zeros([2 ** 20, 2 ** 20, 2 ** 6])).toThrow(/out of memory|too large/);
+  });
+
   it("refuses requiresGrad on int tensors", () => {
     expect(() => {
       tensor([1], [1], "int32").requiresGrad = true;
@@ -162,6 +172,37 @@ describe("gradients of the core ops (float64, central differences)", () => {
   }
 });
 
+describe("float32 transcendental kernels", () => {
+  // A grid over the useful range plus tiny magnitudes, where tanh must stay relatively exact.
+  const grid = [...Array.from({ length: 4001 }, (_, i) => -20 + i * 0.01), 1e-3, -1e-4, 3e-6, 0, 0.0999, 0.1001];
+  const x = tensor(grid);
+  const check = (got: ArrayLike<number>, ref: (v: number) => number, tol: (v: number) => number) => {
+    let worst = 0;
+    grid.forEach((v, i) => {
+      const f = Math.fround(v); // the value the kernel actually saw
+      const err = Math.abs(got[i]! - ref(f)) / tol(f);
+      worst = Math.max(worst, err);
+    });
+    return worst;
+  };
+  it("exp is within a few ulp", () => {
+    expect(check(ops.exp(x).toArray(), Math.exp, (v) => 4e-7 * Math.exp(v))).toBeLessThanOrEqual(1);
+  });
+  it("tanh is accurate in absolute terms and, near 0, relative ones", () => {
+    expect(check(ops.tanh(x).toArray(), Math.tanh, (v) => 2e-7 + 1e-6 * Math.abs(Math.tanh(v)))).toBeLessThanOrEqual(1);
+    const tiny = ops.tanh(tensor([1e-3, -1e-4, 3e-6])).toArray();
+    expect(Math.abs(tiny[1]! / Math.tanh(-1e-4) - 1)).toBeLessThan(1e-6);
+  });
+  it("sigmoid is within 2e-7", () => {
+    expect(check(ops.sigmoid(x).toArray(), (v) => 1 / (1 + Math.exp(-v)), () => 2e-7)).toBeLessThanOrEqual(1);
+  });
+  it("propagates NaN", () => {
+    const r = ops.exp(tensor([Number.NaN])).item();
+    expect(Number.isNaN(r)).toBe(true);
+    expect(Number.isNaN(ops.tanh(tensor([Number.NaN])).item())).toBe(true);
+  });
+});
+
 describe("memory scopes", () => {
   it("frees intermediates and keeps the returned tensor", () => {
     const before = memoryStats().liveBuffers;
@@ -196,6 +237,37 @@ describe("memory scopes", () => {
     });
     expect(kept!.item()).toBe(4);
     kept!.dispose();
+  });
+
+  it("reuses freed buffers of the same size and releases them on emptyCache()", () => {
+    emptyCache();
+    const a = zeros([1024, 1024]);
+    a.dispose();
+    const cached = memoryStats().cachedBytes;
+    expect(cached).toBeGreaterThanOrEqual(4 * 2 ** 20);
+    const b = ones([1024, 1024]); // same size: taken from the cache, and initialised
+    expect(memoryStats().cachedBytes).toBe(cached - 4 * 2 ** 20);
+    expect(Array.from(b.toArray().slice(0, 3))).toEqual([1, 1, 1]);
+    b.dispose();
+    emptyCache();
+    expect(memoryStats().cachedBytes).toBe(0);
+  });
+
+  it("releases every handle a scope created but did not return", () => {
+    const x = tensor([1, 2, 3]).requireGrad();
+    const before = liveHandles();
+    for (let i = 0; i < 100; i++) scope(() => ops.sum(ops.square(ops.mul(x, 2))).backward());
+    expect(liveHandles()).toBe(before);
+  });
+
+  it("releases tensors dropped outside any scope once the GC runs (safety net)", () => {
+    const script = fileURLToPath(new URL("../support/forgotten-tensors.ts", import.meta.url));
+    const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", script], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const { before, during, after } = JSON.parse(r.stdout.trim());
+    expect(during - before.handles).toBe(1000);
+    expect(after.handles).toBe(before.handles);
+    expect(after.bytes).toBe(before.bytes);
   });
 
   it("rejects async functions", () => {

@@ -1,12 +1,14 @@
 // Per-addon state, owned by the environment (freed by Node when a worker or the process tears
-// the addon down): the JsTensor constructor and the generators created from JS.
+// the addon down): the tensor handle table and the generator constructor.
 #pragma once
 #include <napi.h>
+
+#include "binding/handles.h"
 
 namespace ns {
 
 struct AddonData {
-  Napi::FunctionReference tensor_ctor;
+  HandleTable tensors;
   Napi::FunctionReference generator_ctor;
 };
 

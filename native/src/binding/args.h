@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "binding/tensor_wrap.h"
+#include "binding/addon_data.h"
 #include "core/dtype.h"
 
 namespace ns {
@@ -19,7 +19,7 @@ struct Args {
   [[noreturn]] void type_error(size_t i, const char* want) const {
     throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument " + std::to_string(i) + " must be " + want);
   }
-  TensorPtr tensor(size_t i) const { return JsTensor::From(info[i], op); }
+  TensorPtr tensor(size_t i) const { return lookup(info[i], i); }
   TensorPtr optional_tensor(size_t i) const {
     if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
     return tensor(i);
@@ -51,8 +51,14 @@ struct Args {
     if (!info[i].IsArray()) type_error(i, "an array of tensors");
     auto arr = info[i].As<Napi::Array>();
     std::vector<TensorPtr> out(arr.Length());
-    for (uint32_t k = 0; k < arr.Length(); ++k) out[k] = JsTensor::From(arr.Get(k), op);
+    for (uint32_t k = 0; k < arr.Length(); ++k) out[k] = lookup(arr.Get(k), i);
     return out;
+  }
+  TensorPtr lookup(const Napi::Value& v, size_t i) const {
+    if (!v.IsNumber()) type_error(i, "a tensor handle");
+    const TensorPtr* t = addon_data(info.Env()).tensors.find(v.As<Napi::Number>().DoubleValue());
+    if (!t) throw Napi::Error::New(info.Env(), std::string(op) + ": tensor was disposed");
+    return *t;
   }
   DType dtype(size_t i) const {
     if (!info[i].IsString()) type_error(i, "a dtype name");
@@ -64,6 +70,11 @@ struct Args {
     throw Napi::TypeError::New(info.Env(), std::string(op) + ": unknown dtype '" + s + "'");
   }
 };
+
+// Registers a result tensor and returns its handle to JS.
+inline Napi::Value handle_of(Napi::Env env, TensorPtr t) {
+  return Napi::Number::New(env, addon_data(env).tensors.put(std::move(t)));
+}
 
 // Runs a binding body, turning engine errors into JS Errors (never aborting the process).
 template <class F>

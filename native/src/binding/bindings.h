@@ -4,6 +4,7 @@
 
 namespace ns {
 
+void register_tensor_methods(Napi::Env env, Napi::Object exports);
 void register_tensor_factories(Napi::Env env, Napi::Object exports);
 void register_generator(Napi::Env env, Napi::Object exports);
 void register_ops(Napi::Env env, Napi::Object exports);

@@ -19,21 +19,21 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     NS_CHECK(arr.ByteLength() == want, "fromArray: ", arr.ElementLength(), " values do not fill shape ",
              shape_str(shape), " (", t->numel(), " elements)");
     if (want) std::memcpy(t->storage->data, static_cast<char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), want);
-    return JsTensor::Wrap(info.Env(), t);
+    return handle_of(info.Env(), t);
   });
 }
 
 Napi::Value Full(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "full"};
-    return JsTensor::Wrap(info.Env(), full(a.ints(0), a.dtype(1), a.number(2)));
+    return handle_of(info.Env(), full(a.ints(0), a.dtype(1), a.number(2)));
   });
 }
 
 Napi::Value Zeros(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "zeros"};
-    return JsTensor::Wrap(info.Env(), zeros(a.ints(0), a.dtype(1)));
+    return handle_of(info.Env(), zeros(a.ints(0), a.dtype(1)));
   });
 }
 

@@ -3,16 +3,13 @@
 
 #include "binding/addon_data.h"
 #include "binding/bindings.h"
-#include "binding/tensor_wrap.h"
 
 namespace ns {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by Node at addon teardown
-  Napi::Function tensor_ctor = JsTensor::Define(env);
-  data->tensor_ctor = Napi::Persistent(tensor_ctor);
-  exports.Set("Tensor", tensor_ctor);
+  register_tensor_methods(env, exports);
   register_tensor_factories(env, exports);
   register_generator(env, exports);
   register_ops(env, exports);

@@ -11,7 +11,7 @@ namespace {
   Napi::Value name(const Napi::CallbackInfo& info) {               \
     return guarded(info, [&]() -> Napi::Value {                    \
       Args a{info, #name};                                         \
-      return JsTensor::Wrap(info.Env(), [&]() -> TensorPtr { __VA_ARGS__ }()); \
+      return handle_of(info.Env(), [&]() -> TensorPtr { __VA_ARGS__ }()); \
     });                                                            \
   }
 

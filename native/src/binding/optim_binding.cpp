@@ -19,7 +19,7 @@ Napi::Value PolarExpress(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Args a{info, "polarExpress"};
     NoGradGuard ng;
-    return JsTensor::Wrap(info.Env(), polar_express(a.tensor(0), a.integer(1)));
+    return handle_of(info.Env(), polar_express(a.tensor(0), a.integer(1)));
   });
 }
 

@@ -33,12 +33,18 @@ Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   o.Set("liveBytes", Napi::Number::New(info.Env(), double(s.live_bytes.load())));
   o.Set("peakBytes", Napi::Number::New(info.Env(), double(s.peak_bytes.load())));
   o.Set("liveBuffers", Napi::Number::New(info.Env(), double(s.live_buffers.load())));
+  o.Set("cachedBytes", Napi::Number::New(info.Env(), double(s.cached_bytes.load())));
   return o;
 }
 
 Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
   auto& s = memory_stats();
   s.peak_bytes.store(s.live_bytes.load());
+  return info.Env().Undefined();
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  empty_cache();
   return info.Env().Undefined();
 }
 
@@ -58,6 +64,7 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   exports.Set("memoryStats", Napi::Function::New<MemoryStatsJs>(env, "memoryStats"));
   exports.Set("resetPeakMemory", Napi::Function::New<ResetPeakMemory>(env, "resetPeakMemory"));
+  exports.Set("emptyCache", Napi::Function::New<EmptyCache>(env, "emptyCache"));
   exports.Set("cpuInfo", Napi::Function::New<CpuInfo>(env, "cpuInfo"));
 }
 

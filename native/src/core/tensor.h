@@ -15,12 +15,17 @@ namespace ns {
 using Shape = std::vector<int64_t>;
 
 // Process-wide allocation counters; read by engine.memoryStats() and the leak tests.
+// live/peak count bytes held by tensors; cached bytes sit in the allocator's free lists.
 struct MemoryStats {
   std::atomic<int64_t> live_bytes{0};
   std::atomic<int64_t> peak_bytes{0};
   std::atomic<int64_t> live_buffers{0};
+  std::atomic<int64_t> cached_bytes{0};
 };
 MemoryStats& memory_stats();
+
+// Returns every cached buffer to the system.
+void empty_cache();
 
 struct Storage {
   void* data = nullptr;

@@ -4,6 +4,7 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "core/vmath.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -154,12 +155,12 @@ TensorPtr unary_raw(UnaryOp op, const TensorPtr& x) {
     using T = scalar_t;
     switch (op) {
       case UnaryOp::Neg: out = map_unary<T>(x, [](T v) { return -v; }); break;
-      case UnaryOp::Exp: out = map_unary<T>(x, [](T v) { return std::exp(v); }); break;
+      case UnaryOp::Exp: out = map_unary<T>(x, [](T v) { return vmath::exp(v); }); break;
       case UnaryOp::Log: out = map_unary<T>(x, [](T v) { return std::log(v); }); break;
       case UnaryOp::Sqrt: out = map_unary<T>(x, [](T v) { return std::sqrt(v); }); break;
       case UnaryOp::Rsqrt: out = map_unary<T>(x, [](T v) { return T(1) / std::sqrt(v); }); break;
-      case UnaryOp::Sigmoid: out = map_unary<T>(x, [](T v) { return T(1) / (T(1) + std::exp(-v)); }); break;
-      case UnaryOp::Tanh: out = map_unary<T>(x, [](T v) { return std::tanh(v); }); break;
+      case UnaryOp::Sigmoid: out = map_unary<T>(x, [](T v) { return vmath::sigmoid(v); }); break;
+      case UnaryOp::Tanh: out = map_unary<T>(x, [](T v) { return vmath::tanh(v); }); break;
       case UnaryOp::Relu: out = map_unary<T>(x, [](T v) { return v > T(0) ? v : T(0); }); break;
       case UnaryOp::Square: out = map_unary<T>(x, [](T v) { return v * v; }); break;
       case UnaryOp::Abs: out = map_unary<T>(x, [](T v) { return std::abs(v); }); break;

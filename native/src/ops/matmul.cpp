@@ -44,11 +44,19 @@ TensorPtr as_matrix_source(const TensorPtr& t, bool& trans, int64_t& ld) {
 }
 
 // out (batch, M, N) = op(a) @ op(b) for each batch, with a/b batch strides (0 = broadcast).
+// Small per-batch products run one per thread (a gemm called from a worker runs inline);
+// large ones run in sequence, each using the whole pool. Either way each output element is
+// computed by one gemm, so the result does not depend on the thread count.
 template <class T>
 void batched(int64_t batch, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, bool ta, int64_t sa,
              const T* b, int64_t ldb, bool tb, int64_t sb, T* out, T beta) {
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(ta, tb, M, N, K, T(1), a + i * sa, lda, b + i * sb, ldb, beta, out + i * M * N, N);
+  auto one = [&](int64_t i) { gemm(ta, tb, M, N, K, T(1), a + i * sa, lda, b + i * sb, ldb, beta, out + i * M * N, N); };
+  constexpr int64_t kParallelWork = int64_t(1) << 22;  // gemm's own threading threshold
+  if (batch > 1 && M * N * K < kParallelWork) {
+    parallel_tasks(batch, one);
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
 }
 
 // C = op(A) @ op(B) on dense matrices given as (rows, cols) tensors with flags.
