@@ -24,6 +24,14 @@ describe("nightshift CLI", () => {
     expect(JSON.parse(r.stdout).threads).toBe(1);
   });
 
+  it("takes the peak FLOP/s from NIGHTSHIFT_PEAK_FLOPS when given", () => {
+    const r = spawnSync(process.execPath, [bin, "info", "--json"], {
+      encoding: "utf8",
+      env: { ...process.env, NIGHTSHIFT_PEAK_FLOPS: "2.5e11" },
+    });
+    expect(JSON.parse(r.stdout).peakFlops).toBe(2.5e11);
+  });
+
   it("rejects an unknown command with a one-line error and exit code 2", () => {
     const r = run("bogus");
     expect(r.status).toBe(2);

@@ -1,7 +1,8 @@
 /**
  * What the engine runs on: name, cores, the GEMM kernel chosen at run time, and a peak-FLOP/s
- * estimate used for MFU. The estimate is cores × clock × FLOPs per cycle of the vector unit;
- * it is a yardstick for comparing runs, not a measurement.
+ * estimate used for MFU. The estimate is threads × clock × FLOPs per cycle of the vector unit,
+ * with the boost clock when the OS exposes it and the reported (often base) clock otherwise;
+ * it is a yardstick for comparing runs, not a measurement. NIGHTSHIFT_PEAK_FLOPS overrides it.
  */
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -32,12 +33,20 @@ export function deviceInfo(): DeviceInfo {
   const ghz = clockGhz(cpu?.speed ?? 0);
   const { gemmKernel } = native.cpuInfo();
   const threads = native.numThreads();
-  return { kind: "cpu", name, threads, gemmKernel, peakFlops: threads * ghz * 1e9 * flopsPerCycle(gemmKernel, name) };
+  const override = Number(process.env.NIGHTSHIFT_PEAK_FLOPS);
+  const peakFlops = override > 0 ? override : threads * ghz * 1e9 * flopsPerCycle(gemmKernel, name);
+  return { kind: "cpu", name, threads, gemmKernel, peakFlops };
 }
 
-// os.cpus() reports 0 MHz on some virtual machines; /proc/cpuinfo usually still knows. Failing
-// both, assume a conservative 2.5 GHz.
+// The boost clock from cpufreq when present; else what os.cpus() reports, which is 0 MHz on
+// some virtual machines, where /proc/cpuinfo usually still knows. Failing all, 2.5 GHz.
 function clockGhz(reportedMhz: number): number {
+  try {
+    const khz = Number(readFileSync("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "utf8"));
+    if (khz > 0) return khz / 1e6;
+  } catch {
+    // no cpufreq (common in VMs)
+  }
   if (reportedMhz > 0) return reportedMhz / 1000;
   try {
     const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
