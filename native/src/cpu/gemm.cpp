@@ -30,12 +30,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
 
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 #include "cpu/gemm_kernels.h"
 
@@ -55,31 +57,12 @@ constexpr int64_t kThreadWork = int64_t(1) << 22;
 
 // ---- kernel choice --------------------------------------------------------------------------
 
-bool cpu_can_run(const char* name) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  if (std::strcmp(name, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-  if (std::strcmp(name, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-  return std::strcmp(name, "generic") == 0;
-}
-
-// Best kernel the CPU runs, or the one NIGHTSHIFT_GEMM_KERNEL names if the CPU runs that one
-// (requests it cannot run, or unknown names, are ignored).
+// Best kernel the CPU runs, or the one NIGHTSHIFT_GEMM_KERNEL names if the CPU runs that one.
 const GemmKernel* choose_kernel() {
-  const GemmKernel* candidates[] = {gemm_kernel_avx512(), gemm_kernel_avx2(), gemm_kernel_generic()};
-  const GemmKernel* best = nullptr;
-  for (const GemmKernel* k : candidates)
-    if (k && cpu_can_run(k->name)) {
-      best = k;
-      break;
-    }
-  if (const char* want = std::getenv("NIGHTSHIFT_GEMM_KERNEL"))
-    for (const GemmKernel* k : candidates)
-      if (k && std::strcmp(k->name, want) == 0 && cpu_can_run(k->name)) return k;
-  return best;
+  const char* want = isa_name(choose_isa("NIGHTSHIFT_GEMM_KERNEL"));
+  for (const GemmKernel* k : {gemm_kernel_avx512(), gemm_kernel_avx2()})
+    if (k && std::strcmp(k->name, want) == 0) return k;
+  return gemm_kernel_generic();
 }
 
 const GemmKernel& active_kernel() {

@@ -29,6 +29,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/cpu_features.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "ops/ops.h"
@@ -503,28 +504,8 @@ NS_ATTN_ENTRIES(avx512, NS_ATTN_TARGET_AVX512, 64)
 #endif
 #undef NS_ATTN_ENTRIES
 
-enum class Isa { Generic, Avx2, Avx512 };
-
-Isa detect_isa() {
-  Isa best = Isa::Generic;
-#if NS_ATTN_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::Avx2;
-  if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-    best = Isa::Avx512;
-#endif
-  // A request for an instruction set the CPU lacks falls back to the best one it has.
-  if (const char* env = std::getenv("NIGHTSHIFT_ATTENTION_KERNEL")) {
-    const std::string want(env);
-    if (want == "generic") return Isa::Generic;
-    if (want == "avx2" && best != Isa::Generic) return Isa::Avx2;
-  }
-  return best;
-}
-
 Isa cpu_isa() {
-  static const Isa isa = detect_isa();
+  static const Isa isa = choose_isa("NIGHTSHIFT_ATTENTION_KERNEL");
   return isa;
 }
 

@@ -28,6 +28,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "ops/ops.h"
@@ -375,17 +376,6 @@ struct F32Kernel {
   void (*backward)(const CeArgs<float>&, int64_t, int64_t);
 };
 
-bool cpu_runs(const char* name) {
-#if NS_CE_X86
-  __builtin_cpu_init();
-  if (std::strcmp(name, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-  if (std::strcmp(name, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-  return std::strcmp(name, "generic") == 0;
-}
-
 // The widest kernel the CPU runs, or the one NIGHTSHIFT_CE_KERNEL names if the CPU runs it
 // (other requests are ignored).
 const F32Kernel& f32_kernel() {
@@ -397,12 +387,9 @@ const F32Kernel& f32_kernel() {
 #endif
         {"generic", forward_rows_generic, backward_rows_generic},
     };
-    const char* want = std::getenv("NIGHTSHIFT_CE_KERNEL");
-    if (want)
-      for (const F32Kernel& k : kernels)
-        if (std::strcmp(k.name, want) == 0 && cpu_runs(k.name)) return k;
+    const char* want = isa_name(choose_isa("NIGHTSHIFT_CE_KERNEL"));
     for (const F32Kernel& k : kernels)
-      if (cpu_runs(k.name)) return k;
+      if (std::strcmp(k.name, want) == 0) return k;
     return kernels[sizeof kernels / sizeof kernels[0] - 1];
   }();
   return chosen;
