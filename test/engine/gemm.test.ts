@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../support/random.ts";
 
 /** One op call. Shapes are the tensors as stored; `ta`/`tb` apply ops.transpose(-2, -1) first. */
 interface GemmCase {
@@ -100,16 +101,6 @@ console.log(JSON.stringify({ gemmKernel, threads, shapes }));
 
 // ---- inputs and the float64 reference -------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const numel = (shape: number[]): number => shape.reduce((x, y) => x * y, 1);
 
@@ -164,7 +155,7 @@ function prepare(c: GemmCase, rand: () => number): Prepared {
   return { a, b, ref, outShape: c.a.length === 3 ? [batch, M, N] : [M, N], K };
 }
 
-const rand = mulberry32(20240611);
+const rand = seededRandom(20240611);
 const prepared = CASES.map((c) => prepare(c, rand));
 
 /** max |out - ref| / rms(ref); 0 for empty outputs. */

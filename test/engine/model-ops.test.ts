@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../support/random.ts";
 import {
   EngineError,
   type DType,
@@ -23,16 +24,6 @@ import { gradcheck } from "../support/gradcheck.ts";
 
 // ---- seeded inputs --------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n N(0, std²) samples rounded to float32, so float32 and float64 runs see the same values. */
 function randn(rand: () => number, n: number, std = 1): Float64Array {
@@ -203,7 +194,7 @@ function crossEntropyRef(
 
 describe("embedding", () => {
   it("picks rows of the table (float64 and float32, exact)", () => {
-    const rand = rng(1);
+    const rand = seededRandom(1);
     const V = 7, C = 5;
     const w = randn(rand, V * C);
     const idx = [3, 0, 6, 3, 3, 1];
@@ -218,7 +209,7 @@ describe("embedding", () => {
 
   it("keeps the ids' shape, including size-1 dims and a 0-d id", () => {
     scope(() => {
-      const w = asTensor(randn(rng(2), 3), [3, 1], "float64");
+      const w = asTensor(randn(seededRandom(2), 3), [3, 1], "float64");
       expect(ops.embedding(w, ids([2], [1, 1])).shape).toEqual([1, 1, 1]);
       expect(ops.embedding(w, ids([1], [])).shape).toEqual([1]);
       expect(ops.embedding(w, ids([], [0])).shape).toEqual([0, 1]);
@@ -232,7 +223,7 @@ describe("embedding", () => {
   ];
   for (const [name, V, C, shape, idx] of gradCases) {
     it(`gradient by central differences: ${name}`, () => {
-      const w = asTensor(randn(rng(V * 31 + C), V * C), [V, C], "float64", true);
+      const w = asTensor(randn(seededRandom(V * 31 + C), V * C), [V, C], "float64", true);
       const idsT = ids(idx, shape);
       const r = gradcheck((wt) => ops.embedding(wt!, idsT), [w]);
       expect(r.maxAbsError).toBeLessThan(1e-6);
@@ -240,7 +231,7 @@ describe("embedding", () => {
   }
 
   it("backward scatter-adds in float32 as the float64 run does (rtol 1e-6, atol 1e-6)", () => {
-    const rand = rng(3);
+    const rand = seededRandom(3);
     const V = 50, C = 33, n = 4000; // many repeats per row
     const w = randn(rand, V * C);
     const idx = randint(rand, n, V);
@@ -256,7 +247,7 @@ describe("embedding", () => {
   });
 
   it("gives the same weight gradient bits whatever the thread count", () => {
-    const rand = rng(4);
+    const rand = seededRandom(4);
     const V = 300, C = 64, n = 5000;
     const w = randn(rand, V * C), g = randn(rand, n * C), idx = randint(rand, n, V);
     const run = (threads: number) =>
@@ -269,7 +260,7 @@ describe("embedding", () => {
   });
 
   it("rejects a bad id naming the id, its position and V", () => {
-    const w = asTensor(randn(rng(5), 14), [7, 2], "float32");
+    const w = asTensor(randn(seededRandom(5), 14), [7, 2], "float32");
     let e = engineError(() => ops.embedding(w, ids([0, 1, 2, 3, 9, 1], [2, 3])));
     expect(e.message).toMatch(/embedding: id 9 at position 4 .*V=7/);
     expect(e.code).toBe("INVALID_ARGUMENT");
@@ -278,9 +269,9 @@ describe("embedding", () => {
   });
 
   it("rejects float ids and a table that is not 2-D", () => {
-    const w = asTensor(randn(rng(6), 14), [7, 2], "float32");
+    const w = asTensor(randn(seededRandom(6), 14), [7, 2], "float32");
     expect(engineError(() => ops.embedding(w, tensor([1, 2], [2]))).message).toMatch(/embedding: ids must be int32/);
-    const w1 = asTensor(randn(rng(6), 14), [14], "float32");
+    const w1 = asTensor(randn(seededRandom(6), 14), [14], "float32");
     expect(engineError(() => ops.embedding(w1, ids([1], [1]))).message).toMatch(
       /embedding: weight must be 2-D \(V, C\), got shape \[14\]/,
     );
@@ -289,7 +280,7 @@ describe("embedding", () => {
   });
 
   it("keeps its own copy of the ids for backward", () => {
-    const w = asTensor(randn(rng(7), 12), [4, 3], "float64", true);
+    const w = asTensor(randn(seededRandom(7), 12), [4, 3], "float64", true);
     const idsT = ids([1, 2], [2]);
     const y = ops.embedding(w, idsT);
     idsT.copy_(ids([3, 3], [2])); // the next batch lands in the same buffer before backward
@@ -305,7 +296,7 @@ describe("rmsNorm", () => {
   const shapes: number[][] = [[3, 5], [2, 1, 7], [4, 1], [1, 1], [2, 3, 37]];
 
   it("matches the float64 reference with and without weight (rtol 1e-12)", () => {
-    const rand = rng(10);
+    const rand = seededRandom(10);
     for (const shape of shapes) {
       const C = shape.at(-1)!;
       const x = randn(rand, numel(shape), 2);
@@ -333,7 +324,7 @@ describe("rmsNorm", () => {
   const gradShapes: number[][] = [[3, 5], [2, 1, 7], [4, 1], [1, 1], [130, 3]]; // 130 rows: three 64-row chunks
   for (const shape of gradShapes) {
     it(`gradients by central differences, x and weight: ${JSON.stringify(shape)}`, () => {
-      const rand = rng(numel(shape));
+      const rand = seededRandom(numel(shape));
       const C = shape.at(-1)!;
       const x = asTensor(randn(rand, numel(shape)), shape, "float64", true);
       const w = asTensor(randn(rand, C), [C], "float64", true);
@@ -343,7 +334,7 @@ describe("rmsNorm", () => {
   }
 
   it("runs float32 forward and backward as float64 does (rtol 1e-5, atol 1e-5)", () => {
-    const rand = rng(11);
+    const rand = seededRandom(11);
     const shape = [3, 70, 129];
     const C = 129;
     const x = randn(rand, numel(shape)), w = randn(rand, C), g = randn(rand, numel(shape));
@@ -360,7 +351,7 @@ describe("rmsNorm", () => {
   });
 
   it("gives the same bits whatever the thread count", () => {
-    const rand = rng(12);
+    const rand = seededRandom(12);
     const shape = [500, 96];
     const x = randn(rand, numel(shape)), w = randn(rand, 96), g = randn(rand, numel(shape));
     const run = (threads: number) =>
@@ -377,7 +368,7 @@ describe("rmsNorm", () => {
   });
 
   it("rejects a weight of the wrong shape or dtype and a 0-d x", () => {
-    const x = asTensor(randn(rng(13), 6), [2, 3], "float32");
+    const x = asTensor(randn(seededRandom(13), 6), [2, 3], "float32");
     expect(engineError(() => ops.rmsNorm(x, { weight: tensor([1, 2], [2]) })).message).toMatch(
       /rms_norm: weight must have shape \[3\] to match x \[2, 3\], got \[2\]/,
     );
@@ -409,7 +400,7 @@ describe("rotary", () => {
   const shapes: number[][] = [[2, 3, 2, 4], [1, 1, 1, 2], [2, 5, 3, 6], [1, 4, 1, 10]];
 
   it("matches apply_rotary_emb in float64, with a table longer than T (rtol 1e-14)", () => {
-    const rand = rng(20);
+    const rand = seededRandom(20);
     for (const shape of shapes) {
       const [, T, , D] = shape as [number, number, number, number];
       const Tc = T + 3;
@@ -430,7 +421,7 @@ describe("rotary", () => {
   it("accepts cos/sin sliced from a longer table (a view)", () => {
     const shape = [1, 3, 2, 4];
     const { cos, sin } = rotaryTables(10, 4);
-    const x = randn(rng(21), numel(shape));
+    const x = randn(seededRandom(21), numel(shape));
     scope(() => {
       const c = ops.slice(asTensor(cos, [10, 2], "float64"), 0, 0, 3);
       const s = ops.slice(asTensor(sin, [10, 2], "float64"), 0, 0, 3);
@@ -443,7 +434,7 @@ describe("rotary", () => {
       const [, T, , D] = shape as [number, number, number, number];
       const { cos, sin } = rotaryTables(T + 1, D);
       const c = asTensor(cos, [T + 1, D / 2], "float64"), s = asTensor(sin, [T + 1, D / 2], "float64");
-      const x = asTensor(randn(rng(numel(shape)), numel(shape)), shape, "float64", true);
+      const x = asTensor(randn(seededRandom(numel(shape)), numel(shape)), shape, "float64", true);
       expect(gradcheck((a) => ops.rotary(a!, c, s), [x]).maxAbsError).toBeLessThan(1e-6);
     });
   }
@@ -451,7 +442,7 @@ describe("rotary", () => {
   it("gives cos and sin no gradient even when they require one", () => {
     const { cos, sin } = rotaryTables(2, 4);
     const c = asTensor(cos, [2, 2], "float64", true), s = asTensor(sin, [2, 2], "float64", true);
-    const x = asTensor(randn(rng(22), 8), [1, 2, 1, 4], "float64", true);
+    const x = asTensor(randn(seededRandom(22), 8), [1, 2, 1, 4], "float64", true);
     ops.sum(ops.rotary(x, c, s)).backward();
     expect(x.grad).not.toBeNull();
     expect(c.grad).toBeNull();
@@ -461,7 +452,7 @@ describe("rotary", () => {
   it("runs float32 forward and backward as float64 does (rtol 1e-6, atol 1e-6)", () => {
     const shape = [2, 17, 3, 12];
     const { cos, sin } = rotaryTables(20, 12);
-    const rand = rng(23);
+    const rand = seededRandom(23);
     const x = randn(rand, numel(shape)), g = randn(rand, numel(shape));
     const run = (dtype: DType) =>
       forwardBackward(
@@ -507,7 +498,7 @@ describe("crossEntropy", () => {
   ) => ops.crossEntropy(logits, targets, o);
 
   it("matches F.cross_entropy on capped logits in float64 (rtol 1e-12)", () => {
-    const rand = rng(30);
+    const rand = seededRandom(30);
     const N = 6, V = 9;
     const logits = randn(rand, N * V, 20);
     const targets = Int32Array.from([3, -1, 0, 8, -1, 5]);
@@ -523,7 +514,7 @@ describe("crossEntropy", () => {
   });
 
   it("treats an in-range ignore_index as ignored", () => {
-    const rand = rng(31);
+    const rand = seededRandom(31);
     const logits = randn(rand, 12);
     scope(() => {
       const y = run(asTensor(logits, [3, 4], "float64"), ids([2, 1, 2], [3]), { ignoreIndex: 2, reduction: "none" });
@@ -555,7 +546,7 @@ describe("crossEntropy", () => {
   ];
   for (const [name, N, V, targets, softcap, reduction] of gradCases) {
     it(`gradient by central differences: ${name}`, () => {
-      const logits = asTensor(randn(rng(N * V), N * V, 10), [N, V], "float64", true);
+      const logits = asTensor(randn(seededRandom(N * V), N * V, 10), [N, V], "float64", true);
       const t = ids(targets, [N]);
       const r = gradcheck((l) => run(l!, t, { softcap, reduction }), [logits]);
       expect(r.maxAbsError).toBeLessThan(1e-6);
@@ -566,7 +557,7 @@ describe("crossEntropy", () => {
   // logits into tanh's saturated range and spreads the softmax over many magnitudes.
   for (const softcap of [0, 15])
     it(`runs float32 forward and backward as float64 does, softcap ${softcap} (loss rtol 1e-6, grad atol 3e-6)`, () => {
-      const rand = rng(32 + softcap);
+      const rand = seededRandom(32 + softcap);
       for (const V of [1, 3, 8, 13, 100, 1031]) {
         const N = 7;
         const logits = randn(rand, N * V, softcap > 0 ? 40 : 5);
@@ -590,7 +581,7 @@ describe("crossEntropy", () => {
 
   it("gives NaN (mean) or zeros (none) when every target is ignored, and zero gradients", () => {
     for (const dtype of ["float64", "float32"] as const) {
-      const l = asTensor(randn(rng(33), 8), [2, 4], dtype, true);
+      const l = asTensor(randn(seededRandom(33), 8), [2, 4], dtype, true);
       const t = ids([-1, -1], [2]);
       const m = run(l, t, { softcap: 15 });
       expect(Number.isNaN(m.item())).toBe(true);
@@ -605,7 +596,7 @@ describe("crossEntropy", () => {
   });
 
   it("uses ignore_index -1 by default, as autoresearch", () => {
-    const logits = randn(rng(34), 8);
+    const logits = randn(seededRandom(34), 8);
     scope(() => {
       const y = run(asTensor(logits, [2, 4], "float64"), ids([-1, 3], [2]), {});
       expectClose(values(y), crossEntropyRef(logits, 2, 4, [-1, 3], -1, 0, true), 1e-12, 1e-12);
@@ -613,7 +604,7 @@ describe("crossEntropy", () => {
   });
 
   it("gives the same bits whatever the thread count", () => {
-    const rand = rng(35);
+    const rand = seededRandom(35);
     const N = 64, V = 1000;
     const logits = randn(rand, N * V, 10), targets = randint(rand, N, V);
     const go = (threads: number) =>

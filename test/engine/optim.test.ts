@@ -4,6 +4,7 @@
  * Inputs come from a seeded JS PRNG; float32 runs start from the same float32-rounded values.
  */
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../support/random.ts";
 import {
   EngineError,
   type DType,
@@ -17,16 +18,6 @@ import {
 
 // ---- seeded inputs --------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n N(0, std²) samples, rounded to float32 when the engine will run in float32. */
 function randn(rand: () => number, n: number, dtype: DType, std = 1): Float64Array {
@@ -232,7 +223,7 @@ describe("adamwStep", () => {
   for (const dtype of ["float32", "float64"] as const)
     for (const weightDecay of [0, 0.1])
       it(`matches the float64 reference over steps 1..5 (${dtype}, wd ${weightDecay})`, () => {
-        const rand = rng(weightDecay === 0 ? 1 : 2);
+        const rand = seededRandom(weightDecay === 0 ? 1 : 2);
         const shape = [37, 19];
         const n = 37 * 19;
         const p = randn(rand, n, dtype);
@@ -289,7 +280,7 @@ describe("polarExpress", () => {
   for (const dtype of ["float32", "float64"] as const)
     for (const [label, shape] of cases)
       it(`matches the float64 reference on a ${label} input ${JSON.stringify(shape)} (${dtype})`, () => {
-        const rand = rng(shape.reduce((a, b) => a * 31 + b, 7));
+        const rand = seededRandom(shape.reduce((a, b) => a * 31 + b, 7));
         const [M, N] = shape.slice(-2) as [number, number];
         const K = shape.length === 3 ? shape[0]! : 1;
         const x = randn(rand, K * M * N, dtype);
@@ -311,7 +302,7 @@ describe("polarExpress", () => {
     // converge to exactly 1: after 5 iterations they sit in about [0.86, 1.14] (measured over
     // several seeds and shapes); the test allows [0.8, 1.2] for both orientations.
     const M = 64, N = 16;
-    const x = randn(rng(99), M * N, "float32");
+    const x = randn(seededRandom(99), M * N, "float32");
     const inSv = singularValues(x, M, N);
     expect(inSv[N - 1]! / inSv[0]!).toBeGreaterThan(2);
     for (const [rows, cols] of [[M, N], [N, M]] as const) {
@@ -323,7 +314,7 @@ describe("polarExpress", () => {
   });
 
   it("leaves its input unchanged and accepts non-contiguous views", () => {
-    const x = randn(rng(5), 12 * 7, "float64");
+    const x = randn(seededRandom(5), 12 * 7, "float64");
     const t = asTensor(x, [12, 7], "float64");
     const viaView = optim.polarExpress(ops.transpose(asTensor(x, [7, 12], "float64"), 0, 1), 3);
     const direct = optim.polarExpress(ops.contiguous(ops.transpose(asTensor(x, [7, 12], "float64"), 0, 1)), 3);
@@ -366,7 +357,7 @@ function runMuon(
   withRef = true,
   nsSteps = 5,
 ) {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const n = M * N;
   const stats = M >= N ? M : N;
   const ref: Group = {

@@ -1,0 +1,14 @@
+/**
+ * A tiny seeded PRNG (mulberry32) for test inputs built in plain JS, independent of the
+ * engine's own Generator, so that references never share code with what they check.
+ */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
