@@ -112,6 +112,8 @@ export interface DatasetManifest {
   bosId: number;
   tokenDType: "uint16" | "uint32";
   tokenizer: { file: string; sha256: string };
+  /** Int32 little-endian, one entry per token id: its UTF-8 byte length, 0 for special tokens. */
+  tokenBytes: { file: string; sha256: string };
   splits: Record<SplitName, SplitInfo>;
   sources: { name: string; docs: number; bytes: number }[];
   createdAt: string;

@@ -10,5 +10,6 @@ void register_generator(Napi::Env env, Napi::Object exports);
 void register_ops(Napi::Env env, Napi::Object exports);
 void register_optim(Napi::Env env, Napi::Object exports);
 void register_runtime(Napi::Env env, Napi::Object exports);
+void register_tokenizer(Napi::Env env, Napi::Object exports);
 
 }  // namespace ns

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_ops(env, exports);
   register_optim(env, exports);
   register_runtime(env, exports);
+  register_tokenizer(env, exports);
   return exports;
 }
 
