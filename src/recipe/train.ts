@@ -1,13 +1,16 @@
 /**
  * The baseline recipe: autoresearch's GPT and MuonAdamW optimizer written on the nightshift
- * engine. This is the file agents edit (copied into each lab as train.ts); it imports only the
- * engine and the harness constants, and reads top to bottom: model, optimizer,
- * hyperparameters, setup. The benchmark (bench/train-step.ts) trains this very code.
+ * engine, and the training loop the harness runs. This is the file agents edit (copied into
+ * each lab as train.ts); it imports only the engine and the harness contracts, and reads top to
+ * bottom: model, optimizer, hyperparameters, training loop. The harness fixes the data, the
+ * seed, the time budget and the metric; this file decides everything else.
  *
- *   npm run bench                      # one training step of this model: tokens/s vs PyTorch
+ *   npx nightshift train                 # train this recipe for the profile's budget
+ *   npm run bench                        # one training step of this model: tokens/s vs PyTorch
  */
-import { Generator, Tensor, noGrad, ops, optim, tensor, zeros } from "../engine/index.ts";
+import { Generator, Tensor, noGrad, ops, optim, scope, tensor, zeros } from "../engine/index.ts";
 import { PROFILES, type Profile } from "../harness/constants.ts";
+import type { TrainContext, TrainedModel } from "../harness/types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // GPT model
@@ -419,4 +422,71 @@ export function muonMomentum(step: number): number {
 
 export function weightDecayAt(progress: number): number {
   return WEIGHT_DECAY * (1 - progress);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training loop (the harness calls this with the budget clock already running)
+// ---------------------------------------------------------------------------------------------
+
+export default async function train(ctx: TrainContext): Promise<TrainedModel> {
+  const { deviceBatchSize, totalBatchSize } = SIZES[ctx.profile];
+  const seqLen = ctx.constants.maxSeqLen;
+  const config = buildModelConfig(ctx.profile, ctx.vocabSize);
+  const model = new GPT(config);
+  model.initWeights(new Generator(ctx.seed));
+  const optimizer = buildOptimizer(model);
+  const tokensPerMicroStep = deviceBatchSize * seqLen;
+  if (totalBatchSize % tokensPerMicroStep !== 0)
+    throw new Error(`TOTAL_BATCH_SIZE ${totalBatchSize} is not a multiple of ${deviceBatchSize} x ${seqLen}`);
+  const gradAccumSteps = totalBatchSize / tokensPerMicroStep;
+  const loader = ctx.trainLoader(deviceBatchSize, seqLen);
+  ctx.logger.info(
+    `model: depth ${config.nLayer}, dim ${config.nEmbd}, ${(model.numParams() / 1e6).toFixed(2)}M params; ` +
+      `batch ${totalBatchSize} tokens (${gradAccumSteps} x ${deviceBatchSize} x ${seqLen})`,
+  );
+
+  let step = 0;
+  let smoothLoss = 0;
+  while (!ctx.clock.expired()) {
+    let trainLoss = 0;
+    let epoch = 1;
+    for (let micro = 0; micro < gradAccumSteps; micro++) {
+      const batch = loader.next();
+      epoch = batch.epoch;
+      trainLoss = scope(() => {
+        const loss = model.loss(batch.x, batch.y);
+        (gradAccumSteps > 1 ? ops.mul(loss, 1 / gradAccumSteps) : loss).backward();
+        return loss.item();
+      });
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+    const progress = ctx.clock.progress();
+    const lrm = lrMultiplier(progress);
+    for (const g of optimizer.groups) {
+      g.lr = g.initialLr * lrm;
+      if (g.kind === "muon") {
+        g.momentum = muonMomentum(step);
+        g.weightDecay = weightDecayAt(progress);
+      }
+    }
+    optimizer.step();
+    optimizer.zeroGrad();
+
+    smoothLoss = 0.9 * smoothLoss + 0.1 * trainLoss;
+    const debiased = smoothLoss / (1 - 0.9 ** (step + 1));
+    ctx.logger.step({ step, loss: debiased, tokens: totalBatchSize, lrm, epoch });
+    // Fast fail: a NaN or exploding loss will not recover within the budget.
+    if (!Number.isFinite(trainLoss) || trainLoss > 100) throw new Error(`training diverged at step ${step}: loss ${trainLoss}`);
+    step += 1;
+    // Let the event loop breathe (timers, the harness's signals) without slowing the step.
+    if (step % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  return {
+    logits: (idx) => model.logits(idx),
+    numParams: model.numParams(),
+    flopsPerToken: model.flopsPerToken(),
+    depth: config.nLayer,
+  };
 }
