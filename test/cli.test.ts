@@ -1,9 +1,15 @@
 import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const bin = fileURLToPath(new URL("../bin/nightshift.js", import.meta.url));
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+const home = mkdtempSync(join(tmpdir(), "ns-cli-"));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, NIGHTSHIFT_HOME: home } });
 
 describe("nightshift CLI", () => {
   it("info --json reports the device", () => {
@@ -36,6 +42,30 @@ describe("nightshift CLI", () => {
     const r = run("bogus");
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe("nightshift: Unknown argument: bogus");
+  });
+
+  it("prepare builds a dataset once and reuses it", () => {
+    const first = run("prepare", "--max-docs", "300", "--vocab-size", "400", "--json");
+    expect(first.status, first.stderr).toBe(0);
+    const a = JSON.parse(first.stdout) as { dir: string; reused: boolean; manifest: { vocabSize: number } };
+    expect(a.reused).toBe(false);
+    expect(a.manifest.vocabSize).toBe(400);
+    expect(existsSync(join(a.dir, "manifest.json"))).toBe(true);
+    const second = JSON.parse(run("prepare", "--max-docs", "300", "--vocab-size", "400", "--json").stdout);
+    expect(second).toMatchObject({ dir: a.dir, reused: true });
+  });
+
+  it("prepare rejects a missing --data path in one line", () => {
+    const r = run("prepare", "--data", join(home, "nope.txt"));
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/nope.txt: no such file or directory/);
+  });
+
+  it("rejects an unknown profile", () => {
+    const r = run("prepare", "--profile", "tpu");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/Invalid values/);
   });
 
   it("asks for a command when given none", () => {
