@@ -1,0 +1,73 @@
+/**
+ * Every child a run starts leads its own process group (spawned detached), so the whole group —
+ * train.ts, anything it spawned — is killed together. This module remembers the live groups and
+ * kills them when the parent exits or is interrupted, so no run outlives its runner. POSIX
+ * semantics; on Windows only the child itself is killed.
+ */
+const liveGroups = new Set<number>();
+const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+let exitHookInstalled = false;
+let signalHooksInstalled = false;
+
+/** Sends `signal` to the process group led by `pid`; a group already gone is not an error. */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    if (process.platform === "win32") process.kill(pid, signal);
+    else process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
+/** True while a process with this pid exists (a zombie counts until it is reaped). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function killAllNow(): void {
+  for (const pid of liveGroups) killGroup(pid, "SIGKILL");
+}
+
+// The parent was interrupted. If nobody else listens for the signal, kill the runs and let the
+// signal do what it would have done (end the process); if someone does, they own the shutdown
+// and will abort runs (or exit, which the exit hook covers).
+function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  killAllNow();
+  removeSignalHooks();
+  process.kill(process.pid, signal);
+}
+
+function removeSignalHooks(): void {
+  if (!signalHooksInstalled) return;
+  for (const s of SIGNALS) process.off(s, onSignal);
+  signalHooksInstalled = false;
+}
+
+export function trackGroup(pid: number): void {
+  liveGroups.add(pid);
+  if (!exitHookInstalled) {
+    // 'exit' handlers must be synchronous: process.kill is.
+    process.on("exit", killAllNow);
+    exitHookInstalled = true;
+  }
+  if (!signalHooksInstalled) {
+    for (const s of SIGNALS) process.on(s, onSignal);
+    signalHooksInstalled = true;
+  }
+}
+
+export function untrackGroup(pid: number): void {
+  liveGroups.delete(pid);
+  if (liveGroups.size === 0) removeSignalHooks();
+}
+
+/** Groups still tracked (for tests and diagnostics). */
+export function liveGroupCount(): number {
+  return liveGroups.size;
+}
