@@ -7,6 +7,7 @@ import { hideBin } from "yargs/helpers";
 import { UsageError, isUserError } from "./commands/common.ts";
 import { infoCommand } from "./commands/info.ts";
 import { prepareCommand } from "./commands/prepare.ts";
+import { trainCommand } from "./commands/train.ts";
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     .usage("$0 <command> [options]\n\nAutonomous ML research: agents edit train.ts, orgs race for device nights.")
     .command(infoCommand)
     .command(prepareCommand)
+    .command(trainCommand)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { writeTinyDataset } from "./support/tiny-dataset.ts";
 
 const bin = fileURLToPath(new URL("../bin/nightshift.js", import.meta.url));
 const home = mkdtempSync(join(tmpdir(), "ns-cli-"));
@@ -60,6 +61,43 @@ describe("nightshift CLI", () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/nope.txt: no such file or directory/);
+  });
+
+  it("train runs a train.ts on a dataset and reports an ok result with val_bpb", () => {
+    const dataset = join(home, "tiny");
+    writeTinyDataset(dataset, { docs: { val: 120 } });
+    const file = fileURLToPath(new URL("./fixtures/train/bigram-timed.ts", import.meta.url));
+    const r = run("train", file, "--dataset", dataset, "--time-budget", "1", "--seed", "3", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(result).toMatchObject({ status: "ok", seed: 3, timeBudget: 1, profile: "cpu" });
+    expect(result.summary.val_bpb).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/val_bpb:\s+\d/); // the summary block, live output on stderr with --json
+  });
+
+  it("train exits 1 and names the outcome when the run is not ok", () => {
+    const dataset = join(home, "tiny");
+    const file = fileURLToPath(new URL("./fixtures/train/no-default-export.ts", import.meta.url));
+    const r = run("train", file, "--dataset", dataset, "--time-budget", "1");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/nightshift: run crash: .*default/);
+  });
+
+  it("train rejects bad input before running anything", () => {
+    const missing = run("train", join(home, "nope.ts"));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/nope.ts: no such file/);
+    const seed = run("train", "--seed", "-1");
+    expect(seed.status).toBe(2);
+    expect(seed.stderr).toMatch(/--seed must be a non-negative integer/);
+    const budget = run("train", "--time-budget", "0");
+    expect(budget.stderr).toMatch(/--time-budget must be a positive number/);
+    const empty = spawnSync(process.execPath, [bin, "train"], {
+      encoding: "utf8",
+      env: { ...process.env, NIGHTSHIFT_HOME: join(home, "empty-home") },
+    });
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toMatch(/no prepared dataset for the cpu profile: run `nightshift prepare` first/);
   });
 
   it("rejects an unknown profile", () => {

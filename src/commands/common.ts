@@ -8,6 +8,7 @@ import type { Profile } from "../harness/constants.ts";
 import { DataError } from "../harness/data/errors.ts";
 import { DatasetError } from "../harness/dataset.ts";
 import { PROFILE_NAMES, detectProfile } from "../harness/profile.ts";
+import { RunnerError } from "../harness/runner/index.ts";
 import { TokenizerError } from "../harness/tokenizer.ts";
 
 /** Bad command-line input found by a command itself (yargs reports its own). */
@@ -15,7 +16,7 @@ export class UsageError extends Error {
   readonly code = "USAGE";
 }
 
-const USER_ERRORS = [UsageError, EngineError, DataError, DatasetError, TokenizerError];
+const USER_ERRORS = [UsageError, EngineError, DataError, DatasetError, TokenizerError, RunnerError];
 
 /** Errors whose message tells the user what to do: printed without a stack. */
 export function isUserError(err: unknown): err is Error {

@@ -45,6 +45,8 @@ export interface StepReport {
   /** Learning-rate multiplier, when the recipe has one. */
   lrm?: number;
   epoch?: number;
+  /** The model's FLOPs per token (forward + backward): lets the live line show MFU. */
+  flopsPerToken?: number;
 }
 
 export interface TrainLogger {

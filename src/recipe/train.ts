@@ -445,6 +445,7 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
       `batch ${totalBatchSize} tokens (${gradAccumSteps} x ${deviceBatchSize} x ${seqLen})`,
   );
 
+  const flopsPerToken = model.flopsPerToken();
   let step = 0;
   let smoothLoss = 0;
   while (!ctx.clock.expired()) {
@@ -475,7 +476,7 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
 
     smoothLoss = 0.9 * smoothLoss + 0.1 * trainLoss;
     const debiased = smoothLoss / (1 - 0.9 ** (step + 1));
-    ctx.logger.step({ step, loss: debiased, tokens: totalBatchSize, lrm, epoch });
+    ctx.logger.step({ step, loss: debiased, tokens: totalBatchSize, lrm, epoch, flopsPerToken });
     // Fast fail: a NaN or exploding loss will not recover within the budget.
     if (!Number.isFinite(trainLoss) || trainLoss > 100) throw new Error(`training diverged at step ${step}: loss ${trainLoss}`);
     step += 1;
@@ -486,7 +487,7 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
   return {
     logits: (idx) => model.logits(idx),
     numParams: model.numParams(),
-    flopsPerToken: model.flopsPerToken(),
+    flopsPerToken,
     depth: config.nLayer,
   };
 }

@@ -5,11 +5,8 @@
  */
 import type { StepReport } from "../types.ts";
 
-/**
- * StepReport as train.ts may send it: with flopsPerToken the live line can show MFU before
- * the model is returned (the summary always uses TrainedModel.flopsPerToken).
- */
-export type StepReportWithFlops = StepReport & { flopsPerToken?: number };
+/** With flopsPerToken the live line shows MFU (the summary always uses TrainedModel's). */
+export type StepReportWithFlops = StepReport;
 
 /** Steps excluded from steady-state throughput, as autoresearch (warm-up, first allocations). */
 export const WARMUP_STEPS = 10;

@@ -1,0 +1,77 @@
+/**
+ * `nightshift train [FILE]`: runs a train.ts (default: the baseline recipe) under the harness —
+ * a child process, the profile's fixed data and budget, the harness's own val_bpb — and prints
+ * autoresearch's summary block. Exit code 0 only for an "ok" run.
+ */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CommandModule } from "yargs";
+import { PROFILES } from "../harness/constants.ts";
+import { latestDatasetDir } from "../harness/data/cache.ts";
+import { datasetsDir } from "../harness/paths.ts";
+import { runTrain } from "../harness/runner/index.ts";
+import { UsageError, resolveProfile, withProfile } from "./common.ts";
+
+export const RECIPE_FILE = fileURLToPath(new URL("../recipe/train.ts", import.meta.url));
+
+interface TrainArgs {
+  file?: string;
+  seed: number;
+  "time-budget"?: number;
+  profile?: string;
+  dataset?: string;
+  log?: string;
+  json: boolean;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: "train [file]",
+  describe: "Train a train.ts (default: the baseline recipe) for the budget and report val_bpb",
+  builder: (y) =>
+    withProfile(y)
+      .positional("file", { type: "string", describe: "a train.ts exporting `default async function train(ctx)`" })
+      .option("seed", { type: "number", default: 42, describe: "the run's seed (init and data order)" })
+      .option("time-budget", { type: "number", describe: "training seconds (default: the profile's TIME_BUDGET)" })
+      .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare` for the profile)" })
+      .option("log", { type: "string", describe: "also write the run's full output to this file" })
+      .option("json", { type: "boolean", default: false, describe: "print the result as JSON (live output goes to stderr)" })
+      .example("$0 train", "the baseline recipe for the profile's budget")
+      .example("$0 train my-train.ts --seed 7 --time-budget 30", "a variant, 30 seconds") as never,
+  handler: async (argv) => {
+    const profile = resolveProfile(argv.profile);
+    const file = resolve(argv.file ?? RECIPE_FILE);
+    if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`${file}: no such file; give a train.ts to run`);
+    if (!Number.isSafeInteger(argv.seed) || argv.seed < 0)
+      throw new UsageError(`--seed must be a non-negative integer, got ${argv.seed}`);
+    const timeBudget = argv["time-budget"] ?? PROFILES[profile].timeBudget;
+    if (!(timeBudget > 0) || !Number.isFinite(timeBudget))
+      throw new UsageError(`--time-budget must be a positive number of seconds, got ${argv["time-budget"]}`);
+    const datasetDir = argv.dataset ? resolve(argv.dataset) : latestDatasetDir(datasetsDir(), profile);
+    if (!datasetDir) throw new UsageError(`no prepared dataset for the ${profile} profile: run \`nightshift prepare\` first`);
+
+    const abort = new AbortController();
+    const onSigint = () => abort.abort();
+    process.once("SIGINT", onSigint);
+    const live = argv.json ? process.stderr : process.stdout;
+    try {
+      const result = await runTrain({
+        file,
+        datasetDir,
+        profile,
+        seed: argv.seed,
+        timeBudget,
+        signal: abort.signal,
+        ...(argv.log ? { logFile: resolve(argv.log) } : {}),
+        onOutput: (chunk) => live.write(chunk),
+      });
+      if (argv.json) console.log(JSON.stringify(result));
+      if (result.status !== "ok") {
+        console.error(`nightshift: run ${result.status}: ${result.error ?? "see the log above"}`);
+        process.exitCode = 1;
+      }
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  },
+};
