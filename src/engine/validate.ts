@@ -3,6 +3,7 @@
  * that a wrong type or an unknown option is reported by name, with a suggestion.
  */
 import { EngineError } from "./errors.ts";
+import { closestName } from "../util/suggest.ts";
 import { Tensor } from "./tensor.ts";
 
 export function invalid(message: string): never {
@@ -32,7 +33,7 @@ export function checkOptions(op: string, options: object | undefined, known: rea
   if (typeof options !== "object" || options === null) invalid(`${op}: options must be an object`);
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      const guess = closest(key, known);
+      const guess = closestName(key, known);
       invalid(`${op}: unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`);
     }
   }
@@ -43,31 +44,4 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(describe).join(", ")}]`;
   if (typeof v === "string") return JSON.stringify(v);
   return String(v);
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }

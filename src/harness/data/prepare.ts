@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { closestName } from "../../util/suggest.ts";
 import { PROFILES, type Profile } from "../constants.ts";
 import { Tokenizer } from "../tokenizer.ts";
 import { datasetsDir, nightshiftHome } from "../paths.ts";
@@ -122,20 +123,6 @@ export interface PrepareResult {
 
 const OPTION_KEYS = ["profile", "vocabSize", "data", "home", "verify", "force", "quiet", "maxDocs", "maxShardTokens", "tokenizer", "print", "log"] as const;
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 function invalid(message: string): DataError {
   return new DataError("DATA_INVALID_OPTION", message);
 }
@@ -144,7 +131,7 @@ function checkOptions(options: PrepareOptions): void {
   if (typeof options !== "object" || options === null) throw invalid("prepare needs an options object");
   for (const key of Object.keys(options)) {
     if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const near = OPTION_KEYS.find((k) => editDistance(key, k) <= 2);
+    const near = closestName(key, OPTION_KEYS);
     throw invalid(`unknown option '${key}'${near ? ` — did you mean '${near}'?` : ""}`);
   }
   if (!(options.profile in PROFILES)) throw invalid(`unknown profile '${String(options.profile)}': use ${Object.keys(PROFILES).join(" or ")}`);

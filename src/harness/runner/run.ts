@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { PROFILES, type Profile } from "../constants.ts";
 import type { RunResult } from "../types.ts";
+import { closestName } from "../../util/suggest.ts";
 import { HEAP_OOM, classifyRun } from "./classify.ts";
 import { bundleRun } from "./compile.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
@@ -108,20 +109,6 @@ export function defaultHardLimit(timeBudget: number): number {
   return 1.5 * timeBudget + EVAL_ALLOWANCE_SECONDS + STARTUP_ALLOWANCE_SECONDS;
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 function invalid(message: string): never {
   throw new RunnerError("INVALID_OPTION", `runTrain: ${message}`);
 }
@@ -149,10 +136,8 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) invalid("expected an options object");
   for (const key of Object.keys(options)) {
     if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const near = OPTION_KEYS.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) })).sort(
-      (x, y) => x.d - y.d,
-    )[0]!;
-    invalid(`unknown option '${key}'${near.d <= 3 ? ` — did you mean '${near.k}'?` : ""}`);
+    const near = closestName(key, OPTION_KEYS);
+    invalid(`unknown option '${key}'${near ? ` — did you mean '${near}'?` : ""}`);
   }
   if (typeof options.file !== "string" || options.file === "") invalid("'file' (the train.ts to run) is required");
   const file = resolve(options.file);
