@@ -1,0 +1,161 @@
+/**
+ * The schema, as an ordered list of migrations. Each step runs in one IMMEDIATE transaction
+ * together with its schema_version row, so a store is always at exactly one version, never
+ * between two. Steps are append-only: a released step is never edited, a change is a new step
+ * (ALTER TABLE ... ADD COLUMN, or a table rebuild with `PRAGMA defer_foreign_keys = ON`, since
+ * foreign_keys cannot be switched off inside a transaction).
+ *
+ * The CHECK constraints restate the invariants the TypeScript API enforces, so that no code
+ * path (nor a kill -9 half-way through one) can leave a row that breaks them:
+ *   proposed  no commit, no outcome, not started
+ *   running   a commit, started, no outcome yet
+ *   keep      finished with outcome 'ok' and a finite val_bpb
+ *   discard   finished; outcome 'ok', or a reason why not
+ *   crash     finished with an outcome other than 'ok' and a reason
+ *   skipped   finished with a reason, never run to an outcome
+ *   metrics   all nine summary columns present exactly when the outcome is 'ok'
+ *
+ * Room left for later issues: orgs carry lineage (parent, generation, mutation note, program.md
+ * hash) for the tournament; runs carry profile, time budget and device kind, the key statistics
+ * groups noise floors by; experiments carry seed, slot and timestamps (reruns, utilization);
+ * agent_calls.run_id is nullable and has a `purpose`, for calls that belong to no run (the
+ * meta-agent that breeds orgs).
+ */
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** "NSFT": PRAGMA application_id marks the file as a nightshift store (SQLite's own mechanism). */
+export const APPLICATION_ID = 0x4e534654;
+
+const METRIC_COLUMNS = [
+  "val_bpb",
+  "training_seconds",
+  "total_seconds",
+  "peak_vram_mb",
+  "mfu_percent",
+  "total_tokens_m",
+  "num_steps",
+  "num_params_m",
+  "depth",
+] as const;
+
+const allMetrics = (predicate: string) => METRIC_COLUMNS.map((c) => `${c} ${predicate}`).join(" AND ");
+
+const V1 = /* sql */ `
+CREATE TABLE orgs (
+  id              INTEGER PRIMARY KEY,
+  name            TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  program_md      TEXT NOT NULL,
+  program_md_hash TEXT NOT NULL CHECK (length(program_md_hash) = 64),
+  parent_id       INTEGER REFERENCES orgs(id),
+  generation      INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+  mutation_note   TEXT,
+  created_at      TEXT NOT NULL
+) STRICT;
+CREATE INDEX orgs_program_md_hash ON orgs(program_md_hash);
+CREATE INDEX orgs_parent ON orgs(parent_id);
+
+CREATE TABLE runs (
+  id            INTEGER PRIMARY KEY,
+  tag           TEXT NOT NULL CHECK (length(tag) > 0),
+  org_id        INTEGER NOT NULL REFERENCES orgs(id),
+  branch        TEXT NOT NULL UNIQUE CHECK (length(branch) > 0),
+  profile       TEXT NOT NULL,
+  time_budget   REAL NOT NULL CHECK (time_budget > 0),
+  device_kind   TEXT NOT NULL,
+  agent         TEXT NOT NULL,
+  model         TEXT,
+  base_commit   TEXT NOT NULL,
+  status        TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'stopped', 'finished')),
+  settings_json TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(settings_json)),
+  cost_cap_usd  REAL CHECK (cost_cap_usd IS NULL OR cost_cap_usd >= 0),
+  started_at    TEXT NOT NULL,
+  ended_at      TEXT,
+  CHECK ((status = 'running') = (ended_at IS NULL))
+) STRICT;
+CREATE INDEX runs_org ON runs(org_id);
+CREATE INDEX runs_status ON runs(status);
+
+-- "commit" is an SQL keyword, hence commit_hash.
+CREATE TABLE experiments (
+  id               INTEGER PRIMARY KEY,
+  run_id           INTEGER NOT NULL REFERENCES runs(id),
+  seq              INTEGER NOT NULL CHECK (seq >= 1),
+  slot             INTEGER NOT NULL DEFAULT 0 CHECK (slot >= 0),
+  parent_commit    TEXT NOT NULL,
+  commit_hash      TEXT,
+  diff             TEXT,
+  description      TEXT NOT NULL DEFAULT '',
+  hypothesis       TEXT NOT NULL DEFAULT '',
+  status           TEXT NOT NULL DEFAULT 'proposed'
+                   CHECK (status IN ('proposed', 'running', 'keep', 'discard', 'crash', 'skipped')),
+  outcome          TEXT CHECK (outcome IS NULL OR outcome IN
+                     ('ok', 'crash', 'timeout', 'over-budget', 'non-finite', 'out-of-memory')),
+  reason           TEXT,
+  val_bpb          REAL CHECK (val_bpb IS NULL OR (val_bpb >= 0 AND val_bpb < 1e300)),
+  training_seconds REAL,
+  total_seconds    REAL,
+  peak_vram_mb     REAL,
+  mfu_percent      REAL,
+  total_tokens_m   REAL,
+  num_steps        INTEGER,
+  num_params_m     REAL,
+  depth            INTEGER,
+  seed             INTEGER,
+  log_path         TEXT,
+  log_tail         TEXT,
+  fix_attempt      INTEGER NOT NULL DEFAULT 0 CHECK (fix_attempt >= 0),
+  fix_of           INTEGER REFERENCES experiments(id),
+  agent_calls      INTEGER NOT NULL DEFAULT 0 CHECK (agent_calls >= 0),
+  input_tokens     INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+  output_tokens    INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+  cost_usd         REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+  created_at       TEXT NOT NULL,
+  started_at       TEXT,
+  finished_at      TEXT,
+  UNIQUE (run_id, seq),
+  CHECK (status <> 'proposed' OR
+         (commit_hash IS NULL AND outcome IS NULL AND started_at IS NULL AND finished_at IS NULL)),
+  CHECK (status <> 'running' OR
+         (commit_hash IS NOT NULL AND outcome IS NULL AND started_at IS NOT NULL AND finished_at IS NULL)),
+  CHECK (status NOT IN ('keep', 'discard', 'crash') OR
+         (commit_hash IS NOT NULL AND outcome IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL)),
+  CHECK (status <> 'keep' OR (outcome = 'ok' AND val_bpb IS NOT NULL)),
+  CHECK (status <> 'discard' OR outcome = 'ok' OR reason IS NOT NULL),
+  CHECK (status <> 'crash' OR (outcome <> 'ok' AND reason IS NOT NULL)),
+  CHECK (status <> 'skipped' OR (outcome IS NULL AND reason IS NOT NULL AND finished_at IS NOT NULL)),
+  CHECK ((outcome IS 'ok') = (${allMetrics("IS NOT NULL")})),
+  CHECK (outcome IS 'ok' OR (${allMetrics("IS NULL")}))
+) STRICT;
+CREATE INDEX experiments_run_status ON experiments(run_id, status);
+CREATE INDEX experiments_commit ON experiments(commit_hash);
+
+CREATE TABLE agent_calls (
+  id            INTEGER PRIMARY KEY,
+  run_id        INTEGER REFERENCES runs(id),
+  experiment_id INTEGER REFERENCES experiments(id),
+  purpose       TEXT NOT NULL DEFAULT 'propose',
+  model         TEXT NOT NULL,
+  calls         INTEGER NOT NULL DEFAULT 1 CHECK (calls >= 0),
+  input_tokens  INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+  output_tokens INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+  cost_usd      REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+  ok            INTEGER NOT NULL CHECK (ok IN (0, 1)),
+  error         TEXT,
+  duration_ms   INTEGER CHECK (duration_ms IS NULL OR duration_ms >= 0),
+  created_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX agent_calls_run ON agent_calls(run_id);
+CREATE INDEX agent_calls_experiment ON agent_calls(experiment_id);
+`;
+
+/** Every migration, in order; the store's schema version is the last one applied. */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

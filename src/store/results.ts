@@ -1,0 +1,62 @@
+/**
+ * A run's results as autoresearch has them: the history the agents see (HistoryEntry) and the
+ * exact results.tsv text. Both list the finished experiments (keep, discard, crash) in seq
+ * order; skipped proposals and experiments still in flight are not results.
+ *
+ * results.tsv, as program.md specifies it: header `commit\tval_bpb\tmemory_gb\tstatus\tdescription`,
+ * the 7-character short hash, val_bpb with 6 decimals, memory_gb = peak_vram_mb / 1024 with 1
+ * decimal, 0.000000 and 0.0 for a run without a result, every line ending in "\n".
+ */
+import type { HistoryEntry } from "../agents/types.ts";
+import type { StoreContext } from "./context.ts";
+import type { ExperimentRow } from "./experiments.ts";
+import { getRun } from "./runs.ts";
+
+export const RESULTS_TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription";
+
+function finishedRows(ctx: StoreContext, runId: number): ExperimentRow[] {
+  getRun(ctx, runId);
+  return ctx
+    .stmt("SELECT * FROM experiments WHERE run_id = ? AND status IN ('keep', 'discard', 'crash') ORDER BY seq")
+    .all(runId) as ExperimentRow[];
+}
+
+function toEntry(r: ExperimentRow): HistoryEntry {
+  return {
+    commit: r.commit_hash!.slice(0, 7),
+    val_bpb: r.val_bpb,
+    // Rounded as the TSV prints it, so the history and the TSV say the same thing.
+    memory_gb: r.peak_vram_mb === null ? 0 : Number((r.peak_vram_mb / 1024).toFixed(1)),
+    status: r.status as HistoryEntry["status"],
+    // A TSV cell cannot hold a tab or a line break; descriptions are one line by contract.
+    description: r.description.replace(/[\t\r\n]+/g, " ").trim(),
+  };
+}
+
+export function runHistory(ctx: StoreContext, runId: number): HistoryEntry[] {
+  return finishedRows(ctx, runId).map(toEntry);
+}
+
+/** One results.tsv line (with its "\n") for a history entry. */
+export function tsvLine(e: HistoryEntry): string {
+  return `${e.commit}\t${(e.val_bpb ?? 0).toFixed(6)}\t${e.memory_gb.toFixed(1)}\t${e.status}\t${e.description}\n`;
+}
+
+export function resultsTsv(ctx: StoreContext, runId: number): string {
+  return RESULTS_TSV_HEADER + "\n" + runHistory(ctx, runId).map(tsvLine).join("");
+}
+
+/**
+ * The commit the run's branch should sit at: the last kept experiment's commit (by finish
+ * time, then seq), or the run's base commit when nothing was kept. What lab.recover expects.
+ */
+export function runHead(ctx: StoreContext, runId: number): string {
+  const run = getRun(ctx, runId);
+  const r = ctx
+    .stmt(
+      `SELECT commit_hash FROM experiments WHERE run_id = ? AND status = 'keep'
+       ORDER BY finished_at DESC, seq DESC LIMIT 1`,
+    )
+    .get(runId) as { commit_hash: string } | undefined;
+  return r?.commit_hash ?? run.baseCommit;
+}

@@ -1,0 +1,171 @@
+/**
+ * The Store class: one open store file. It only assembles the concept modules (orgs, runs,
+ * experiments, agent calls, results) over one StoreContext, and turns SQLite's failures into
+ * StoreErrors on the way out.
+ */
+import type { HistoryEntry } from "../agents/types.ts";
+import * as agentCalls from "./agent-calls.ts";
+import { StoreContext } from "./context.ts";
+import { StoreError, wrapSqlite } from "./errors.ts";
+import * as experiments from "./experiments.ts";
+import { checkStoreOptions, openConnection } from "./open.ts";
+import * as orgs from "./orgs.ts";
+import * as results from "./results.ts";
+import * as runs from "./runs.ts";
+import { Redactor, environmentSecrets } from "./secrets.ts";
+import type {
+  AgentCallRecord,
+  Experiment,
+  ExperimentFinish,
+  ExperimentStart,
+  IntegrityReport,
+  NewAgentCall,
+  NewExperiment,
+  NewOrg,
+  NewRun,
+  Org,
+  Run,
+  RunCost,
+  RunFilter,
+  RunState,
+  SkippedProposal,
+  StoreOptions,
+} from "./types.ts";
+
+/** Opens (creating and migrating if needed) the store at `path`. */
+export function openStore(path: string, options: StoreOptions = {}): Store {
+  checkStoreOptions(path, options);
+  const { db, version } = openConnection(path, options);
+  const redactor = new Redactor([...environmentSecrets(), ...(options.secrets ?? [])]);
+  const ctx = new StoreContext(db, options.readonly ?? false, redactor, options.now ?? (() => new Date()));
+  return new Store(path, version, ctx);
+}
+
+export class Store {
+  #ctx: StoreContext | null;
+
+  /** @internal use openStore */
+  constructor(
+    readonly path: string,
+    /** The schema version of the file (always the latest this nightshift knows). */
+    readonly schemaVersion: number,
+    ctx: StoreContext,
+  ) {
+    this.#ctx = ctx;
+  }
+
+  get readonly(): boolean {
+    return this.#ctx?.readonly ?? true;
+  }
+
+  /** Closes the connection (checkpointing the WAL when it is the last one). Idempotent. */
+  close(): void {
+    this.#ctx?.db.close();
+    this.#ctx = null;
+  }
+
+  #call<T>(doing: string, fn: (ctx: StoreContext) => T): T {
+    const ctx = this.#ctx;
+    if (ctx === null) throw new StoreError("STORE_CLOSED", `${doing}: the store ${this.path} is closed`);
+    try {
+      return fn(ctx);
+    } catch (err) {
+      throw wrapSqlite(err, doing);
+    }
+  }
+
+  // ---- orgs --------------------------------------------------------------------------------
+  createOrg(input: NewOrg): Org {
+    return this.#call("createOrg", (c) => orgs.createOrg(c, input));
+  }
+  getOrg(id: number): Org {
+    return this.#call("getOrg", (c) => orgs.getOrg(c, id));
+  }
+  getOrgByName(name: string): Org | undefined {
+    return this.#call("getOrgByName", (c) => orgs.getOrgByName(c, name));
+  }
+  listOrgs(): Org[] {
+    return this.#call("listOrgs", (c) => orgs.listOrgs(c));
+  }
+
+  // ---- runs --------------------------------------------------------------------------------
+  createRun(input: NewRun): Run {
+    return this.#call("createRun", (c) => runs.createRun(c, input));
+  }
+  getRun(id: number): Run {
+    return this.#call("getRun", (c) => runs.getRun(c, id));
+  }
+  findRunByBranch(branch: string): Run | undefined {
+    return this.#call("findRunByBranch", (c) => runs.findRunByBranch(c, branch));
+  }
+  listRuns(filter?: RunFilter): Run[] {
+    return this.#call("listRuns", (c) => runs.listRuns(c, filter));
+  }
+  findRunningRuns(): Run[] {
+    return this.#call("findRunningRuns", (c) => runs.findRunningRuns(c));
+  }
+  setRunStatus(id: number, status: RunState): Run {
+    return this.#call("setRunStatus", (c) => runs.setRunStatus(c, id, status));
+  }
+
+  // ---- experiments -------------------------------------------------------------------------
+  proposeExperiment(input: NewExperiment): Experiment {
+    return this.#call("proposeExperiment", (c) => experiments.proposeExperiment(c, input));
+  }
+  recordSkipped(input: SkippedProposal): Experiment {
+    return this.#call("recordSkipped", (c) => experiments.recordSkipped(c, input));
+  }
+  startExperiment(id: number, input: ExperimentStart): Experiment {
+    return this.#call("startExperiment", (c) => experiments.startExperiment(c, id, input));
+  }
+  finishExperiment(id: number, input: ExperimentFinish): Experiment {
+    return this.#call("finishExperiment", (c) => experiments.finishExperiment(c, id, input));
+  }
+  skipExperiment(id: number, reason: string): Experiment {
+    return this.#call("skipExperiment", (c) => experiments.skipExperiment(c, id, reason));
+  }
+  getExperiment(id: number): Experiment {
+    return this.#call("getExperiment", (c) => experiments.getExperiment(c, id));
+  }
+  listExperiments(runId: number): Experiment[] {
+    return this.#call("listExperiments", (c) => experiments.listExperiments(c, runId));
+  }
+  inFlight(runId: number): Experiment[] {
+    return this.#call("inFlight", (c) => experiments.inFlight(c, runId));
+  }
+
+  // ---- results -----------------------------------------------------------------------------
+  runHistory(runId: number): HistoryEntry[] {
+    return this.#call("runHistory", (c) => results.runHistory(c, runId));
+  }
+  resultsTsv(runId: number): string {
+    return this.#call("resultsTsv", (c) => results.resultsTsv(c, runId));
+  }
+  runHead(runId: number): string {
+    return this.#call("runHead", (c) => results.runHead(c, runId));
+  }
+
+  // ---- agent usage -------------------------------------------------------------------------
+  recordAgentCall(input: NewAgentCall): AgentCallRecord {
+    return this.#call("recordAgentCall", (c) => agentCalls.recordAgentCall(c, input));
+  }
+  listAgentCalls(runId: number): AgentCallRecord[] {
+    return this.#call("listAgentCalls", (c) => agentCalls.listAgentCalls(c, runId));
+  }
+  runCost(runId: number): RunCost {
+    return this.#call("runCost", (c) => agentCalls.runCost(c, runId));
+  }
+
+  // ---- health ------------------------------------------------------------------------------
+  /** PRAGMA integrity_check plus foreign_key_check: what a resume checks after a crash. */
+  checkIntegrity(): IntegrityReport {
+    return this.#call("checkIntegrity", (c) => {
+      const problems = (c.db.pragma("integrity_check") as { integrity_check: string }[])
+        .map((r) => r.integrity_check)
+        .filter((line) => line !== "ok");
+      for (const fk of c.db.pragma("foreign_key_check") as { table: string; rowid: number; parent: string }[])
+        problems.push(`${fk.table} row ${fk.rowid} references a missing ${fk.parent} row`);
+      return { ok: problems.length === 0, problems };
+    });
+  }
+}

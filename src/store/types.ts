@@ -1,0 +1,219 @@
+/**
+ * The store's public types: what goes in (New*, *Start, *Finish) and what comes out (Org, Run,
+ * Experiment, ...). Rows come back in camelCase with nulls for absent values; timestamps are
+ * ISO 8601 UTC strings. Nothing here touches SQL.
+ */
+import type { Profile } from "../harness/constants.ts";
+import type { RunResult, RunStatus, RunSummary } from "../harness/types.ts";
+import type { AgentUsage } from "../agents/types.ts";
+import type { JsonValue } from "./secrets.ts";
+
+export interface StoreOptions {
+  /** Open without writing: no migrations, no WAL switch; every write throws STORE_READONLY. */
+  readonly?: boolean;
+  /** How long a write waits for another connection's lock before STORE_BUSY (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /** Secret values (API keys) to replace with [REDACTED] in every text the store writes. */
+  secrets?: readonly string[];
+  /** The clock for created/started/finished timestamps (tests pin it). Default: the system clock. */
+  now?: () => Date;
+}
+
+// ---- orgs ----------------------------------------------------------------------------------
+
+export interface Org {
+  id: number;
+  name: string;
+  programMd: string;
+  /** sha256 hex of programMd as stored. */
+  programMdHash: string;
+  parentId: number | null;
+  generation: number;
+  mutationNote: string | null;
+  createdAt: string;
+}
+
+export interface NewOrg {
+  name: string;
+  programMd: string;
+  parentId?: number;
+  /** Default: the parent's generation + 1, or 0 without a parent. */
+  generation?: number;
+  /** How this org came about (the meta-agent's note), for the lineage. */
+  mutationNote?: string;
+}
+
+// ---- runs ----------------------------------------------------------------------------------
+
+export type RunState = "running" | "stopped" | "finished";
+
+export interface Run {
+  id: number;
+  tag: string;
+  orgId: number;
+  branch: string;
+  profile: Profile;
+  /** Training budget in seconds: runs under different profiles or budgets are never compared. */
+  timeBudget: number;
+  /** What trained (e.g. "cpu", "NVIDIA H100 80GB HBM3"): noise floors are per device kind. */
+  deviceKind: string;
+  agent: string;
+  model: string | null;
+  baseCommit: string;
+  status: RunState;
+  /** The run's settings as stored: secret-named keys were scrubbed (see secrets.ts). */
+  settings: { [key: string]: JsonValue };
+  costCapUsd: number | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export interface NewRun {
+  tag: string;
+  orgId: number;
+  branch: string;
+  profile: Profile;
+  timeBudget: number;
+  deviceKind: string;
+  agent: string;
+  model?: string;
+  baseCommit: string;
+  /** Any JSON object; keys matching /key|token|secret|password|auth|credential/i are dropped. */
+  settings?: Record<string, unknown>;
+  costCapUsd?: number;
+}
+
+export interface RunFilter {
+  orgId?: number;
+  status?: RunState;
+}
+
+// ---- experiments ---------------------------------------------------------------------------
+
+export type ExperimentStatus = "proposed" | "running" | "keep" | "discard" | "crash" | "skipped";
+/** How a run experiment ends. */
+export type Decision = "keep" | "discard" | "crash";
+
+export interface UsageTotals {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface Experiment {
+  id: number;
+  runId: number;
+  /** 1, 2, ... within the run, in proposal order. */
+  seq: number;
+  slot: number;
+  /** The branch head the edit was proposed against. */
+  parentCommit: string;
+  /** The experiment's commit: set by startExperiment. */
+  commit: string | null;
+  diff: string | null;
+  description: string;
+  hypothesis: string;
+  status: ExperimentStatus;
+  /** The RunResult status of the training run, once finished. */
+  outcome: RunStatus | null;
+  /** Why it crashed, was skipped, or (for a failed run) was discarded. */
+  reason: string | null;
+  /** The summary block, present exactly when outcome is "ok". */
+  summary: RunSummary | null;
+  seed: number | null;
+  logPath: string | null;
+  logTail: string | null;
+  /** 0 for a fresh proposal; n for the n-th attempt to fix a crash. */
+  fixAttempt: number;
+  /** The crashed experiment this one tries to fix. */
+  fixOf: number | null;
+  /** Agent usage recorded against this experiment (the sum of its agent_calls rows). */
+  usage: UsageTotals;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface NewExperiment {
+  runId: number;
+  slot?: number;
+  parentCommit: string;
+  description: string;
+  hypothesis: string;
+  fixAttempt?: number;
+  fixOf?: number;
+  /** The proposal's agent usage: recorded in the agent_calls ledger in the same transaction. */
+  usage?: AgentUsage;
+}
+
+export interface ExperimentStart {
+  commit: string;
+  diff: string;
+  seed: number;
+  logPath?: string;
+}
+
+export interface ExperimentFinish {
+  status: Decision;
+  result: RunResult;
+  /** Why (e.g. "not better than 0.9812"). Default for a failed run: result.error. */
+  reason?: string;
+  logPath?: string;
+}
+
+/** A proposal the agent gave up on (or the loop refused), recorded directly as skipped. */
+export interface SkippedProposal {
+  runId: number;
+  slot?: number;
+  parentCommit: string;
+  description?: string;
+  hypothesis?: string;
+  reason: string;
+  fixAttempt?: number;
+  fixOf?: number;
+  usage?: AgentUsage;
+}
+
+// ---- agent calls ---------------------------------------------------------------------------
+
+export interface NewAgentCall {
+  runId: number;
+  experimentId?: number;
+  /** What the call was for: "propose" (default), "fix", "meta", ... */
+  purpose?: string;
+  model: string;
+  /** API requests this row covers (default 1). */
+  calls?: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  ok: boolean;
+  /** One line; redacted of known secrets. */
+  error?: string;
+  durationMs?: number;
+}
+
+export interface AgentCallRecord {
+  id: number;
+  runId: number | null;
+  experimentId: number | null;
+  purpose: string;
+  model: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  ok: boolean;
+  error: string | null;
+  durationMs: number | null;
+  createdAt: string;
+}
+
+export type RunCost = UsageTotals;
+
+export interface IntegrityReport {
+  ok: boolean;
+  /** PRAGMA integrity_check and foreign_key_check findings, one line each. */
+  problems: string[];
+}
