@@ -7,6 +7,8 @@ import { hideBin } from "yargs/helpers";
 import { UsageError, isUserError } from "./commands/common.ts";
 import { infoCommand } from "./commands/info.ts";
 import { prepareCommand } from "./commands/prepare.ts";
+import { resultsCommand } from "./commands/results.ts";
+import { runCommand } from "./commands/run.ts";
 import { trainCommand } from "./commands/train.ts";
 
 async function main(): Promise<void> {
@@ -16,6 +18,8 @@ async function main(): Promise<void> {
     .command(infoCommand)
     .command(prepareCommand)
     .command(trainCommand)
+    .command(runCommand)
+    .command(resultsCommand)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()

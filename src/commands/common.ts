@@ -8,7 +8,14 @@ import type { Profile } from "../harness/constants.ts";
 import { DataError } from "../harness/data/errors.ts";
 import { DatasetError } from "../harness/dataset.ts";
 import { PROFILE_NAMES, detectProfile } from "../harness/profile.ts";
+import { AgentError } from "../agents/llm/errors.ts";
+import { BuiltinAgentError } from "../agents/builtin/errors.ts";
+import { StrategyError } from "../agents/strategy.ts";
 import { RunnerError } from "../harness/runner/index.ts";
+import { LabError } from "../lab/index.ts";
+import { LoopError } from "../loop/loop.ts";
+import { OrgError } from "../loop/org.ts";
+import { StoreError } from "../store/index.ts";
 import { TokenizerError } from "../harness/tokenizer.ts";
 
 /** Bad command-line input found by a command itself (yargs reports its own). */
@@ -16,7 +23,21 @@ export class UsageError extends Error {
   readonly code = "USAGE";
 }
 
-const USER_ERRORS = [UsageError, EngineError, DataError, DatasetError, TokenizerError, RunnerError];
+const USER_ERRORS = [
+  UsageError,
+  EngineError,
+  DataError,
+  DatasetError,
+  TokenizerError,
+  RunnerError,
+  LoopError,
+  OrgError,
+  LabError,
+  StoreError,
+  AgentError,
+  BuiltinAgentError,
+  StrategyError,
+];
 
 /** Errors whose message tells the user what to do: printed without a stack. */
 export function isUserError(err: unknown): err is Error {

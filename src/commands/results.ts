@@ -1,0 +1,56 @@
+/**
+ * `nightshift results`: a run's experiments from the store — a table, autoresearch's
+ * results.tsv (`--tsv`), or JSON. Default: the most recent run of the workspace.
+ */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { CommandModule } from "yargs";
+import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { type Run, type Store, openStore } from "../store/index.ts";
+import { UsageError } from "./common.ts";
+
+interface ResultsArgs {
+  workspace: string;
+  run?: string;
+  tsv: boolean;
+  json: boolean;
+}
+
+export const resultsCommand: CommandModule<object, ResultsArgs> = {
+  command: "results",
+  describe: "Show a run's experiments (autoresearch's results.tsv with --tsv)",
+  builder: (y) =>
+    y
+      .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
+      .option("run", { type: "string", describe: "a run id or branch (default: the most recent run)" })
+      .option("tsv", { type: "boolean", default: false, describe: "autoresearch's results.tsv format" })
+      .option("json", { type: "boolean", default: false, describe: "the experiments as JSON" }) as never,
+  handler: (argv) => {
+    const db = join(resolve(argv.workspace), "nightshift.db");
+    if (!existsSync(db)) throw new UsageError(`no nightshift workspace at ${resolve(argv.workspace)}: run \`nightshift run\` first or pass --workspace`);
+    const store = openStore(db, { readonly: true });
+    try {
+      const run = pickRun(store, argv.run);
+      if (argv.tsv) process.stdout.write(store.resultsTsv(run.id));
+      else if (argv.json) console.log(JSON.stringify({ run, experiments: store.listExperiments(run.id), cost: store.runCost(run.id) }));
+      else {
+        console.log(`run ${run.id} ${run.branch} (${run.status}, ${run.profile}, ${run.timeBudget}s, agent ${run.agent})`);
+        for (const e of store.listExperiments(run.id)) {
+          const bpb = e.summary ? e.summary.val_bpb.toFixed(6) : "—".padEnd(8);
+          console.log(`${String(e.seq).padStart(4)}  ${(e.commit ?? "").slice(0, 7).padEnd(7)}  ${e.status.padEnd(8)} ${bpb}  ${e.description}`);
+        }
+      }
+    } finally {
+      store.close();
+    }
+  },
+};
+
+function pickRun(store: Store, which: string | undefined): Run {
+  const runs = store.listRuns();
+  if (runs.length === 0) throw new UsageError("this workspace has no runs yet: start one with `nightshift run`");
+  if (which === undefined) return runs.reduce((a, b) => (b.id > a.id ? b : a));
+  const found = /^\d+$/.test(which) ? runs.find((r) => r.id === Number(which)) : store.findRunByBranch(which);
+  if (!found) throw new UsageError(`no run '${which}' in this workspace; runs: ${runs.map((r) => `${r.id} (${r.branch})`).join(", ")}`);
+  return found;
+}

@@ -1,0 +1,157 @@
+/**
+ * `nightshift run`: the inner loop, unattended. An agent edits train.ts in the workspace's lab,
+ * each experiment trains for the budget under the harness, improvements are kept, everything
+ * is recorded. Ctrl-C (or a STOP file in the workspace) finishes the experiment in flight;
+ * a second Ctrl-C abandons it. `--resume` continues a run after any stop or kill.
+ */
+import { existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CommandModule } from "yargs";
+import { PROFILES } from "../harness/constants.ts";
+import { latestDatasetDir } from "../harness/data/cache.ts";
+import { datasetsDir } from "../harness/paths.ts";
+import { AGENT_KINDS, type AgentKind } from "../loop/agent-factory.ts";
+import { type LoopEvent, runLoop } from "../loop/loop.ts";
+import { loadOrg } from "../loop/org.ts";
+import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { UsageError, resolveProfile, withProfile } from "./common.ts";
+
+const DEFAULT_ORG = fileURLToPath(new URL("../../program.md", import.meta.url));
+
+interface RunArgs {
+  org: string;
+  agent: string;
+  model?: string;
+  "base-url"?: string;
+  workspace: string;
+  tag?: string;
+  experiments?: number;
+  hours?: number;
+  "time-budget"?: number;
+  profile?: string;
+  dataset?: string;
+  seed: number;
+  resume: boolean;
+  "fix-attempts": number;
+  json: boolean;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: "run",
+  describe: "Run the research loop: an agent edits train.ts, each experiment trains for the budget, improvements are kept",
+  builder: (y) =>
+    withProfile(y)
+      .option("org", { type: "string", default: DEFAULT_ORG, describe: "the org: orgs/NAME or a program.md (default: the top-level program.md)" })
+      .option("agent", { choices: AGENT_KINDS, default: "builtin" as AgentKind, describe: "who proposes experiments" })
+      .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
+      .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server (vLLM, llama.cpp, Ollama…)" })
+      .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "where the store, the lab repo and the logs live" })
+      .option("tag", { type: "string", describe: "names the run (branch nightshift/<tag>/<org>); default: today's date" })
+      .option("experiments", { type: "number", describe: "stop after this many experiments" })
+      .option("hours", { type: "number", describe: "stop after this many hours" })
+      .option("time-budget", { type: "number", describe: "training seconds per experiment (default: the profile's)" })
+      .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
+      .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment" })
+      .option("resume", { type: "boolean", default: false, describe: "continue the run after a stop or a kill" })
+      .option("fix-attempts", { type: "number", default: 2, describe: "proposals that try to fix a crash" })
+      .option("json", { type: "boolean", default: false, describe: "one JSON line per experiment, and the summary" })
+      .example("$0 run --agent builtin --experiments 8 --time-budget 10", "a quick offline run")
+      .example("$0 run --org orgs/tuner --agent anthropic --hours 8", "a night with Claude")
+      .example("$0 run --resume --tag nov24", "continue after a kill") as never,
+  handler: async (argv) => {
+    const profile = resolveProfile(argv.profile);
+    const positive = (name: string, v: number | undefined) => {
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new UsageError(`--${name} must be a positive number, got ${v}`);
+    };
+    positive("experiments", argv.experiments);
+    positive("hours", argv.hours);
+    positive("time-budget", argv["time-budget"]);
+    if (!Number.isSafeInteger(argv.seed) || argv.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${argv.seed}`);
+    if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
+      throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
+    const org = loadOrg(argv.org);
+    const datasetDir = argv.dataset ? resolve(argv.dataset) : latestDatasetDir(datasetsDir(), profile);
+    if (!datasetDir) throw new UsageError(`no prepared dataset for the ${profile} profile: run \`nightshift prepare\` first`);
+    const workspace = resolve(argv.workspace);
+    const stopFile = join(workspace, "STOP");
+    const tag = argv.tag ?? new Date().toISOString().slice(0, 10);
+
+    let stopAsked = false;
+    const abort = new AbortController();
+    const onSigint = () => {
+      if (stopAsked) abort.abort();
+      stopAsked = true;
+      process.stderr.write("\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
+    };
+    process.on("SIGINT", onSigint);
+    const tty = process.stderr.isTTY && !argv.json;
+    try {
+      const result = await runLoop({
+        workspace,
+        org,
+        agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
+        profile,
+        timeBudget: argv["time-budget"] ?? PROFILES[profile].timeBudget,
+        datasetDir,
+        tag,
+        seed: argv.seed,
+        resume: argv.resume,
+        ...(argv.experiments !== undefined ? { experiments: argv.experiments } : {}),
+        ...(argv.hours !== undefined ? { hours: argv.hours } : {}),
+        fixAttempts: argv["fix-attempts"],
+        signal: abort.signal,
+        stopRequested: () => {
+          if (existsSync(stopFile)) {
+            rmSync(stopFile, { force: true });
+            return true;
+          }
+          return stopAsked;
+        },
+        onEvent: (e) => report(e, argv.json, tty),
+      });
+      if (argv.json) console.log(JSON.stringify({ summary: result }));
+      else
+        console.log(
+          `run ${result.branch}: ${result.experiments} experiments, ${result.kept} kept, best val_bpb ${result.best?.toFixed(6) ?? "—"} (stopped: ${result.stoppedBecause})`,
+        );
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  },
+};
+
+function report(e: LoopEvent, json: boolean, tty: boolean): void {
+  if (json) {
+    if (e.kind === "finished" || e.kind === "skipped") console.log(JSON.stringify({ event: e.kind, experiment: e.experiment }));
+    return;
+  }
+  switch (e.kind) {
+    case "run":
+      console.log(`run ${e.run.branch} (${e.resumed ? "resumed" : "new"}${e.interrupted ? `, ${e.interrupted} interrupted experiment recorded` : ""})`);
+      break;
+    case "training":
+      if (tty) process.stderr.write(`exp ${pad(e.seq)} training: ${e.description}\n`);
+      break;
+    case "progress":
+      if (tty) {
+        const p = e.progress;
+        process.stderr.write(`\r  step ${String(p.step).padStart(5, "0")} | loss ${p.loss.toFixed(4)} | ${Math.round(p.tokensPerSecond)} tok/s   `);
+      }
+      break;
+    case "finished": {
+      const x = e.experiment;
+      const bpb = x.summary ? x.summary.val_bpb.toFixed(6) : "—";
+      if (tty) process.stderr.write("\n");
+      console.log(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  ${x.description}${x.reason && x.status === "crash" ? ` (${x.reason})` : ""}`);
+      break;
+    }
+    case "skipped":
+      console.log(`exp ${pad(e.experiment.seq)} skipped  ${e.experiment.reason ?? ""}`);
+      break;
+    default:
+      break;
+  }
+}
+
+const pad = (n: number) => String(n).padStart(3, "0");

@@ -1,0 +1,32 @@
+/**
+ * Loading a research org from the command line: `--org orgs/NAME` (a directory holding
+ * program.md) or `--org path/to/program.md`. The org's name is its directory's name, or
+ * "default" for the top-level program.md.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+
+export class OrgError extends Error {
+  readonly code = "ORG_INVALID";
+}
+
+export interface OrgSource {
+  name: string;
+  path: string;
+  programMd: string;
+}
+
+export function loadOrg(given: string): OrgSource {
+  let path = resolve(given);
+  if (!existsSync(path)) throw new OrgError(`--org ${given}: no such file or directory; give a program.md or a directory holding one`);
+  if (statSync(path).isDirectory()) path = join(path, "program.md");
+  if (!existsSync(path)) throw new OrgError(`--org ${given}: the directory has no program.md`);
+  const programMd = readFileSync(path, "utf8");
+  if (programMd.trim().length === 0) throw new OrgError(`--org ${given}: program.md is empty`);
+  const dir = basename(dirname(path));
+  const isTopLevel = existsSync(join(dirname(path), "package.json"));
+  const name = isTopLevel || basename(path) !== "program.md" ? "default" : dir;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+    throw new OrgError(`--org ${given}: the org name '${name}' may only use letters, digits, '.', '_' and '-'`);
+  return { name, path, programMd };
+}

@@ -1,0 +1,109 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/index.ts";
+import { openStore } from "../../src/store/index.ts";
+import { writeTinyDataset } from "../support/tiny-dataset.ts";
+
+const bin = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "ns-loop-"));
+const dataset = join(root, "data");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+beforeAll(() => {
+  writeTinyDataset(dataset, { docs: { val: 200 } });
+});
+
+const args = (ws: string, ...more: string[]) => ["run", "--workspace", ws, "--dataset", dataset, "--time-budget", "1", ...more];
+const cli = (...a: string[]) => spawnSync(process.execPath, [bin, ...a], { encoding: "utf8", env: { ...process.env, NIGHTSHIFT_HOME: root } });
+const tsvRows = (ws: string) => cli("results", "--workspace", ws, "--tsv").stdout.trim().split("\n").slice(1);
+
+describe("nightshift run (builtin agent, CPU)", () => {
+  const ws = join(root, "ws");
+
+  it("runs experiments: the baseline first, kept ones chained on the branch, all in the store", async () => {
+    const r = cli(...args(ws, "--experiments", "3", "--tag", "t1"));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/exp 001 keep\s+\d\.\d+.*baseline/);
+    const rows = tsvRows(ws);
+    expect(rows).toHaveLength(3);
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    const run = store.findRunByBranch("nightshift/t1/default")!;
+    const experiments = store.listExperiments(run.id);
+    store.close();
+    expect(experiments.map((e) => e.seq)).toEqual([1, 2, 3]);
+    // Every TSV row is an experiment of the store, with its short commit and status.
+    rows.forEach((row, i) => {
+      const [commit, , , status] = row.split("\t");
+      expect(experiments[i]!.commit!.startsWith(commit!)).toBe(true);
+      expect(experiments[i]!.status).toBe(status);
+    });
+    // Kept commits form the branch's chain; discarded ones are off it but keep their diff.
+    const lab = await Lab.open(join(ws, "lab"));
+    const log = (await lab.branchLog("nightshift/t1/default")).map((c) => c.commit);
+    for (const e of experiments) {
+      expect(log.includes(e.commit!)).toBe(e.status === "keep");
+      if (e.status === "discard") expect(e.diff).toMatch(/^[-+]/m);
+    }
+  }, 120_000);
+
+  it("refuses to restart an existing run without --resume, and resumes it with", () => {
+    const again = cli(...args(ws, "--experiments", "1", "--tag", "t1"));
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already exists: pass --resume/);
+    const resumed = cli(...args(ws, "--experiments", "1", "--tag", "t1", "--resume"));
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(tsvRows(ws)).toHaveLength(4);
+  }, 120_000);
+
+  it("survives kill -9 mid-experiment: --resume records it as interrupted, the store and lab stay sound", async () => {
+    const ws2 = join(root, "ws-kill");
+    const child: ChildProcess = spawn(process.execPath, [bin, ...args(ws2, "--experiments", "20", "--tag", "k")], {
+      env: { ...process.env, NIGHTSHIFT_HOME: root },
+      stdio: "ignore",
+    });
+    await new Promise((r) => setTimeout(r, 4500)); // past start-up, inside some experiment
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const resumed = cli(...args(ws2, "--experiments", "1", "--tag", "k", "--resume"));
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const store = openStore(join(ws2, "nightshift.db"), { readonly: true });
+    expect(store.checkIntegrity().ok).toBe(true);
+    const run = store.findRunByBranch("nightshift/k/default")!;
+    const experiments = store.listExperiments(run.id);
+    const head = store.runHead(run.id);
+    store.close();
+    expect(experiments.map((e) => e.seq)).toEqual(experiments.map((_, i) => i + 1)); // none lost or duplicated
+    expect(experiments.every((e) => !["proposed", "running"].includes(e.status))).toBe(true);
+    const git = spawnSync("git", ["status", "--porcelain"], { cwd: join(ws2, "lab", ".worktrees", "slot-0"), encoding: "utf8" });
+    expect(git.stdout).toBe("");
+    const headNow = spawnSync("git", ["rev-parse", "HEAD"], { cwd: join(ws2, "lab", ".worktrees", "slot-0"), encoding: "utf8" });
+    expect(headNow.stdout.trim()).toBe(head);
+  }, 120_000);
+
+  it("stops after the experiment in flight when a STOP file appears", () => {
+    const ws3 = join(root, "ws-stop");
+    const first = cli(...args(ws3, "--experiments", "1", "--tag", "s"));
+    expect(first.status, first.stderr).toBe(0);
+    writeFileSync(join(ws3, "STOP"), "");
+    const r = cli(...args(ws3, "--experiments", "5", "--tag", "s", "--resume"));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/0 experiments.*stopped: stop requested/);
+  }, 120_000);
+
+  it("rejects bad input in one line with exit code 2", () => {
+    const org = cli(...args(join(root, "ws-bad"), "--org", join(root, "missing-org")));
+    expect(org.status).toBe(2);
+    expect(org.stderr).toMatch(/--org .*no such file or directory/);
+    const n = cli(...args(join(root, "ws-bad"), "--experiments", "0"));
+    expect(n.stderr).toMatch(/--experiments must be a positive number/);
+    const resume = cli(...args(join(root, "ws-bad"), "--resume", "--tag", "never"));
+    expect(resume.status).toBe(2);
+    expect(resume.stderr).toMatch(/no run nightshift\/never\/default to resume/);
+    const results = cli("results", "--workspace", join(root, "nowhere"));
+    expect(results.status).toBe(2);
+    expect(results.stderr).toMatch(/no nightshift workspace/);
+  }, 60_000);
+});
