@@ -2,9 +2,8 @@
  * Seeded random numbers. The same seed gives bit-identical tensors on every run and machine:
  * draws are sequential (xoshiro256** in native code), never split across threads.
  */
-import { type DType, Tensor, native, wrapNative } from "./tensor.ts";
 import { zeros } from "./creation.ts";
-import { callNative } from "./tensor.ts";
+import { type DType, Tensor, callNative, native, wrapNative } from "./tensor.ts";
 import { assertFinite, assertShape, invalid } from "./validate.ts";
 
 export class Generator {
