@@ -4,17 +4,15 @@
  * edited. Anything else is an EditError the loop records and may send back to the agent.
  */
 import type { SearchReplaceEdit } from "./types.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type EditErrorCode = "EDIT_WRONG_FILE" | "EDIT_NOT_FOUND" | "EDIT_AMBIGUOUS" | "EDIT_EMPTY";
 
-export class EditError extends Error {
-  readonly code: EditErrorCode;
+export class EditError extends CodedError<EditErrorCode> {
   /** Index of the failing edit in the proposal. */
   readonly index: number;
   constructor(code: EditErrorCode, index: number, message: string) {
-    super(message);
-    this.name = "EditError";
-    this.code = code;
+    super(code, message);
     this.index = index;
   }
 }

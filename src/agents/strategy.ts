@@ -13,6 +13,7 @@
  * JSON.parse's messages carry no line on Node 20, and validation errors need each value's line.
  */
 import { closestName } from "../util/suggest.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type KnobKind = "log" | "linear" | "int" | "choice";
 
@@ -55,14 +56,11 @@ export type StrategyErrorCode =
   | "STRATEGY_MISSING_KEY"
   | "STRATEGY_INVALID"; // a value of the wrong type or out of range
 
-export class StrategyError extends Error {
-  readonly code: StrategyErrorCode;
+export class StrategyError extends CodedError<StrategyErrorCode> {
   /** 1-based line of program.md. */
   readonly line: number;
   constructor(code: StrategyErrorCode, line: number, message: string) {
-    super(`program.md line ${line}: ${message}`);
-    this.name = "StrategyError";
-    this.code = code;
+    super(code, `program.md line ${line}: ${message}`);
     this.line = line;
   }
 }

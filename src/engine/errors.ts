@@ -2,6 +2,7 @@
  * EngineError: every failure of the engine — a bad shape, a wrong dtype, a disposed tensor,
  * a native kernel's own check — surfaces as this class with a stable `code`.
  */
+import { CodedError } from "../util/errors.ts";
 export type EngineErrorCode =
   | "INVALID_ARGUMENT" // a shape, dtype or option the op cannot accept
   | "DISPOSED" // a tensor used after dispose() or after its scope ended
@@ -10,14 +11,7 @@ export type EngineErrorCode =
   | "NOT_BUILT" // the native addon is missing
   | "NATIVE"; // any other error raised by a native kernel
 
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "EngineError";
-    this.code = code;
-  }
-}
+export class EngineError extends CodedError<EngineErrorCode> {}
 
 /** Classifies an error thrown by the addon (whose message already names the op and shapes). */
 export function fromNativeError(err: unknown): EngineError {

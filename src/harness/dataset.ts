@@ -8,17 +8,11 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { DatasetManifest, SplitName } from "./types.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type DatasetErrorCode = "DATASET_MISSING" | "DATASET_CORRUPT" | "DATASET_UNSUPPORTED";
 
-export class DatasetError extends Error {
-  readonly code: DatasetErrorCode;
-  constructor(code: DatasetErrorCode, message: string) {
-    super(message);
-    this.name = "DatasetError";
-    this.code = code;
-  }
-}
+export class DatasetError extends CodedError<DatasetErrorCode> {}
 
 export type TokenArray = Uint16Array | Uint32Array;
 

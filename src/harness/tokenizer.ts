@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { native } from "../engine/native.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type TokenizerErrorCode =
   | "INVALID_ARGUMENT" // a text that is not a string, an unknown option, ...
@@ -26,14 +27,7 @@ export type TokenizerErrorCode =
   | "TOKENIZER_CORRUPT" // load of a truncated, edited or damaged file
   | "TOKENIZER_UNSUPPORTED"; // load of a file from another format version or split pattern
 
-export class TokenizerError extends Error {
-  readonly code: TokenizerErrorCode;
-  constructor(code: TokenizerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "TokenizerError";
-    this.code = code;
-  }
-}
+export class TokenizerError extends CodedError<TokenizerErrorCode> {}
 
 /** autoresearch's SPLIT_PATTERN (Rust/Python regex syntax), kept verbatim in saved files. */
 export const SPLIT_PATTERN =

@@ -4,6 +4,7 @@
  * with git's first error line; nothing here ever prints or exits.
  */
 import { closestName } from "../util/suggest.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type LabErrorCode =
   | "LAB_INVALID_ARGUMENT" // a bad tag, org, slot, commit hash, message or option
@@ -22,14 +23,7 @@ export type LabErrorCode =
   | "LAB_README" // the README generator could not read the sources it documents
   | "LAB_GIT"; // any other git failure
 
-export class LabError extends Error {
-  readonly code: LabErrorCode;
-  constructor(code: LabErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "LabError";
-    this.code = code;
-  }
-}
+export class LabError extends CodedError<LabErrorCode> {}
 
 export function invalid(message: string): never {
   throw new LabError("LAB_INVALID_ARGUMENT", message);

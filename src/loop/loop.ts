@@ -21,15 +21,11 @@ import { type AgentChoice, createAgent } from "./agent-factory.ts";
 import { decide } from "./keep-rule.ts";
 import type { OrgSource } from "./org.ts";
 import { type Workspace, openWorkspace } from "./workspace.ts";
+import { CodedError } from "../util/errors.ts";
 
-export class LoopError extends Error {
-  readonly code: "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | "BASELINE_FAILED";
-  constructor(code: LoopError["code"], message: string) {
-    super(message);
-    this.name = "LoopError";
-    this.code = code;
-  }
-}
+export type LoopErrorCode = "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | "BASELINE_FAILED";
+
+export class LoopError extends CodedError<LoopErrorCode> {}
 
 export type LoopEvent =
   | { kind: "run"; run: Run; resumed: boolean; interrupted: number }

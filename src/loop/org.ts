@@ -5,9 +5,12 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { CodedError } from "../util/errors.ts";
 
-export class OrgError extends Error {
-  readonly code = "ORG_INVALID";
+export class OrgError extends CodedError<"ORG_INVALID"> {
+  constructor(message: string) {
+    super("ORG_INVALID", message);
+  }
 }
 
 export interface OrgSource {

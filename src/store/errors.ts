@@ -4,6 +4,7 @@
  * never need to know better-sqlite3's error shapes; nothing here prints or exits.
  */
 import { closestName } from "../util/suggest.ts";
+import { CodedError } from "../util/errors.ts";
 
 export type StoreErrorCode =
   | "STORE_INVALID_ARGUMENT" // a bad id, commit hash, number, status or option
@@ -22,14 +23,7 @@ export type StoreErrorCode =
   | "STORE_BUSY" // another connection held the write lock past the busy timeout
   | "STORE_SQLITE"; // any other SQLite failure (disk full, I/O error, corruption)
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StoreError";
-    this.code = code;
-  }
-}
+export class StoreError extends CodedError<StoreErrorCode> {}
 
 export function invalid(message: string): never {
   throw new StoreError("STORE_INVALID_ARGUMENT", message);

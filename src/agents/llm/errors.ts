@@ -5,6 +5,7 @@
  * ProposalResult for those, so that a night never dies of one bad call.
  * Messages never carry an API key (every message built from server text is redacted first).
  */
+import { CodedError } from "../../util/errors.ts";
 export type AgentErrorCode =
   | "AGENT_NO_API_KEY" // no apiKey option and the provider's environment variable is unset
   | "AGENT_INVALID_OPTION" // an unknown option name or a value out of range
@@ -12,11 +13,4 @@ export type AgentErrorCode =
   | "AGENT_NOT_FOUND" // the server answered 404: the model or the base URL is wrong
   | "AGENT_ABORTED"; // the caller's AbortSignal fired
 
-export class AgentError extends Error {
-  readonly code: AgentErrorCode;
-  constructor(code: AgentErrorCode, message: string) {
-    super(message);
-    this.name = "AgentError";
-    this.code = code;
-  }
-}
+export class AgentError extends CodedError<AgentErrorCode> {}

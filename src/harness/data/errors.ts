@@ -4,6 +4,7 @@
  * stable `code` and a one-line message that says what to do. Only input problems belong here:
  * a bug in prepare itself stays an ordinary Error.
  */
+import { CodedError } from "../../util/errors.ts";
 export type DataErrorCode =
   | "DATA_PATH_NOT_FOUND" // a --data path does not exist
   | "DATA_DIR_EMPTY" // a --data directory holds no .txt/.jsonl/.parquet file
@@ -18,11 +19,4 @@ export type DataErrorCode =
   | "DATA_EMBEDDED_MISSING" // the embedded corpus packages are not installed
   | "DATA_INVALID_OPTION"; // a prepare option of the wrong kind, or an unknown one
 
-export class DataError extends Error {
-  readonly code: DataErrorCode;
-  constructor(code: DataErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DataError";
-    this.code = code;
-  }
-}
+export class DataError extends CodedError<DataErrorCode> {}

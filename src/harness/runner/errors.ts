@@ -3,6 +3,7 @@
  * a harness that failed before train.ts was reached, a run cancelled by its caller. A train.ts
  * that fails is NOT an error here: it is a typed outcome (RunResult.status), never a throw.
  */
+import { CodedError } from "../../util/errors.ts";
 export type RunnerErrorCode =
   | "INVALID_OPTION" // runTrain was called with a missing, unknown or out-of-range option
   | "HARNESS_FAILED" // the child failed before train.ts ran (dataset missing, engine not built)
@@ -10,14 +11,7 @@ export type RunnerErrorCode =
   | "CALLBACK_FAILED" // an onOutput/onLine/onProgress callback threw; the child was killed
   | "SPAWN_FAILED"; // the child process could not be started
 
-export class RunnerError extends Error {
-  readonly code: RunnerErrorCode;
-  constructor(code: RunnerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "RunnerError";
-    this.code = code;
-  }
-}
+export class RunnerError extends CodedError<RunnerErrorCode> {}
 
 /**
  * Why a train.ts could not be turned into a train(ctx) function. Raised in the child; the run's
@@ -28,14 +22,7 @@ export type TrainLoadErrorCode =
   | "TRAIN_NO_DEFAULT_EXPORT" // the module has no default export that is a function
   | "TRAIN_BAD_MODEL"; // train(ctx) returned something that is not a TrainedModel
 
-export class TrainLoadError extends Error {
-  readonly code: TrainLoadErrorCode;
-  constructor(code: TrainLoadErrorCode, message: string) {
-    super(message);
-    this.name = "TrainLoadError";
-    this.code = code;
-  }
-}
+export class TrainLoadError extends CodedError<TrainLoadErrorCode> {}
 
 /** The first line of an error's message, as a run's one-line `error`, class-prefixed. */
 export function oneLineError(err: unknown): string {
