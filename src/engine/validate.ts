@@ -3,7 +3,7 @@
  * that a wrong type or an unknown option is reported by name, with a suggestion.
  */
 import { EngineError } from "./errors.ts";
-import { closestName } from "../util/suggest.ts";
+import { unknownOption } from "../util/suggest.ts";
 import { Tensor } from "./tensor.ts";
 
 export function invalid(message: string): never {
@@ -31,12 +31,8 @@ export function assertShape(op: string, shape: unknown): asserts shape is number
 export function checkOptions(op: string, options: object | undefined, known: readonly string[]): void {
   if (options === undefined) return;
   if (typeof options !== "object" || options === null) invalid(`${op}: options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      const guess = closestName(key, known);
-      invalid(`${op}: unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`);
-    }
-  }
+  const problem = unknownOption(options, known);
+  if (problem) invalid(`${op}: ${problem}`);
 }
 
 export function describe(v: unknown): string {

@@ -3,7 +3,7 @@
  * class with a stable `code` and a one-line message. Git's own failures are wrapped as LAB_GIT
  * with git's first error line; nothing here ever prints or exits.
  */
-import { closestName } from "../util/suggest.ts";
+import { unknownOption } from "../util/suggest.ts";
 import { CodedError } from "../util/errors.ts";
 
 export type LabErrorCode =
@@ -34,12 +34,8 @@ export function checkOptions(where: string, options: unknown, known: readonly st
   if (options === undefined) return;
   if (typeof options !== "object" || options === null || Array.isArray(options))
     invalid(`${where}: options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      const guess = closestName(key, known);
-      invalid(`${where}: unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`);
-    }
-  }
+  const problem = unknownOption(options, known);
+  if (problem) invalid(`${where}: ${problem}`);
 }
 
 /** A line GIT_TRACE wrote to stderr: "12:00:00.123456 git.c:455   trace: built-in: git ...". */

@@ -3,7 +3,7 @@
  * one-line message. SQLite's own errors are wrapped (busy, disk full, constraint), so callers
  * never need to know better-sqlite3's error shapes; nothing here prints or exits.
  */
-import { closestName } from "../util/suggest.ts";
+import { unknownOption } from "../util/suggest.ts";
 import { CodedError } from "../util/errors.ts";
 
 export type StoreErrorCode =
@@ -33,12 +33,8 @@ export function invalid(message: string): never {
 export function checkKeys(where: string, input: unknown, known: readonly string[]): void {
   if (input === undefined) return;
   if (typeof input !== "object" || input === null || Array.isArray(input)) invalid(`${where}: expected an object`);
-  for (const key of Object.keys(input)) {
-    if (!known.includes(key)) {
-      const guess = closestName(key, known);
-      invalid(`${where}: unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`);
-    }
-  }
+  const problem = unknownOption(input, known);
+  if (problem) invalid(`${where}: ${problem}`);
 }
 
 /** The SQLite error code (e.g. SQLITE_BUSY) of an error thrown by better-sqlite3, if any. */

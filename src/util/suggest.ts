@@ -29,3 +29,16 @@ export function editDistance(a: string, b: string): number {
   }
   return row[b.length]!;
 }
+
+/**
+ * The first key of `options` that is not in `known`, as a message fragment ready for the
+ * caller's own error class: "unknown option 'budjet' — did you mean 'budget'?".
+ */
+export function unknownOption(options: object, known: readonly string[]): string | undefined {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const guess = closestName(key, known);
+    return `unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`;
+  }
+  return undefined;
+}

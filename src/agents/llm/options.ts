@@ -3,7 +3,7 @@
  * defaulted at construction so that a wrong option fails before the night starts, with a
  * one-line AgentError naming it. The API key is read here and held only in memory.
  */
-import { closestName } from "../../util/suggest.ts";
+import { unknownOption } from "../../util/suggest.ts";
 import { AgentError } from "./errors.ts";
 import type { ModelPrice } from "./pricing.ts";
 import { realSleep, type Sleep } from "./retry.ts";
@@ -87,12 +87,8 @@ const OPTION_NAMES: readonly (keyof LlmAgentOptions)[] = [
 export function resolveLlmOptions(provider: LlmProvider, options: LlmAgentOptions = {}): ResolvedLlmOptions {
   const bad = (message: string) => new AgentError("AGENT_INVALID_OPTION", `${provider} agent: ${message}`);
   if (typeof options !== "object" || options === null) throw bad("options must be an object");
-  for (const key of Object.keys(options)) {
-    if (!(OPTION_NAMES as readonly string[]).includes(key)) {
-      const guess = closestName(key, OPTION_NAMES);
-      throw bad(`unknown option '${key}'${guess ? ` — did you mean '${guess}'?` : ""}`);
-    }
-  }
+  const problem = unknownOption(options, OPTION_NAMES);
+  if (problem) throw bad(problem);
   const int = (name: keyof LlmAgentOptions, fallback: number, min: number): number => {
     const v = options[name];
     if (v === undefined) return fallback;

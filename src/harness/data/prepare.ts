@@ -17,7 +17,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { closestName } from "../../util/suggest.ts";
+import { unknownOption } from "../../util/suggest.ts";
 import { PROFILES, type Profile } from "../constants.ts";
 import { Tokenizer } from "../tokenizer.ts";
 import { datasetsDir, nightshiftHome } from "../paths.ts";
@@ -129,11 +129,8 @@ function invalid(message: string): DataError {
 
 function checkOptions(options: PrepareOptions): void {
   if (typeof options !== "object" || options === null) throw invalid("prepare needs an options object");
-  for (const key of Object.keys(options)) {
-    if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const near = closestName(key, OPTION_KEYS);
-    throw invalid(`unknown option '${key}'${near ? ` — did you mean '${near}'?` : ""}`);
-  }
+  const problem = unknownOption(options, OPTION_KEYS);
+  if (problem) throw invalid(problem);
   if (!(options.profile in PROFILES)) throw invalid(`unknown profile '${String(options.profile)}': use ${Object.keys(PROFILES).join(" or ")}`);
   const positiveInt = (name: string, value: unknown, min: number): void => {
     if (value === undefined) return;

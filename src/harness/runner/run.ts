@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { PROFILES, type Profile } from "../constants.ts";
 import type { RunResult } from "../types.ts";
-import { closestName } from "../../util/suggest.ts";
+import { unknownOption } from "../../util/suggest.ts";
 import { HEAP_OOM, classifyRun } from "./classify.ts";
 import { bundleRun } from "./compile.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
@@ -134,11 +134,8 @@ interface ResolvedOptions {
 
 function resolveOptions(options: RunTrainOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) invalid("expected an options object");
-  for (const key of Object.keys(options)) {
-    if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
-    const near = closestName(key, OPTION_KEYS);
-    invalid(`unknown option '${key}'${near ? ` — did you mean '${near}'?` : ""}`);
-  }
+  const problem = unknownOption(options, OPTION_KEYS);
+  if (problem) invalid(problem);
   if (typeof options.file !== "string" || options.file === "") invalid("'file' (the train.ts to run) is required");
   const file = resolve(options.file);
   if (!existsSync(file) || !statSync(file).isFile()) invalid(`train file ${file} does not exist`);
