@@ -68,9 +68,6 @@ function makeAgent(v: Variant, extra: LlmAgentOptions = {}): Agent {
     : new OpenAIAgent({ model: "gpt-5.5", baseURL: server.openaiBaseURL, ...common });
 }
 
-/** The text of everything the model was sent in one request, whatever the wire format. */
-const sentText = (r: RecordedRequest): string => JSON.stringify(r.body);
-
 /** The tool results (or our notes) in the last message(s) of a request, as one string. */
 function lastReplies(r: RecordedRequest): string {
   const messages = r.body.messages as unknown[];

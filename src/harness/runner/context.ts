@@ -3,11 +3,9 @@
  * live progress line, and the TrainContext assembled from them. It owns stdout only to keep the
  * progress line tidy (a train.ts print first ends the line); it never decides an outcome.
  */
-import type { DeviceInfo } from "../../engine/index.ts";
-import type { Profile, ProfileConstants } from "../constants.ts";
 import type { BatchLoader, BudgetClock, StepReport, TrainContext, TrainLogger } from "../types.ts";
 import type { ProgressSnapshot } from "./protocol.ts";
-import { type StepReportWithFlops, StepTracker, formatProgressLine } from "./progress.ts";
+import { StepTracker, formatProgressLine } from "./progress.ts";
 
 /** A budget clock that starts now. train.ts gets it frozen: it can read it, not reset it. */
 export function startBudgetClock(budgetSeconds: number, now: () => number = () => performance.now()): BudgetClock {
@@ -111,7 +109,7 @@ export function createLogger(hooks: LoggerHooks): RunLogger {
         return;
       }
       const elapsedSeconds = clock.elapsed();
-      const stats = tracker.record(report as StepReportWithFlops, elapsedSeconds);
+      const stats = tracker.record(report, elapsedSeconds);
       const remainingSeconds = Math.max(0, clock.budgetSeconds - elapsedSeconds);
       const fields = {
         step: report.step,
@@ -152,17 +150,10 @@ export function createLogger(hooks: LoggerHooks): RunLogger {
   };
 }
 
-export interface ContextParts {
-  profile: Profile;
-  constants: ProfileConstants;
-  device: DeviceInfo;
-  seed: number;
-  clock: BudgetClock;
-  vocabSize: number;
-  bosId: number;
-  logger: TrainLogger;
+/** A TrainContext's parts, with the loader's sequence length not yet defaulted. */
+export type ContextParts = Omit<TrainContext, "trainLoader"> & {
   trainLoader(batchSize: number, seqLen: number): BatchLoader;
-}
+};
 
 export function buildTrainContext(parts: ContextParts): TrainContext {
   const { constants } = parts;

@@ -5,9 +5,6 @@
  */
 import type { StepReport } from "../types.ts";
 
-/** With flopsPerToken the live line shows MFU (the summary always uses TrainedModel's). */
-export type StepReportWithFlops = StepReport;
-
 /** Steps excluded from steady-state throughput, as autoresearch (warm-up, first allocations). */
 export const WARMUP_STEPS = 10;
 
@@ -34,7 +31,7 @@ export class StepTracker {
   }
 
   /** Records one report made `elapsedSeconds` after train() started. */
-  record(report: StepReportWithFlops, elapsedSeconds: number): StepStats {
+  record(report: StepReport, elapsedSeconds: number): StepStats {
     this.steps += 1;
     this.totalTokens += report.tokens;
     const dtSeconds = Math.max(elapsedSeconds - this.#lastAt, 1e-9);
