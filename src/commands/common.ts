@@ -2,8 +2,12 @@
  * Shared pieces of the commands: the errors that are the user's to fix (printed as one line,
  * exit code 2) and the --profile option.
  */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Argv } from "yargs";
 import type { Profile } from "../harness/constants.ts";
+import { latestDatasetDir } from "../harness/data/cache.ts";
+import { datasetsDir } from "../harness/paths.ts";
 import { PROFILE_NAMES, detectProfile } from "../harness/profile.ts";
 import { CodedError } from "../util/errors.ts";
 
@@ -31,4 +35,16 @@ export function withProfile<T>(y: Argv<T>) {
 
 export function resolveProfile(given: string | undefined): Profile {
   return (given as Profile | undefined) ?? detectProfile();
+}
+
+/**
+ * The dataset a command trains on: --dataset, else the latest `prepare` for the profile.
+ * Checked before anything is written, so a bad path costs nothing.
+ */
+export function resolveDatasetDir(given: string | undefined, profile: Profile): string {
+  const dir = given ? resolve(given) : latestDatasetDir(datasetsDir(), profile);
+  if (!dir) throw new UsageError(`no prepared dataset for the ${profile} profile: run \`nightshift prepare\` first`);
+  if (!existsSync(join(dir, "manifest.json")))
+    throw new UsageError(`no prepared dataset at ${dir} (manifest.json missing): run \`nightshift prepare\` or fix --dataset`);
+  return dir;
 }

@@ -9,13 +9,11 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { latestDatasetDir } from "../harness/data/cache.ts";
-import { datasetsDir } from "../harness/paths.ts";
 import { AGENT_KINDS, type AgentKind } from "../loop/agent-factory.ts";
 import { type LoopEvent, runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../loop/org.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { UsageError, resolveProfile, withProfile } from "./common.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
 
 const DEFAULT_ORG = fileURLToPath(new URL("../../program.md", import.meta.url));
 
@@ -71,8 +69,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
     const org = loadOrg(argv.org);
-    const datasetDir = argv.dataset ? resolve(argv.dataset) : latestDatasetDir(datasetsDir(), profile);
-    if (!datasetDir) throw new UsageError(`no prepared dataset for the ${profile} profile: run \`nightshift prepare\` first`);
+    const datasetDir = resolveDatasetDir(argv.dataset, profile);
     const workspace = resolve(argv.workspace);
     const stopFile = join(workspace, "STOP");
     const tag = argv.tag ?? new Date().toISOString().slice(0, 10);

@@ -8,10 +8,8 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { latestDatasetDir } from "../harness/data/cache.ts";
-import { datasetsDir } from "../harness/paths.ts";
 import { runTrain } from "../harness/runner/index.ts";
-import { UsageError, resolveProfile, withProfile } from "./common.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
 
 export const RECIPE_FILE = fileURLToPath(new URL("../recipe/train.ts", import.meta.url));
 
@@ -47,8 +45,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const timeBudget = argv["time-budget"] ?? PROFILES[profile].timeBudget;
     if (!(timeBudget > 0) || !Number.isFinite(timeBudget))
       throw new UsageError(`--time-budget must be a positive number of seconds, got ${argv["time-budget"]}`);
-    const datasetDir = argv.dataset ? resolve(argv.dataset) : latestDatasetDir(datasetsDir(), profile);
-    if (!datasetDir) throw new UsageError(`no prepared dataset for the ${profile} profile: run \`nightshift prepare\` first`);
+    const datasetDir = resolveDatasetDir(argv.dataset, profile);
 
     const abort = new AbortController();
     const onSigint = () => abort.abort();

@@ -155,8 +155,10 @@ async function drive(ws: Workspace, o: LoopOptions): Promise<LoopSummary> {
       hypothesis = "the unchanged train.ts sets the bar the run must beat";
       newTs = current;
     } else {
-      emit({ kind: "proposing", seq: store.listExperiments(run.id).length + 1, fixing: crashed !== null });
-      const proposalSeed = (run.id * 1_000_003 + store.listExperiments(run.id).length) % 2 ** 31;
+      const proposed = store.listExperiments(run.id).length;
+      emit({ kind: "proposing", seq: proposed + 1, fixing: crashed !== null });
+      // Each proposal gets its own seed: two proposals over the same history must differ.
+      const proposalSeed = (run.id * 1_000_003 + proposed) % 2 ** 31;
       const base = crashed?.trainTs ?? current;
       const answer = await agent.propose({
         programMd: o.org.programMd,

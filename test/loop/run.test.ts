@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -102,6 +102,10 @@ describe("nightshift run (builtin agent, CPU)", () => {
     const resume = cli(...args(join(root, "ws-bad"), "--resume", "--tag", "never"));
     expect(resume.status).toBe(2);
     expect(resume.stderr).toMatch(/no run nightshift\/never\/default to resume/);
+    const noData = cli("run", "--workspace", join(root, "ws-nodata"), "--dataset", join(root, "nowhere"), "--experiments", "1");
+    expect(noData.status).toBe(2);
+    expect(noData.stderr).toMatch(/no prepared dataset at .*nowhere.*manifest.json missing/);
+    expect(existsSync(join(root, "ws-nodata"))).toBe(false); // checked before anything is written
     const results = cli("results", "--workspace", join(root, "nowhere"));
     expect(results.status).toBe(2);
     expect(results.stderr).toMatch(/no nightshift workspace/);
