@@ -4,9 +4,18 @@
  *
  *   const lab = await Lab.init(dir, { trainTs: baselineTrainTs(), readme: labReadme({ profile }) });
  *   const { branch, head } = await lab.startBranch(tag, org, baseCommit);   // nightshift/<tag>/<org>
- *   const wt = await lab.addWorktree(slot, branch);                         // <dir>/.worktrees/slot-<n>
+ *
+ * The loop's way, any number of slots on one run (each on nightshift-slots/<tag>/<org>/slot-<n>):
+ *   const wt = await lab.addSlot(slot, branch);                             // <dir>/.worktrees/slot-<n>
+ *   await lab.recover(wt, head);                                            // the slot starts at the run's head
  *   const { commit, parent, diff } = await lab.commitExperiment(wt, newTrainTs, description);
  *   //   ... run <wt.path>/train.ts, measure ...
+ *   await lab.advanceBranch(branch, parent, commit);   // keep: compare-and-swap of the run branch
+ *   await lab.resetBranch(branch, recordedHead);       // after a kill: the store's head is the truth
+ *
+ * Or one worktree on the run branch itself:
+ *   const wt = await lab.addWorktree(slot, branch);
+ *   const { commit, parent } = await lab.commitExperiment(wt, newTrainTs, description);
  *   await lab.keep(wt, commit);            // asserts the branch is at commit (nothing moves)
  *   await lab.discard(wt, parent);         // reset --hard parent + clean (a crash too)
  *
@@ -41,7 +50,7 @@ export type {
   LogEntry,
 } from "./types.ts";
 export { LabError, type LabErrorCode } from "./errors.ts";
-export { BRANCH_PREFIX, runBranchName } from "./names.ts";
+export { BRANCH_PREFIX, SLOT_BRANCH_PREFIX, runBranchName, slotBranchName } from "./names.ts";
 export { labReadme, type LabReadmeOptions } from "./readme.ts";
 export { engineApi, type EngineApi, type ApiFunction, type ApiClass } from "./api-doc.ts";
 export { baselineTrainTs, toLabTrainTs } from "./recipe.ts";

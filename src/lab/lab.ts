@@ -1,10 +1,12 @@
 /**
  * Lab: the git repository of train.ts variants. One branch per org run
- * (nightshift/<tag>/<org>), one commit per experiment, keep = the branch stays on the commit,
- * discard/crash = reset the branch to the parent; one git worktree per device slot, so slots
- * advance independently. Only train.ts ever changes on a run branch: anything else found in a
- * worktree is reverted and reported. recover() returns a worktree to a known commit after a
- * kill -9 at any moment. It never runs train.ts and never writes to the store.
+ * (nightshift/<tag>/<org>), one commit per experiment. A run's slots each experiment in their
+ * own worktree on their own slot branch; a kept experiment moves the run branch by
+ * compare-and-swap (advanceBranch). A worktree can also sit on the run branch itself, where
+ * keep = the branch stays on the commit and discard/crash = reset it to the parent. Only
+ * train.ts ever changes: anything else found in a worktree is reverted and reported. recover()
+ * returns a worktree to a known commit after a kill -9 at any moment. It never runs train.ts
+ * and never writes to the store.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
@@ -12,8 +14,9 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { LabError, checkOptions, invalid } from "./errors.ts";
 import { Git, LOG_FORMAT, type LogEntry, type Status, parseLog, parseStatusV2, parseWorktreeList } from "./git.ts";
+import { processExists } from "../util/processes.ts";
 import { KeyedMutex } from "./mutex.ts";
-import { checkBranch, checkCommitHash, checkSlot, runBranchName } from "./names.ts";
+import { BRANCH_PREFIX, checkBranch, checkCommitHash, checkSlot, runBranchName, slotBranchName } from "./names.ts";
 import { removeStaleLocks, waitForGitToLeave, worktreeGitDir } from "./stale.ts";
 import type {
   BranchLogOptions,
@@ -97,6 +100,7 @@ export class Lab {
         throw new LabError("LAB_DIR_NOT_EMPTY", `${target} is not empty and holds no lab; give an empty or new directory`);
     }
     mkdirSync(dirname(target), { recursive: true });
+    removeOrphanedStaging(target);
     const staging = `${target}.init-${process.pid}-${randomBytes(4).toString("hex")}`;
     mkdirSync(staging);
     try {
@@ -224,6 +228,63 @@ export class Lab {
         return { slot, path, branch };
       }),
     );
+  }
+
+  /**
+   * The slot's worktree for experiments of a run: checks out the slot branch
+   * (nightshift-slots/<tag>/<org>/slot-<n>, created at the run branch's head when missing), so
+   * that several slots can experiment on one run at once. A slot holding another branch (another
+   * run's, or a run branch from an older lab) is removed and made again: slots hold no state
+   * that the store does not. Call recover(wt, head) before each experiment.
+   */
+  async addSlot(slot: number, runBranch: string): Promise<Worktree> {
+    const branch = slotBranchName(runBranch, slot);
+    await this.mutex.with("repo", async () => {
+      const head = await this.git.resolveCommit(`refs/heads/${runBranch}`);
+      if (!head) throw new LabError("LAB_NO_BRANCH", `addSlot: no branch ${runBranch} in the lab (startBranch first)`);
+      if (!(await this.git.resolveCommit(`refs/heads/${branch}`))) await this.git.run(["branch", "--no-track", branch, head]);
+    });
+    const held = await this.worktree(slot);
+    if (held && held.branch !== branch) await this.removeWorktree(slot);
+    return this.addWorktree(slot, branch);
+  }
+
+  /**
+   * Moves a run branch from `from` to `to` (a descendant) atomically: git update-ref with the
+   * old value, so a branch that moved meanwhile is LAB_UNEXPECTED_HEAD and stays where it is.
+   * This is how a kept experiment lands on its run.
+   */
+  async advanceBranch(branch: string, from: string, to: string): Promise<void> {
+    const run = this.checkRunBranch("advanceBranch", branch);
+    checkCommitHash("advanceBranch: from", from);
+    checkCommitHash("advanceBranch: to", to);
+    await this.mutex.with("repo", async () => {
+      if (!(await this.isAncestor(this.git, from, to)))
+        throw new LabError("LAB_NOT_ANCESTOR", `advanceBranch: ${to.slice(0, 12)} does not descend from ${from.slice(0, 12)}`);
+      const r = await this.git.tryRun(["update-ref", "-m", "nightshift: keep", `refs/heads/${run}`, to, from]);
+      if (r.code !== 0) {
+        const now = await this.git.resolveCommit(`refs/heads/${run}`);
+        throw new LabError(
+          "LAB_UNEXPECTED_HEAD",
+          `advanceBranch: ${run} is at ${now?.slice(0, 12) ?? "(none)"}, not ${from.slice(0, 12)}; it was left there`,
+        );
+      }
+    });
+  }
+
+  /**
+   * Puts a run branch at `commit`, wherever it was (recovery: the store's head is the truth
+   * after a kill between moving the branch and recording the keep). LAB_BRANCH_BUSY when a
+   * worktree has the branch checked out, since its files would silently go stale.
+   */
+  async resetBranch(branch: string, commit: string): Promise<void> {
+    const run = this.checkRunBranch("resetBranch", branch);
+    const hash = await this.requireCommit("resetBranch", checkCommitHash("resetBranch: commit", commit));
+    await this.mutex.with("repo", async () => {
+      const holder = (await this.listWorktreeRecords()).find((r) => r.branch === run);
+      if (holder) throw new LabError("LAB_BRANCH_BUSY", `resetBranch: ${run} is checked out in ${holder.path}`);
+      await this.git.run(["update-ref", "-m", "nightshift: recover", `refs/heads/${run}`, hash]);
+    });
   }
 
   /** Removes the slot's worktree (the branch stays). False when there was none. */
@@ -473,6 +534,12 @@ export class Lab {
     return { slot, path: worktree.path, branch };
   }
 
+  private checkRunBranch(where: string, branch: string): string {
+    const b = checkBranch(branch);
+    if (!b.startsWith(`${BRANCH_PREFIX}/`)) invalid(`${where}: ${JSON.stringify(branch)} is not a run branch (${BRANCH_PREFIX}/<tag>/<org>)`);
+    return b;
+  }
+
   private async status(git: Git): Promise<Status> {
     return parseStatusV2(
       await git.run(["status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all", "--ignored=matching"]),
@@ -513,6 +580,15 @@ export class Lab {
       rmSync(path, { recursive: true, force: true });
     }
     await this.git.run(["worktree", "prune"]);
+  }
+}
+
+/** Deletes the staging folders of Lab.init calls whose process was killed mid-way. */
+function removeOrphanedStaging(target: string): void {
+  const prefix = `${basename(target)}.init-`;
+  for (const name of readdirSync(dirname(target))) {
+    const pid = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid !== undefined && !processExists(Number(pid))) rmSync(join(dirname(target), name), { recursive: true, force: true });
   }
 }
 

@@ -36,14 +36,32 @@ export function runBranchName(tag: string, org: string): string {
   return `${BRANCH_PREFIX}/${checkRefComponent("tag", tag)}/${checkRefComponent("org", org)}`;
 }
 
-/** A branch name the lab accepts from callers: main or a run branch. */
+/**
+ * Each device slot of a run experiments on its own branch, nightshift-slots/<tag>/<org>/slot-<n>
+ * (outside nightshift/, which holds only run branches: a ref cannot be both a branch and a
+ * folder). The run branch itself moves only when an experiment is kept.
+ */
+export const SLOT_BRANCH_PREFIX = "nightshift-slots";
+
+/** The slot branch of a run branch: nightshift-slots/<tag>/<org>/slot-<n>. */
+export function slotBranchName(runBranch: string, slot: number): string {
+  const parts = checkBranch(runBranch).split("/");
+  if (parts[0] !== BRANCH_PREFIX) invalid(`slot branches belong to run branches, not ${JSON.stringify(runBranch)}`);
+  return `${SLOT_BRANCH_PREFIX}/${parts[1]}/${parts[2]}/slot-${checkSlot(slot)}`;
+}
+
+/** A branch name the lab accepts from callers: main, a run branch or a slot branch. */
 export function checkBranch(value: unknown): string {
   if (typeof value !== "string") invalid(`branch must be a string, got ${typeof value}`);
   if (value === "main") return value;
   const parts = value.split("/");
-  if (parts.length !== 3 || parts[0] !== BRANCH_PREFIX)
-    invalid(`branch ${JSON.stringify(value)} is not a lab branch (main or ${BRANCH_PREFIX}/<tag>/<org>)`);
-  return runBranchName(parts[1]!, parts[2]!);
+  if (parts.length === 3 && parts[0] === BRANCH_PREFIX) return runBranchName(parts[1]!, parts[2]!);
+  const slot = /^slot-(\d{1,4})$/.exec(parts[3] ?? "");
+  if (parts.length === 4 && parts[0] === SLOT_BRANCH_PREFIX && slot)
+    return slotBranchName(runBranchName(parts[1]!, parts[2]!), Number(slot[1]));
+  invalid(
+    `branch ${JSON.stringify(value)} is not a lab branch (main, ${BRANCH_PREFIX}/<tag>/<org> or ${SLOT_BRANCH_PREFIX}/<tag>/<org>/slot-<n>)`,
+  );
 }
 
 /** A device slot: a small non-negative integer (it names a directory, slot-<n>). */

@@ -441,3 +441,58 @@ describe("recover", () => {
     await expectLabError(lab.recover(wt, "0".repeat(40)), "LAB_UNKNOWN_COMMIT");
   });
 });
+
+describe("slots of one run", () => {
+  it("gives each slot its own branch at the run's head; keeps land on the run branch by compare-and-swap", async () => {
+    const lab = await freshLab();
+    const base = (await lab.branchHead("main"))!;
+    const { branch } = await lab.startBranch("t1", "org", base);
+    const a = await lab.addSlot(0, branch);
+    const b = await lab.addSlot(1, branch);
+    expect([a.branch, b.branch]).toEqual(["nightshift-slots/t1/org/slot-0", "nightshift-slots/t1/org/slot-1"]);
+    expect(git(a.path, "rev-parse", "HEAD").trim()).toBe(base);
+    expect(await lab.runBranches()).toEqual([branch]); // slot branches are not runs
+
+    // Both slots experiment on the same head at once; the first keep wins the run branch.
+    const [ca, cb] = await Promise.all([lab.commitExperiment(a, variant(2), "a"), lab.commitExperiment(b, variant(3), "b")]);
+    expect(ca.parent).toBe(base);
+    expect(cb.parent).toBe(base);
+    await lab.advanceBranch(branch, base, ca.commit);
+    expect(await lab.branchHead(branch)).toBe(ca.commit);
+    await expectLabError(lab.advanceBranch(branch, base, cb.commit), "LAB_UNEXPECTED_HEAD", /is at .*, not /);
+    expect(await lab.branchHead(branch)).toBe(ca.commit); // left where it was
+    await expectLabError(lab.advanceBranch(branch, cb.commit, ca.commit), "LAB_NOT_ANCESTOR");
+
+    // The losing slot starts its next experiment from the new head.
+    await lab.recover(b, ca.commit);
+    expect(await lab.readTrainTs(b)).toBe(variant(2));
+    expect(git(b.path, "status", "--porcelain")).toBe("");
+  });
+
+  it("resets a run branch to the recorded head, but not one a worktree holds", async () => {
+    const lab = await freshLab();
+    const base = (await lab.branchHead("main"))!;
+    const { branch } = await lab.startBranch("t1", "org", base);
+    const slot = await lab.addSlot(0, branch);
+    const c = await lab.commitExperiment(slot, variant(2), "x");
+    await lab.advanceBranch(branch, base, c.commit);
+    await lab.resetBranch(branch, base); // a keep moved the branch but was never recorded
+    expect(await lab.branchHead(branch)).toBe(base);
+    expect(git(lab.dir, "cat-file", "-t", c.commit).trim()).toBe("commit"); // still reachable by hash
+
+    const { branch: other } = await lab.startBranch("t2", "org", base);
+    await lab.addWorktree(3, other);
+    await expectLabError(lab.resetBranch(other, base), "LAB_BRANCH_BUSY", /checked out in/);
+    await expectLabError(lab.resetBranch("main", base), "LAB_INVALID_ARGUMENT", /not a run branch/);
+  });
+
+  it("moves a slot off another branch it held (an older lab's slot on the run branch itself)", async () => {
+    const { lab, branch, wt } = await labWithSlot(0);
+    expect(wt.branch).toBe(branch);
+    const slot = await lab.addSlot(0, branch);
+    expect(slot.branch).toBe("nightshift-slots/t1/org/slot-0");
+    expect(git(slot.path, "rev-parse", "--abbrev-ref", "HEAD").trim()).toBe(slot.branch);
+    await expectLabError(lab.addSlot(0, "nightshift/t1/nope"), "LAB_NO_BRANCH");
+    await expectLabError(lab.addWorktree(0, "nightshift-slots/t1/org/slot-x"), "LAB_INVALID_ARGUMENT", /not a lab branch/);
+  });
+});
