@@ -82,14 +82,15 @@ function reportCrash(err: unknown): never {
  * Kills this process if the parent goes away (it was SIGKILLed, so it could not kill us). A
  * worker thread, so a train.ts that blocks the main thread for minutes is still watched.
  */
-function watchParent(): void {
+function watchParent(parentPid: number): void {
+  if (process.ppid !== parentPid) process.kill(process.pid, "SIGKILL"); // orphaned already
   const code = `
     const { workerData } = require("node:worker_threads");
     setInterval(() => {
       if (process.ppid !== workerData.ppid) process.kill(process.pid, "SIGKILL");
     }, 500);
   `;
-  const worker = new Worker(code, { eval: true, execArgv: [], workerData: { ppid: process.ppid } });
+  const worker = new Worker(code, { eval: true, execArgv: [], workerData: { ppid: parentPid } });
   // A failed watchdog is a lost safety net, not a reason to fail the run.
   worker.on("error", () => {});
   worker.unref();
@@ -146,7 +147,7 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     harnessFailed("BAD_CONFIG", err);
   }
   makeOutputBlocking();
-  watchParent();
+  watchParent(config.parentPid);
   process.on("uncaughtException", reportCrash);
   process.on("unhandledRejection", reportCrash);
 

@@ -21,6 +21,12 @@ export interface ChildConfig {
   overBudgetGrace: number;
   /** Minimum milliseconds between two live progress updates. */
   progressIntervalMs: number;
+  /**
+   * The runner's pid. The child dies when its parent is no longer this process: read from
+   * process.ppid at start-up instead, a parent killed in the child's first moments would be
+   * mistaken for init and the orphan would train on for its whole budget.
+   */
+  parentPid: number;
 }
 
 /** A live snapshot of training, sent (throttled) as train.ts reports steps. */

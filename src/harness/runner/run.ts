@@ -9,7 +9,7 @@
  *   if (result.status === "ok") console.log(result.summary!.val_bpb);
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -21,6 +21,7 @@ import { bundleRun } from "./compile.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
 import { LineSplitter, TailBuffer } from "./log-tail.ts";
 import { killGroup, trackGroup, untrackGroup } from "./process-group.ts";
+import { processExists } from "../../util/processes.ts";
 import { type ChildConfig, type ChildOutcome, type ProgressSnapshot, RESULT_FD, parseChildMessage } from "./protocol.ts";
 
 export type OutputStream = "stdout" | "stderr";
@@ -53,7 +54,10 @@ export interface RunTrainOptions {
   logFile?: string;
   /** Minimum milliseconds between live progress updates. Default 250. */
   progressIntervalMs?: number;
-  /** Extra environment for the child (merged over process.env; undefined removes a key). */
+  /**
+   * Extra environment for the child, merged over process.env less its credentials (names ending
+   * in API_KEY, SECRET, TOKEN, PASSWORD, CREDENTIALS); undefined removes a key.
+   */
   env?: Record<string, string | undefined>;
   /** Extra Node.js flags for the child, e.g. ["--max-old-space-size=4096"]. */
   nodeArgs?: string[];
@@ -183,9 +187,13 @@ function spawnChild(opts: ResolvedOptions, options: RunTrainOptions, bundle: str
     timeBudget: opts.timeBudget,
     overBudgetGrace: opts.overBudgetGrace,
     progressIntervalMs: opts.progressIntervalMs,
+    parentPid: process.pid,
   };
   const nodeArgs = ["--enable-source-maps", ...(options.nodeArgs ?? []), bundle, JSON.stringify(config)];
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  // train.ts is code an agent wrote: it gets no credentials (an LLM key printed to the log
+  // would leak into the workspace), unless the caller passes one explicitly.
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!CREDENTIAL_NAME.test(k)) env[k] = v;
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -203,11 +211,15 @@ function spawnChild(opts: ResolvedOptions, options: RunTrainOptions, bundle: str
   return spawn("/bin/sh", ["-c", 'ulimit -c 0 2>/dev/null; exec "$0" "$@"', process.execPath, ...nodeArgs], spawnOptions);
 }
 
+/** Environment variables that hold credentials, by the usual naming conventions. */
+const CREDENTIAL_NAME = /(?:API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIALS?)$/i;
+
 /** Runs `options.file` under the budget in a child process and returns its typed outcome. */
 export async function runTrain(options: RunTrainOptions): Promise<RunResult> {
   const opts = resolveOptions(options);
   if (options.signal?.aborted) throw new RunnerError("RUN_ABORTED", "runTrain: aborted before the run started");
-  const bundleDir = mkdtempSync(join(tmpdir(), "nightshift-run-"));
+  removeOrphanedBundles();
+  const bundleDir = mkdtempSync(join(tmpdir(), `${BUNDLE_DIR_PREFIX}${process.pid}-`));
   try {
     const bundle = join(bundleDir, "train.mjs");
     try {
@@ -220,6 +232,26 @@ export async function runTrain(options: RunTrainOptions): Promise<RunResult> {
     return await superviseChild(opts, options, bundle);
   } finally {
     rmSync(bundleDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Bundle folders are named after the runner's pid; a kill -9 skips their removal, so each run
+ * first removes those of runners that no longer exist.
+ */
+const BUNDLE_DIR_PREFIX = "nightshift-run-";
+
+function removeOrphanedBundles(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = new RegExp(`^${BUNDLE_DIR_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid === undefined || processExists(Number(pid))) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
