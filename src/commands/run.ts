@@ -10,9 +10,12 @@ import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { AGENT_KINDS, type AgentKind } from "../loop/agent-factory.ts";
-import { type LoopEvent, runLoop } from "../loop/loop.ts";
+import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../loop/org.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { parseDevices } from "../loop/devices.ts";
+import { deviceInfo } from "../engine/index.ts";
+import { RunDisplay } from "./run-display.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
 
 const DEFAULT_ORG = fileURLToPath(new URL("../../program.md", import.meta.url));
@@ -32,6 +35,10 @@ interface RunArgs {
   seed: number;
   resume: boolean;
   "fix-attempts": number;
+  devices: string;
+  pipeline: boolean;
+  "max-cost"?: number;
+  "hard-limit"?: number;
   json: boolean;
 }
 
@@ -53,9 +60,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment" })
       .option("resume", { type: "boolean", default: false, describe: "continue the run after a stop or a kill" })
       .option("fix-attempts", { type: "number", default: 2, describe: "proposals that try to fix a crash" })
+      .option("devices", { type: "string", default: "cpu", describe: "device slots, one experiment each: GPU indices (0,1) or cpu entries (cpu,cpu splits the cores)" })
+      .option("pipeline", { type: "boolean", default: true, describe: "prepare the next proposal while an experiment trains (--no-pipeline: wait for each)" })
+      .option("hard-limit", { type: "number", describe: "kill a training run after this many seconds (default: 1.5 × budget + 180)" })
+      .option("max-cost", { type: "number", describe: "stop proposing once the run's agent spending reaches this many US dollars" })
       .option("json", { type: "boolean", default: false, describe: "one JSON line per experiment, and the summary" })
       .example("$0 run --agent builtin --experiments 8 --time-budget 10", "a quick offline run")
       .example("$0 run --org orgs/tuner --agent anthropic --hours 8", "a night with Claude")
+      .example("$0 run --devices 0,1,2,3 --agent openai --base-url http://localhost:8000/v1 --model qwen", "four GPUs, a local model")
       .example("$0 run --resume --tag nov24", "continue after a kill") as never,
   handler: async (argv) => {
     const profile = resolveProfile(argv.profile);
@@ -65,9 +77,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
     positive("experiments", argv.experiments);
     positive("hours", argv.hours);
     positive("time-budget", argv["time-budget"]);
+    positive("max-cost", argv["max-cost"]);
+    positive("hard-limit", argv["hard-limit"]);
     if (!Number.isSafeInteger(argv.seed) || argv.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${argv.seed}`);
     if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
+    const info = deviceInfo();
+    const devices = parseDevices(argv.devices, { gpus: 0, cpuThreads: info.threads });
     const org = loadOrg(argv.org);
     const datasetDir = resolveDatasetDir(argv.dataset, profile);
     const workspace = resolve(argv.workspace);
@@ -82,7 +98,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.stderr.write("\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
     };
     process.on("SIGINT", onSigint);
-    const tty = process.stderr.isTTY && !argv.json;
+    const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true });
     try {
       const result = await runLoop({
         workspace,
@@ -97,6 +113,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         ...(argv.experiments !== undefined ? { experiments: argv.experiments } : {}),
         ...(argv.hours !== undefined ? { hours: argv.hours } : {}),
         fixAttempts: argv["fix-attempts"],
+        devices,
+        pipeline: argv.pipeline,
+        ...(argv["max-cost"] !== undefined ? { maxCostUsd: argv["max-cost"] } : {}),
+        ...(argv["hard-limit"] !== undefined ? { hardLimit: argv["hard-limit"] } : {}),
         signal: abort.signal,
         stopRequested: () => {
           if (existsSync(stopFile)) {
@@ -105,50 +125,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
           }
           return stopAsked;
         },
-        onEvent: (e) => report(e, argv.json, tty),
+        onEvent: (e) => display.show(e),
       });
-      if (argv.json) console.log(JSON.stringify({ summary: result }));
-      else
-        console.log(
-          `run ${result.branch}: ${result.experiments} experiments, ${result.kept} kept, best val_bpb ${result.best?.toFixed(6) ?? "—"} (stopped: ${result.stoppedBecause})`,
-        );
+      display.summary(result);
     } finally {
+      display.close();
       process.off("SIGINT", onSigint);
     }
   },
 };
-
-function report(e: LoopEvent, json: boolean, tty: boolean): void {
-  if (json) {
-    if (e.kind === "finished" || e.kind === "skipped") console.log(JSON.stringify({ event: e.kind, experiment: e.experiment }));
-    return;
-  }
-  switch (e.kind) {
-    case "run":
-      console.log(`run ${e.run.branch} (${e.resumed ? "resumed" : "new"}${e.interrupted ? `, ${e.interrupted} interrupted experiment recorded` : ""})`);
-      break;
-    case "training":
-      if (tty) process.stderr.write(`exp ${pad(e.seq)} training: ${e.description}\n`);
-      break;
-    case "progress":
-      if (tty) {
-        const p = e.progress;
-        process.stderr.write(`\r  step ${String(p.step).padStart(5, "0")} | loss ${p.loss.toFixed(4)} | ${Math.round(p.tokensPerSecond)} tok/s   `);
-      }
-      break;
-    case "finished": {
-      const x = e.experiment;
-      const bpb = x.summary ? x.summary.val_bpb.toFixed(6) : "—";
-      if (tty) process.stderr.write("\n");
-      console.log(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  ${x.description}${x.reason && x.status === "crash" ? ` (${x.reason})` : ""}`);
-      break;
-    }
-    case "skipped":
-      console.log(`exp ${pad(e.experiment.seq)} skipped  ${e.experiment.reason ?? ""}`);
-      break;
-    default:
-      break;
-  }
-}
-
-const pad = (n: number) => String(n).padStart(3, "0");

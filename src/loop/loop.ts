@@ -1,39 +1,48 @@
 /**
  * The inner loop, autoresearch's as a tool: propose an edit to train.ts (agent) → commit it in
- * the lab → train it for the budget under the harness → keep (advance the branch) or discard
- * (reset) → record everything in the store → repeat until a stop condition. The store is the
- * source of truth: after a kill at any moment, `resume` marks the experiment that was in flight
- * as interrupted and returns the lab to the last recorded head.
+ * the lab → train it for the budget under the harness → keep (advance the run branch) or
+ * discard → record everything in the store → repeat until a stop condition.
  *
- * This version drives one device slot and waits for each proposal (pipelining comes next).
+ * - Slots: one worker per device slot, each with its own worktree and slot branch, all
+ *   experimenting on the same run. A keep moves the run branch atomically (compare-and-swap);
+ *   an experiment that beats the best but was built on a head that has since moved is not kept
+ *   blind — its edits are requeued on the new head and measured again.
+ * - Pipelining: while a slot trains, its next proposal is already being made against the
+ *   current head, so the device does not wait on the agent. When the experiment in flight is
+ *   kept, the prepared edits are re-applied to the new head (or, if they no longer apply, a
+ *   fresh proposal is made and the unused one's cost is still recorded).
+ * - The store is the source of truth: after a kill at any moment, `resume` records the
+ *   experiments that were in flight as interrupted, puts the run branch back at the store's
+ *   head and cleans every slot.
  */
 import { join } from "node:path";
-import { EditError, applyEdits } from "../agents/edits.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Agent } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
 import { RunnerError, runTrain } from "../harness/runner/index.ts";
 import type { ProgressSnapshot } from "../harness/runner/index.ts";
-import { LabError, labReadme, runBranchName } from "../lab/index.ts";
+import { LabError, type Worktree, labReadme, runBranchName } from "../lab/index.ts";
 import type { Experiment, Run } from "../store/index.ts";
+import { CodedError } from "../util/errors.ts";
 import { type AgentChoice, createAgent } from "./agent-factory.ts";
+import { type Answer, BASELINE, type Candidate, type CrashToFix, ask, materialize } from "./candidates.ts";
+import type { DeviceSlot } from "./devices.ts";
 import { decide } from "./keep-rule.ts";
 import type { OrgSource } from "./org.ts";
 import { type Workspace, openWorkspace } from "./workspace.ts";
-import { CodedError } from "../util/errors.ts";
 
 export type LoopErrorCode = "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | "BASELINE_FAILED";
 
 export class LoopError extends CodedError<LoopErrorCode> {}
 
 export type LoopEvent =
-  | { kind: "run"; run: Run; resumed: boolean; interrupted: number }
-  | { kind: "proposing"; seq: number; fixing: boolean }
-  | { kind: "training"; seq: number; description: string }
-  | { kind: "progress"; progress: ProgressSnapshot }
-  | { kind: "finished"; experiment: Experiment; best: number | null }
-  | { kind: "skipped"; experiment: Experiment };
+  | { kind: "run"; run: Run; resumed: boolean; interrupted: number; slots: DeviceSlot[] }
+  | { kind: "proposing"; slot: number; fixing: boolean; speculative: boolean }
+  | { kind: "training"; slot: number; seq: number; description: string }
+  | { kind: "progress"; slot: number; seq: number; progress: ProgressSnapshot }
+  | { kind: "finished"; slot: number; experiment: Experiment; best: number | null }
+  | { kind: "skipped"; slot: number; experiment: Experiment };
 
 export interface LoopOptions {
   workspace: string;
@@ -47,20 +56,30 @@ export interface LoopOptions {
   /** The harness seed of every experiment: parent and candidate share init and data order. */
   seed: number;
   resume: boolean;
+  /** Where experiments train, one at a time per slot. Default: one CPU slot. */
+  devices?: DeviceSlot[];
+  /** Prepare the next proposal while an experiment trains (default true). */
+  pipeline?: boolean;
   /** Stop after this many experiments (skipped proposals count) in this invocation. */
   experiments?: number;
-  /** Stop once this many hours have passed (the experiment in flight finishes). */
+  /** Stop once this many hours have passed (experiments in flight finish). */
   hours?: number;
+  /** Stop proposing once the run's agent spending reaches this many US dollars. */
+  maxCostUsd?: number;
   /** Proposals that try to fix a crash before moving on. */
   fixAttempts?: number;
+  /** Seconds after which a training child is killed (default: the runner's, 1.5 × budget + 180 s). */
+  hardLimit?: number;
   /** Checked between experiments: true stops the loop gracefully. */
   stopRequested?: () => boolean;
-  /** Aborting abandons the experiment in flight (recorded as interrupted). */
+  /** Aborting abandons the experiments in flight (recorded as interrupted). */
   signal?: AbortSignal;
   onEvent?: (event: LoopEvent) => void;
-  /** An agent to use instead of building one from `agent` (tests). */
+  /** An agent to use instead of building one from `agent` (tests, benchmarks). */
   agentOverride?: Agent;
 }
+
+export type StopReason = "experiments" | "hours" | "cost cap" | "stop requested" | "interrupted";
 
 export interface LoopSummary {
   runId: number;
@@ -68,195 +87,347 @@ export interface LoopSummary {
   experiments: number;
   kept: number;
   best: number | null;
-  stoppedBecause: "experiments" | "hours" | "stop requested" | "interrupted";
+  stoppedBecause: StopReason;
+  /** Wall-clock seconds of this invocation, and seconds the slots spent training (summed). */
+  wallSeconds: number;
+  trainingSeconds: number;
+  slots: number;
 }
+
+const CPU_SLOT: DeviceSlot = { slot: 0, label: "cpu", env: {} };
 
 export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
   const ws = await openWorkspace(options.workspace, options.profile);
   try {
-    return await drive(ws, options);
+    const driver = await RunDriver.start(ws, options);
+    return await driver.drive();
   } finally {
     ws.store.close();
   }
 }
 
-async function drive(ws: Workspace, o: LoopOptions): Promise<LoopSummary> {
-  const { store, lab } = ws;
-  const emit = (e: LoopEvent) => o.onEvent?.(e);
-  const org = store.getOrgByName(o.org.name) ?? store.createOrg({ name: o.org.name, programMd: o.org.programMd });
-  if (org.programMd !== o.org.programMd)
-    throw new LoopError(
-      "ORG_CHANGED",
-      `org '${o.org.name}' already exists in this workspace with a different program.md: name the changed org differently (its directory) or use another --workspace`,
-    );
+class RunDriver {
+  private head: string;
+  private best: number | null;
+  private readonly trainTsCache = new Map<string, string>();
+  /** Candidates that beat the best on a head that had moved: measured again on the new one. */
+  private readonly requeued: Candidate[] = [];
+  private claimed = 0;
+  private done = 0;
+  private kept = 0;
+  private proposals: number;
+  private trainingMs = 0;
+  private stopAsked = false;
+  private baselineFailed = false;
+  private readonly baselineDone: Promise<void>;
+  private resolveBaseline!: () => void;
+  /** Aborted by the user's signal or by a failing slot: every slot's training and agent call stop. */
+  private readonly halt = new AbortController();
+  private readonly deadline: number;
+  private readonly startedAt = Date.now();
 
-  const branchName = runBranchName(o.tag, org.name);
-  let run = store.findRunByBranch(branchName);
-  if (run && !o.resume)
-    throw new LoopError("RUN_EXISTS", `run ${branchName} already exists: pass --resume to continue it, or --tag to start a new one`);
-  if (!run && o.resume) throw new LoopError("NO_RUN_TO_RESUME", `there is no run ${branchName} to resume: drop --resume to start it`);
-  if (!run) {
-    const base = await lab.branchHead("main");
-    if (!base) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
-    const { branch, head } = await lab.startBranch(o.tag, org.name, base);
-    run = store.createRun({
-      tag: o.tag,
-      orgId: org.id,
-      branch,
-      profile: o.profile,
-      timeBudget: o.timeBudget,
-      deviceKind: deviceInfo().kind,
-      agent: o.agent.kind,
-      ...(o.agent.model ? { model: o.agent.model } : {}),
-      baseCommit: head,
-      settings: { seed: o.seed, fixAttempts: o.fixAttempts ?? 2, ...(o.agent.baseURL ? { baseURL: o.agent.baseURL } : {}) },
-    });
-  } else {
-    run = store.setRunStatus(run.id, "running");
+  private constructor(
+    private readonly ws: Workspace,
+    private readonly o: LoopOptions,
+    private readonly run: Run,
+    private readonly slots: { device: DeviceSlot; wt: Worktree }[],
+    private readonly agent: Agent,
+    private readonly threshold: number,
+    private readonly readme: string,
+  ) {
+    const { store } = ws;
+    this.head = store.runHead(run.id);
+    const experiments = store.listExperiments(run.id);
+    this.best = bestKept(experiments);
+    this.proposals = experiments.length + store.listAgentCalls(run.id).length;
+    this.deadline = o.hours === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.hours * 3600_000;
+    this.baselineDone = new Promise((resolve) => (this.resolveBaseline = resolve));
+    if (this.best !== null) this.resolveBaseline();
+    if (o.signal) {
+      if (o.signal.aborted) this.halt.abort();
+      else o.signal.addEventListener("abort", () => this.halt.abort(), { once: true });
+    }
   }
 
-  // Whatever a previous process left in flight is recorded as interrupted; the lab returns to
-  // the store's head, which only moves when a keep is recorded.
-  const wt = await lab.addWorktree(0, run.branch);
-  const interrupted = store.inFlight(run.id);
-  for (const e of interrupted) store.skipExperiment(e.id, "interrupted: nightshift stopped while it was in flight");
-  await lab.recover(wt, store.runHead(run.id));
-  emit({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length });
-
-  const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.readTrainTs(wt));
-  const threshold = parseStrategy(o.org.programMd)?.simplicityThreshold ?? 0;
-  const readme = labReadme({ profile: o.profile, timeBudget: o.timeBudget });
-  const fixAttempts = o.fixAttempts ?? 2;
-  const deadline = o.hours === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.hours * 3600_000;
-
-  let best = bestKept(store.listExperiments(run.id));
-  let done = 0;
-  let kept = 0;
-  let crashed: { id: number; trainTs: string; logTail: string; attempt: number } | null = null;
-  const stop = (): LoopSummary["stoppedBecause"] | null => {
-    if (o.signal?.aborted) return "interrupted";
-    if (o.experiments !== undefined && done >= o.experiments) return "experiments";
-    if (Date.now() >= deadline) return "hours";
-    if (o.stopRequested?.()) return "stop requested";
-    return null;
-  };
-
-  for (let because = stop(); because === null; because = stop()) {
-    const parent = await lab.headCommit(wt);
-    const current = await lab.readTrainTs(wt);
-    let description: string;
-    let hypothesis: string;
-    let newTs: string;
-    let usage = undefined as Parameters<typeof store.proposeExperiment>[0]["usage"];
-    const fix = crashed ? { fixAttempt: crashed.attempt, fixOf: crashed.id } : {};
-    if (best === null) {
-      // The first experiment of a run measures the unchanged train.ts: it sets the bar.
-      description = "baseline";
-      hypothesis = "the unchanged train.ts sets the bar the run must beat";
-      newTs = current;
-    } else {
-      const proposed = store.listExperiments(run.id).length;
-      emit({ kind: "proposing", seq: proposed + 1, fixing: crashed !== null });
-      // Each proposal gets its own seed: two proposals over the same history must differ.
-      const proposalSeed = (run.id * 1_000_003 + proposed) % 2 ** 31;
-      const base = crashed?.trainTs ?? current;
-      const answer = await agent.propose({
-        programMd: o.org.programMd,
-        trainTs: base,
-        labReadme: readme,
-        history: store.runHistory(run.id),
-        seed: proposalSeed,
-        ...(crashed ? { crashLog: crashed.logTail } : {}),
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-      if (!answer.proposal) {
-        const skipped = store.recordSkipped({ runId: run.id, parentCommit: parent, reason: answer.error ?? "the agent made no proposal", usage: answer.usage, ...fix });
-        emit({ kind: "skipped", experiment: skipped });
-        done++;
-        crashed = null;
-        continue;
-      }
-      ({ description, hypothesis } = answer.proposal);
-      usage = answer.usage;
-      try {
-        newTs = applyEdits(base, answer.proposal.edits);
-      } catch (err) {
-        if (!(err instanceof EditError)) throw err;
-        const skipped = store.recordSkipped({ runId: run.id, parentCommit: parent, description, hypothesis, reason: err.message, usage, ...fix });
-        emit({ kind: "skipped", experiment: skipped });
-        done++;
-        continue;
-      }
-    }
-
-    const experiment = store.proposeExperiment({ runId: run.id, parentCommit: parent, description, hypothesis, ...(usage ? { usage } : {}), ...fix });
-    let commit;
-    try {
-      commit = await lab.commitExperiment(wt, newTs, description, { allowEmpty: description === "baseline" });
-    } catch (err) {
-      if (!(err instanceof LabError)) throw err;
-      emit({ kind: "skipped", experiment: store.skipExperiment(experiment.id, err.message) });
-      done++;
-      continue;
-    }
-    const logPath = join(ws.logsDir, `run${run.id}-exp${experiment.seq}.log`);
-    store.startExperiment(experiment.id, { commit: commit.commit, diff: commit.diff, seed: o.seed, logPath });
-    emit({ kind: "training", seq: experiment.seq, description });
-
-    let result;
-    try {
-      result = await runTrain({
-        file: join(wt.path, "train.ts"),
-        datasetDir: o.datasetDir,
+  /** Finds or creates the org and the run, and brings the lab back to the store's head. */
+  static async start(ws: Workspace, o: LoopOptions): Promise<RunDriver> {
+    const { store, lab } = ws;
+    const org = store.getOrgByName(o.org.name) ?? store.createOrg({ name: o.org.name, programMd: o.org.programMd });
+    if (org.programMd !== o.org.programMd)
+      throw new LoopError(
+        "ORG_CHANGED",
+        `org '${o.org.name}' already exists in this workspace with a different program.md: name the changed org differently (its directory) or use another --workspace`,
+      );
+    const branchName = runBranchName(o.tag, org.name);
+    let run = store.findRunByBranch(branchName);
+    if (run && !o.resume)
+      throw new LoopError("RUN_EXISTS", `run ${branchName} already exists: pass --resume to continue it, or --tag to start a new one`);
+    if (!run && o.resume) throw new LoopError("NO_RUN_TO_RESUME", `there is no run ${branchName} to resume: drop --resume to start it`);
+    const devices = o.devices ?? [CPU_SLOT];
+    if (!run) {
+      const base = await lab.branchHead("main");
+      if (!base) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
+      // A branch without a run in the store is what a kill between the two steps leaves: take it.
+      const { branch, head } = await lab.startBranch(o.tag, org.name, base, { resume: true });
+      run = store.createRun({
+        tag: o.tag,
+        orgId: org.id,
+        branch,
         profile: o.profile,
-        seed: o.seed,
         timeBudget: o.timeBudget,
-        logFile: logPath,
-        ...(o.signal ? { signal: o.signal } : {}),
-        onProgress: (progress) => emit({ kind: "progress", progress }),
+        deviceKind: deviceInfo().kind,
+        agent: o.agent.kind,
+        ...(o.agent.model ? { model: o.agent.model } : {}),
+        baseCommit: head,
+        settings: {
+          seed: o.seed,
+          fixAttempts: o.fixAttempts ?? 2,
+          devices: devices.map((d) => d.label),
+          ...(o.agent.baseURL ? { baseURL: o.agent.baseURL } : {}),
+        },
       });
-    } catch (err) {
-      if (err instanceof RunnerError && err.code === "RUN_ABORTED") {
-        await lab.discard(wt, commit.parent);
-        store.skipExperiment(experiment.id, "interrupted by the user");
-        return summary(run, done, kept, best, "interrupted");
-      }
-      throw err;
-    }
-
-    const decision = decide(result, best, description === "baseline" ? 0 : threshold);
-    if (decision.status === "keep") {
-      await lab.keep(wt, commit.commit);
-      best = result.summary!.val_bpb;
-      kept++;
     } else {
-      await lab.discard(wt, commit.parent);
+      run = store.setRunStatus(run.id, "running");
     }
-    const finished = store.finishExperiment(experiment.id, {
-      status: decision.status,
-      result,
-      ...(decision.reason ? { reason: decision.reason } : {}),
-    });
-    emit({ kind: "finished", experiment: finished, best });
-    done++;
 
-    if (description === "baseline" && decision.status === "crash")
-      throw new LoopError("BASELINE_FAILED", `the unchanged train.ts does not run (${decision.reason}); see ${logPath}`);
-    const attempt: number = (crashed?.attempt ?? 0) + 1;
-    crashed =
-      decision.status === "crash" && attempt <= fixAttempts
-        ? { id: experiment.id, trainTs: newTs, logTail: result.logTail, attempt }
-        : null;
+    // What a previous process left in flight is recorded as interrupted; the run branch and
+    // every slot return to the store's head, which only moves when a keep is recorded.
+    const slots = [];
+    for (const device of devices) slots.push({ device, wt: await lab.addSlot(device.slot, run.branch) });
+    const interrupted = store.inFlight(run.id);
+    for (const e of interrupted) store.skipExperiment(e.id, "interrupted: nightshift stopped while it was in flight");
+    const head = store.runHead(run.id);
+    await lab.resetBranch(run.branch, head);
+    for (const { wt } of slots) await lab.recover(wt, head);
+    o.onEvent?.({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length, slots: devices });
+
+    const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.trainTsAt(head));
+    const threshold = parseStrategy(o.org.programMd)?.simplicityThreshold ?? 0;
+    const readme = labReadme({ profile: o.profile, timeBudget: o.timeBudget });
+    return new RunDriver(ws, o, run, slots, agent, threshold, readme);
   }
-  return summary(run, done, kept, best, stop() ?? "stop requested");
+
+  async drive(): Promise<LoopSummary> {
+    const outcomes = await Promise.allSettled(
+      this.slots.map((s) =>
+        this.work(s.device, s.wt)
+          .catch((err) => {
+            this.halt.abort(); // one slot failing stops the others, which record what they had in flight
+            throw err;
+          })
+          .finally(() => this.resolveBaseline()), // slots waiting for a baseline that never came stop too
+      ),
+    );
+    for (const { wt } of this.slots) await this.ws.lab.recover(wt, this.head);
+    const failed = outcomes.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return {
+      runId: this.run.id,
+      branch: this.run.branch,
+      experiments: this.done,
+      kept: this.kept,
+      best: this.best,
+      stoppedBecause: this.stopReason() ?? "stop requested",
+      wallSeconds: (Date.now() - this.startedAt) / 1000,
+      trainingSeconds: this.trainingMs / 1000,
+      slots: this.slots.length,
+    };
+  }
+
+  private stopReason(): StopReason | null {
+    if (this.halt.signal.aborted) return "interrupted";
+    if (this.o.experiments !== undefined && this.claimed >= this.o.experiments) return "experiments";
+    if (Date.now() >= this.deadline) return "hours";
+    if (this.o.maxCostUsd !== undefined && this.ws.store.runCost(this.run.id).costUsd >= this.o.maxCostUsd) return "cost cap";
+    // Sticky: the caller's check may consume its trigger (a STOP file is deleted when seen).
+    this.stopAsked ||= this.o.stopRequested?.() === true;
+    return this.stopAsked ? "stop requested" : null;
+  }
+
+  private emit(e: LoopEvent): void {
+    this.o.onEvent?.(e);
+  }
+
+  private async trainTsAt(commit: string): Promise<string> {
+    let text = this.trainTsCache.get(commit);
+    if (text === undefined) {
+      text = await this.ws.lab.trainTsAt(commit);
+      this.trainTsCache.set(commit, text);
+    }
+    return text;
+  }
+
+  /** One proposal from the agent, against the current head (or a crash to fix). */
+  private async ask(slot: number, crash: CrashToFix | null, signal: AbortSignal, speculative: boolean): Promise<Answer> {
+    const head = { commit: this.head, trainTs: await this.trainTsAt(this.head) };
+    this.emit({ kind: "proposing", slot, fixing: crash !== null, speculative });
+    // Each proposal gets its own seed: two proposals over the same history must differ.
+    const seed = (this.run.id * 1_000_003 + this.proposals++) % 2 ** 31;
+    return ask(
+      this.agent,
+      { programMd: this.o.org.programMd, labReadme: this.readme, history: this.ws.store.runHistory(this.run.id), seed, signal },
+      head,
+      crash,
+    );
+  }
+
+  /** A proposal made but never tried still cost something: the ledger keeps it. */
+  private recordUnused(usage: Candidate["usage"], why: string): void {
+    if (!usage || usage.calls === 0 || (usage.inputTokens === 0 && usage.outputTokens === 0 && usage.costUsd === 0)) return;
+    const { model, calls, inputTokens, outputTokens, costUsd } = usage;
+    this.ws.store.recordAgentCall({ runId: this.run.id, purpose: "propose", model, calls, inputTokens, outputTokens, costUsd, ok: true, error: why });
+  }
+
+  /** One slot's loop: take a candidate, commit it on the current head, train, decide, record. */
+  private async work(device: DeviceSlot, wt: Worktree): Promise<void> {
+    const { store, lab } = this.ws;
+    const slot = device.slot;
+    const fixAttempts = this.o.fixAttempts ?? 2;
+    const prefetchAbort = new AbortController();
+    const prefetchSignal = AbortSignal.any([this.halt.signal, prefetchAbort.signal]);
+    let prefetched: Promise<Answer> | null = null;
+    let crash: CrashToFix | null = null;
+    const nextAttempt = (c: CrashToFix | null): CrashToFix | null => (c && c.attempt < fixAttempts ? { ...c, attempt: c.attempt + 1 } : null);
+
+    try {
+      for (;;) {
+        // The baseline sets the bar: the other slots wait for it.
+        if (this.best === null && slot !== this.slots[0]!.device.slot) await this.baselineDone;
+        if (this.baselineFailed || this.stopReason() !== null) break;
+        this.claimed++;
+
+        let answer: Answer;
+        if (this.best === null) answer = { kind: "candidate", candidate: BASELINE(this.head) };
+        else if (crash) answer = await this.ask(slot, crash, this.halt.signal, false);
+        else if (this.requeued.length > 0) answer = { kind: "candidate", candidate: this.requeued.shift()! };
+        else if (prefetched) {
+          answer = await prefetched;
+          prefetched = null;
+        } else answer = await this.ask(slot, null, this.halt.signal, false);
+
+        const head = this.head;
+        if (answer.kind === "none") {
+          const skipped = store.recordSkipped({ runId: this.run.id, slot, parentCommit: head, reason: answer.reason, usage: answer.usage, ...answer.fix });
+          this.emit({ kind: "skipped", slot, experiment: skipped });
+          this.done++;
+          crash = null; // the agent gave up on this proposal (a fix included): move on
+          continue;
+        }
+        const candidate = answer.candidate;
+        const made = materialize(candidate, await this.trainTsAt(head));
+        if ("error" in made) {
+          if (candidate.proposedAt !== head) {
+            // Prepared against a head that has moved on, and it does not fit the new one: no
+            // experiment was lost, so ask again (the spent tokens stay on the ledger).
+            this.recordUnused(candidate.usage, `unused: prepared on ${candidate.proposedAt.slice(0, 12)}, does not apply to the new head (${made.error.message})`);
+            this.claimed--;
+            continue;
+          }
+          const { description, hypothesis, usage, fix } = candidate;
+          const skipped = store.recordSkipped({ runId: this.run.id, slot, parentCommit: head, description, hypothesis, reason: made.error.message, ...(usage ? { usage } : {}), ...fix });
+          this.emit({ kind: "skipped", slot, experiment: skipped });
+          this.done++;
+          crash = nextAttempt(crash);
+          continue;
+        }
+
+        const isBaseline = candidate.edits.length === 0;
+        const { description, hypothesis, usage, fix } = candidate;
+        const experiment = store.proposeExperiment({ runId: this.run.id, slot, parentCommit: head, description, hypothesis, ...(usage ? { usage } : {}), ...fix });
+        let commit;
+        try {
+          await lab.recover(wt, head);
+          commit = await lab.commitExperiment(wt, made.trainTs, description, { allowEmpty: isBaseline });
+        } catch (err) {
+          if (!(err instanceof LabError)) throw err;
+          this.emit({ kind: "skipped", slot, experiment: store.skipExperiment(experiment.id, err.message) });
+          this.done++;
+          crash = nextAttempt(crash);
+          continue;
+        }
+        const logPath = join(this.ws.logsDir, `run${this.run.id}-exp${experiment.seq}.log`);
+        store.startExperiment(experiment.id, { commit: commit.commit, diff: commit.diff, seed: this.o.seed, logPath });
+        this.emit({ kind: "training", slot, seq: experiment.seq, description });
+
+        // Pipelining: the next proposal is made now, against the current head, on the bet that
+        // this experiment is discarded (most are); a keep makes the loop re-apply it.
+        if (this.o.pipeline !== false && prefetched === null) {
+          prefetched = this.ask(slot, null, prefetchSignal, true);
+          prefetched.catch(() => undefined); // awaited later; an abort before then is expected
+        }
+
+        let result;
+        const trainingStart = Date.now();
+        try {
+          result = await runTrain({
+            file: join(wt.path, "train.ts"),
+            datasetDir: this.o.datasetDir,
+            profile: this.o.profile,
+            seed: this.o.seed,
+            timeBudget: this.o.timeBudget,
+            logFile: logPath,
+            env: device.env,
+            ...(this.o.hardLimit !== undefined ? { hardLimit: this.o.hardLimit } : {}),
+            signal: this.halt.signal,
+            onProgress: (progress) => this.emit({ kind: "progress", slot, seq: experiment.seq, progress }),
+          });
+        } catch (err) {
+          if (err instanceof RunnerError && err.code === "RUN_ABORTED") {
+            store.skipExperiment(experiment.id, "interrupted by the user");
+            break;
+          }
+          throw err;
+        } finally {
+          this.trainingMs += Date.now() - trainingStart;
+        }
+
+        let { status, reason } = decide(result, this.best, isBaseline ? 0 : this.threshold);
+        if (status === "keep") {
+          if (commit.parent === this.head) {
+            await lab.advanceBranch(this.run.branch, commit.parent, commit.commit);
+            this.head = commit.commit;
+            this.best = result.summary!.val_bpb;
+            this.kept++;
+          } else {
+            // It beat the best, but on a head another slot has since replaced: measure its edits
+            // again on the new head rather than keep a combination nobody ran.
+            status = "discard";
+            reason = `val_bpb ${result.summary!.val_bpb.toFixed(6)} beat the best, but the head moved while it trained: its edits are requeued on the new head`;
+            this.requeued.push({ edits: candidate.edits, description: `${description} (again, on the new head)`, hypothesis, proposedAt: commit.parent });
+          }
+        }
+        const finished = store.finishExperiment(experiment.id, { status, result, ...(reason ? { reason } : {}) });
+        this.emit({ kind: "finished", slot, experiment: finished, best: this.best });
+        this.done++;
+
+        if (isBaseline) {
+          if (status === "crash") {
+            this.baselineFailed = true;
+            this.resolveBaseline();
+            throw new LoopError("BASELINE_FAILED", `the unchanged train.ts does not run (${reason}); see ${logPath}`);
+          }
+          this.resolveBaseline();
+        }
+        const attempt: number = (crash?.attempt ?? 0) + 1;
+        crash =
+          status === "crash" && attempt <= fixAttempts
+            ? { experimentId: experiment.id, edits: candidate.edits, trainTs: made.trainTs, logTail: result.logTail, attempt }
+            : null;
+      }
+    } finally {
+      // A prepared proposal nobody will use: stop it, and keep what it cost on the ledger.
+      if (prefetched) {
+        prefetchAbort.abort();
+        const unused = await prefetched.catch(() => null);
+        if (unused?.kind === "candidate") this.recordUnused(unused.candidate.usage, "unused: the loop stopped before trying it");
+        else if (unused?.kind === "none") this.recordUnused(unused.usage, `unused: ${unused.reason}`);
+      }
+    }
+  }
 }
 
 function bestKept(experiments: Experiment[]): number | null {
   let best: number | null = null;
   for (const e of experiments) if (e.status === "keep" && e.summary) best = e.summary.val_bpb;
   return best;
-}
-
-function summary(run: Run, experiments: number, kept: number, best: number | null, stoppedBecause: LoopSummary["stoppedBecause"]): LoopSummary {
-  return { runId: run.id, branch: run.branch, experiments, kept, best, stoppedBecause };
 }

@@ -6,14 +6,17 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/index.ts";
 import { openStore } from "../../src/store/index.ts";
+import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
 
 const bin = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "ns-loop-"));
 const dataset = join(root, "data");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-beforeAll(() => {
+beforeAll(async () => {
   writeTinyDataset(dataset, { docs: { val: 200 } });
+  // Labs with the small recipe, so that 1 s budgets hold on a busy machine.
+  for (const name of ["ws", "ws-kill", "ws-stop"]) await initSmallLab(join(root, name));
 });
 
 const args = (ws: string, ...more: string[]) => ["run", "--workspace", ws, "--dataset", dataset, "--time-budget", "1", ...more];

@@ -1,0 +1,102 @@
+/**
+ * What `nightshift run` shows while it works. stdout gets one line per finished or skipped
+ * experiment (or, with --json, one JSON object per event that changes the record, then the
+ * summary); a terminal's stderr also gets a live status line: what each slot is doing (its
+ * experiment, step, loss and throughput, or that it waits on the agent) and the best so far.
+ */
+import type { LoopEvent, LoopSummary } from "../loop/loop.ts";
+
+type SlotState = { doing: "proposing" | "training" | "idle"; seq?: number; step?: number; loss?: number; tokensPerSecond?: number };
+
+export class RunDisplay {
+  private readonly slots = new Map<number, SlotState>();
+  private best: number | null = null;
+  private statusShown = false;
+
+  constructor(private readonly mode: { json: boolean; tty: boolean }) {}
+
+  show(e: LoopEvent): void {
+    if (this.mode.json) {
+      if (e.kind === "run") this.line(JSON.stringify({ event: "run", run: e.run, resumed: e.resumed, interrupted: e.interrupted, devices: e.slots.map((s) => s.label) }));
+      if (e.kind === "finished" || e.kind === "skipped") this.line(JSON.stringify({ event: e.kind, slot: e.slot, experiment: e.experiment }));
+      return;
+    }
+    switch (e.kind) {
+      case "run": {
+        const notes = [e.resumed ? "resumed" : "new", `${e.slots.length} slot${e.slots.length > 1 ? "s" : ""}: ${e.slots.map((s) => s.label).join(", ")}`];
+        if (e.interrupted) notes.push(`${e.interrupted} interrupted experiment${e.interrupted > 1 ? "s" : ""} recorded`);
+        this.line(`run ${e.run.branch} (${notes.join("; ")})`);
+        break;
+      }
+      case "proposing":
+        // A speculative proposal runs beside a training: the slot is still training.
+        if (!e.speculative) this.slots.set(e.slot, { doing: "proposing" });
+        break;
+      case "training":
+        this.slots.set(e.slot, { doing: "training", seq: e.seq });
+        break;
+      case "progress": {
+        const p = e.progress;
+        this.slots.set(e.slot, { doing: "training", seq: e.seq, step: p.step, loss: p.loss, tokensPerSecond: p.tokensPerSecond });
+        break;
+      }
+      case "finished": {
+        const x = e.experiment;
+        this.best = e.best;
+        this.slots.set(e.slot, { doing: "idle" });
+        const bpb = x.summary ? x.summary.val_bpb.toFixed(6) : "—";
+        const why = x.reason && x.status === "crash" ? ` (${x.reason})` : "";
+        this.line(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  ${x.description}${why}`);
+        break;
+      }
+      case "skipped":
+        this.slots.set(e.slot, { doing: "idle" });
+        this.line(`exp ${pad(e.experiment.seq)} skipped  ${e.experiment.reason ?? ""}`);
+        break;
+    }
+    this.status();
+  }
+
+  summary(s: LoopSummary): void {
+    if (this.mode.json) {
+      this.line(JSON.stringify({ summary: s }));
+      return;
+    }
+    const busy = s.wallSeconds > 0 ? (100 * s.trainingSeconds) / (s.wallSeconds * s.slots) : 0;
+    this.line(
+      `run ${s.branch}: ${s.experiments} experiments, ${s.kept} kept, best val_bpb ${s.best?.toFixed(6) ?? "—"}, ` +
+        `devices training ${busy.toFixed(0)}% of ${s.wallSeconds.toFixed(0)} s (stopped: ${s.stoppedBecause})`,
+    );
+  }
+
+  close(): void {
+    this.clearStatus();
+  }
+
+  private line(text: string): void {
+    this.clearStatus();
+    console.log(text);
+  }
+
+  private clearStatus(): void {
+    if (this.statusShown) process.stderr.write("\r\x1b[2K");
+    this.statusShown = false;
+  }
+
+  private status(): void {
+    if (!this.mode.tty || this.mode.json || this.slots.size === 0) return;
+    const parts = [...this.slots.entries()].map(([slot, s]) => {
+      const name = this.slots.size > 1 ? `[${slot}] ` : "";
+      if (s.doing === "proposing") return `${name}waiting for the agent`;
+      if (s.doing === "idle") return `${name}idle`;
+      const progress = s.step === undefined ? "starting" : `step ${s.step} loss ${s.loss!.toFixed(3)} ${Math.round(s.tokensPerSecond!)} tok/s`;
+      return `${name}exp ${pad(s.seq!)} ${progress}`;
+    });
+    const text = `${parts.join(" | ")} | best ${this.best?.toFixed(6) ?? "—"}`;
+    const width = process.stderr.columns || 120;
+    process.stderr.write(`\r\x1b[2K${text.slice(0, width - 1)}`);
+    this.statusShown = true;
+  }
+}
+
+const pad = (n: number) => String(n).padStart(3, "0");

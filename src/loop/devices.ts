@@ -1,0 +1,48 @@
+/**
+ * Device slots: where the loop's experiments train at the same time. `--devices 0,1` gives one
+ * slot per GPU (the child sees only its GPU through CUDA_VISIBLE_DEVICES); `--devices cpu,cpu`
+ * gives CPU slots that split the cores between them (NIGHTSHIFT_NUM_THREADS), since two
+ * trainings each using every core would only slow each other down.
+ */
+import { CodedError } from "../util/errors.ts";
+
+export class DeviceError extends CodedError<"BAD_DEVICES"> {}
+
+export interface DeviceSlot {
+  /** 0, 1, ...: names the slot's worktree and its branch. */
+  slot: number;
+  /** "cuda:1" or "cpu". */
+  label: string;
+  /** Environment for the slot's training child. */
+  env: Record<string, string>;
+}
+
+export interface Machine {
+  /** GPUs the engine can use (0 until the CUDA backend is built). */
+  gpus: number;
+  /** Threads the engine uses on this machine. */
+  cpuThreads: number;
+}
+
+/** Parses a comma-separated list of GPU indices or `cpu` entries, e.g. "0,1" or "cpu,cpu". */
+export function parseDevices(spec: string, machine: Machine): DeviceSlot[] {
+  const entries = spec.split(",").map((s) => s.trim());
+  if (entries.some((e) => e === ""))
+    throw new DeviceError("BAD_DEVICES", `--devices ${JSON.stringify(spec)} has an empty entry: list GPU indices (0,1) or cpu entries (cpu,cpu)`);
+  const cpuSlots = entries.filter((e) => e === "cpu").length;
+  const threads = Math.max(1, Math.floor(machine.cpuThreads / Math.max(1, cpuSlots)));
+  const seen = new Set<string>();
+  return entries.map((entry, slot): DeviceSlot => {
+    if (entry === "cpu") return { slot, label: "cpu", env: cpuSlots > 1 ? { NIGHTSHIFT_NUM_THREADS: String(threads) } : {} };
+    if (!/^\d+$/.test(entry))
+      throw new DeviceError("BAD_DEVICES", `--devices: ${JSON.stringify(entry)} is neither a GPU index nor cpu (e.g. --devices 0,1 or --devices cpu,cpu)`);
+    const gpu = Number(entry);
+    if (machine.gpus === 0)
+      throw new DeviceError("BAD_DEVICES", `--devices: there is no GPU the engine can use here, so GPU ${gpu} cannot be a slot; use --devices cpu (or cpu,cpu for two CPU slots)`);
+    if (gpu >= machine.gpus)
+      throw new DeviceError("BAD_DEVICES", `--devices: GPU ${gpu} does not exist (this machine has ${machine.gpus}: 0..${machine.gpus - 1})`);
+    if (seen.has(entry)) throw new DeviceError("BAD_DEVICES", `--devices: GPU ${gpu} is listed twice; each GPU runs one experiment at a time`);
+    seen.add(entry);
+    return { slot, label: `cuda:${gpu}`, env: { CUDA_VISIBLE_DEVICES: String(gpu) } };
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * The loop's scheduling, in process with real training on a tiny dataset: pipelining (the next
+ * proposal is made while an experiment trains, and re-applied — or replaced — when that
+ * experiment is kept) and several device slots on one run. The lab's main train.ts is the
+ * recipe with its learning rates detuned, so restoring them is a keep every time.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BuiltinAgent } from "../../src/agents/builtin/index.ts";
+import type { Agent, AgentContext, Proposal } from "../../src/agents/types.ts";
+import { DeviceError, parseDevices } from "../../src/loop/devices.ts";
+import { type LoopEvent, runLoop } from "../../src/loop/loop.ts";
+import { loadOrg } from "../../src/loop/org.ts";
+import { openStore } from "../../src/store/index.ts";
+import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
+import { writeTinyDataset } from "../support/tiny-dataset.ts";
+
+const root = mkdtempSync(join(tmpdir(), "ns-slots-"));
+const dataset = join(root, "data");
+const DEFAULT_ORG = loadOrg(new URL("../../program.md", import.meta.url).pathname);
+beforeAll(() => {
+  writeTinyDataset(dataset, { docs: { val: 200 } });
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+
+/** A workspace whose lab starts from the small recipe, optionally with its learning rates detuned. */
+const workspace = (name: string, detuned: boolean) => initSmallLab(join(root, name), { detuned });
+
+const edit = (search: string, replace: string, description: string): Proposal => ({
+  edits: [{ file: "train.ts", search, replace }],
+  description,
+  hypothesis: "restoring a detuned learning rate helps",
+});
+
+/** An agent answering from a script; it records what it saw and pretends each call cost tokens. */
+function scriptedAgent(script: ((ctx: AgentContext) => Proposal)[]) {
+  const seen: { trainTs: string; at: number }[] = [];
+  const agent: Agent = {
+    name: "scripted",
+    async propose(ctx) {
+      const next = script[seen.length];
+      seen.push({ trainTs: ctx.trainTs, at: Date.now() });
+      const usage = { model: "scripted", calls: 1, inputTokens: 100, outputTokens: 10, costUsd: 0.001 };
+      if (!next) return { proposal: null, usage, attempts: 1, error: "script exhausted" };
+      return { proposal: next(ctx), usage, attempts: 1 };
+    },
+  };
+  return { agent, seen };
+}
+
+const base = { profile: "cpu" as const, timeBudget: 1, datasetDir: dataset, seed: 1, resume: false, agent: { kind: "builtin" as const } };
+
+describe("pipelining", () => {
+  it("prepares the next proposal while an experiment trains, re-applies it after a keep, and replaces one that no longer applies", async () => {
+    const ws = await workspace("ws-pipe", true);
+    const { agent, seen } = scriptedAgent([
+      () => edit(DETUNED.matrix, TUNED.matrix, "restore MATRIX_LR"), // asked while the baseline trains
+      () => edit(DETUNED.unembedding, TUNED.unembedding, "restore UNEMBEDDING_LR"), // while exp 2 trains, against the baseline's head
+      () => edit(DETUNED.unembedding, "export const UNEMBEDDING_LR = 0.002;", "UNEMBEDDING_LR 0.002"), // while exp 3 trains: stale once exp 3 is kept
+      () => edit("export const SCALAR_LR = 0.5;", "export const SCALAR_LR = 0.25;", "SCALAR_LR 0.25"), // asked again after that
+    ]);
+    const events: LoopEvent[] = [];
+    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "p", experiments: 4, agentOverride: agent, onEvent: (e) => events.push(e) });
+
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    const run = store.findRunByBranch(summary.branch)!;
+    const experiments = store.listExperiments(run.id);
+    const calls = store.listAgentCalls(run.id);
+    store.close();
+    expect(experiments.map((e) => [e.seq, e.description, e.status])).toEqual([
+      [1, "baseline", "keep"],
+      [2, "restore MATRIX_LR", "keep"],
+      [3, "restore UNEMBEDDING_LR", "keep"],
+      [4, "SCALAR_LR 0.25", expect.stringMatching(/keep|discard/)],
+    ]);
+    // Each proposal was asked for while the previous experiment trained.
+    const order = events.map((e) => (e.kind === "training" || e.kind === "finished" ? `${e.kind}:${e.kind === "training" ? e.seq : e.experiment.seq}` : e.kind === "proposing" ? `ask${e.speculative ? "*" : ""}` : null)).filter(Boolean);
+    expect(order.slice(0, 7)).toEqual(["training:1", "ask*", "finished:1", "training:2", "ask*", "finished:2", "training:3"]);
+    // Exp 3 was proposed against the baseline's train.ts, and ran re-applied on exp 2's commit.
+    expect(seen[1]!.trainTs).toContain(DETUNED.matrix);
+    expect(experiments[2]!.parentCommit).toBe(experiments[1]!.commit);
+    expect(experiments[2]!.diff).toContain(`+${TUNED.unembedding}`);
+    expect(experiments[2]!.diff).not.toMatch(/^[-+]export const MATRIX_LR/m);
+    // The third answer no longer applied after exp 3's keep: no experiment, but its cost is on the ledger.
+    expect(seen).toHaveLength(5); // the fifth ask is the speculative one the stop left unused
+    expect(calls.filter((c) => c.error?.startsWith("unused: prepared on"))).toHaveLength(1);
+    expect(summary.experiments).toBe(4);
+    expect(summary.trainingSeconds).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("waits for each proposal with pipeline off", async () => {
+    const ws = await workspace("ws-serial", true);
+    const { agent } = scriptedAgent([() => edit(DETUNED.matrix, TUNED.matrix, "restore MATRIX_LR")]);
+    const events: LoopEvent[] = [];
+    await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "s", experiments: 2, pipeline: false, agentOverride: agent, onEvent: (e) => events.push(e) });
+    const asks = events.filter((e) => e.kind === "proposing");
+    expect(asks).toHaveLength(1);
+    expect(asks.every((e) => e.kind === "proposing" && !e.speculative)).toBe(true);
+  }, 60_000);
+});
+
+describe("device slots", () => {
+  it("runs two CPU slots on one run: every experiment recorded once, keeps chained on the run branch, slots clean", async () => {
+    const ws = await workspace("ws-slots", false);
+    const devices = parseDevices("cpu,cpu", { gpus: 0, cpuThreads: 2 });
+    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "two", experiments: 5, devices, agentOverride: new BuiltinAgent() });
+    expect(summary.slots).toBe(2);
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    const run = store.findRunByBranch(summary.branch)!;
+    const experiments = store.listExperiments(run.id);
+    const head = store.runHead(run.id);
+    store.close();
+    expect(experiments.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(new Set(experiments.map((e) => e.slot))).toEqual(new Set([0, 1]));
+    const lab = join(ws, "lab");
+    const chain = execFileSync("git", ["log", "--first-parent", "--format=%H", summary.branch], { cwd: lab, encoding: "utf8" }).trim().split("\n");
+    const kept = experiments.filter((e) => e.status === "keep").map((e) => e.commit!);
+    expect(chain.slice(0, kept.length)).toEqual([...kept].reverse());
+    expect(chain[0]).toBe(head);
+    // Every keep was made on the head of its time: its parent is the previous keep.
+    kept.slice(1).forEach((c, i) => expect(experiments.find((e) => e.commit === c)!.parentCommit).toBe(kept[i]));
+    for (const slot of [0, 1]) {
+      const path = join(lab, ".worktrees", `slot-${slot}`);
+      expect(execFileSync("git", ["status", "--porcelain"], { cwd: path, encoding: "utf8" })).toBe("");
+      expect(execFileSync("git", ["rev-parse", "HEAD"], { cwd: path, encoding: "utf8" }).trim()).toBe(head);
+    }
+  }, 120_000);
+
+  it("parses device lists and rejects bad ones", () => {
+    expect(parseDevices("cpu", { gpus: 0, cpuThreads: 8 })).toEqual([{ slot: 0, label: "cpu", env: {} }]);
+    expect(parseDevices("cpu,cpu", { gpus: 0, cpuThreads: 8 }).map((d) => d.env)).toEqual([{ NIGHTSHIFT_NUM_THREADS: "4" }, { NIGHTSHIFT_NUM_THREADS: "4" }]);
+    expect(parseDevices("1,0", { gpus: 2, cpuThreads: 8 }).map((d) => [d.slot, d.label, d.env.CUDA_VISIBLE_DEVICES])).toEqual([
+      [0, "cuda:1", "1"],
+      [1, "cuda:0", "0"],
+    ]);
+    const bad = (spec: string, gpus: number, message: RegExp) => {
+      expect(() => parseDevices(spec, { gpus, cpuThreads: 2 })).toThrow(DeviceError);
+      expect(() => parseDevices(spec, { gpus, cpuThreads: 2 })).toThrow(message);
+    };
+    bad("0", 0, /no GPU the engine can use here.*--devices cpu/);
+    bad("2", 2, /GPU 2 does not exist \(this machine has 2: 0\.\.1\)/);
+    bad("0,0", 2, /listed twice/);
+    bad("cpu,,cpu", 0, /empty entry/);
+    bad("gpu0", 1, /neither a GPU index nor cpu/);
+  });
+});
