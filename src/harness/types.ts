@@ -144,6 +144,8 @@ export interface RunResult {
   summary?: RunSummary;
   /** What went wrong, one line, when status is not "ok". */
   error?: string;
+  /** bpb on the held-out test split, when runTrain was asked for it (evalTest) and the run is ok. */
+  testBpb?: number;
   /** The last lines of the run's output (always kept for crashes). */
   logTail: string;
   seed: number;

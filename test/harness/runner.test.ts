@@ -32,7 +32,7 @@ beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "nightshift-runner-test-"));
   datasetDir = join(work, "dataset");
   // 120 validation documents: enough for one evaluation batch of 8 × 256 tokens.
-  writeTinyDataset(datasetDir, { docs: { val: 120 } });
+  writeTinyDataset(datasetDir, { docs: { val: 120, test: 120 } });
 });
 
 afterAll(() => {
@@ -153,6 +153,16 @@ describe("a good train.ts", () => {
     const first = await bpb(11);
     expect(await bpb(11)).toBe(first);
     expect(await bpb(12)).not.toBe(first);
+  });
+
+  it("scores the held-out test split only when asked, and the same model as val_bpb", async () => {
+    const plain = await run(fixture("bigram-fixed-steps"), { seed: 11 });
+    expect(plain.result.testBpb).toBeUndefined();
+    const withTest = await run(fixture("bigram-fixed-steps"), { seed: 11, evalTest: true });
+    expect(withTest.result.status, withTest.result.error).toBe("ok");
+    expect(withTest.result.summary!.val_bpb).toBe(plain.result.summary!.val_bpb); // same model, same val score
+    expect(Number.isFinite(withTest.result.testBpb)).toBe(true);
+    expect(withTest.result.testBpb).not.toBe(withTest.result.summary!.val_bpb); // another split
   });
 
   it("resolves nightshift/engine and nightshift/harness to the harness's own modules", async () => {

@@ -253,6 +253,13 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     num_params_M: model.numParams / 1e6,
     depth: model.depth,
   };
-  finish({ status: "ok", summary });
+  let testBpb: number | undefined;
+  if (config.evalTest)
+    try {
+      testBpb = evaluateBpb(model, dataset, { evalTokens: constants.evalTokens, seqLen: constants.maxSeqLen, split: "test" }).bpb;
+    } catch (err) {
+      reportCrash(err);
+    }
+  finish({ status: "ok", summary, ...(testBpb !== undefined ? { testBpb } : {}) });
 }
 

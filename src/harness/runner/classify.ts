@@ -24,6 +24,7 @@ export interface RunEnding {
 export interface Verdict {
   status: RunStatus;
   summary?: RunSummary;
+  testBpb?: number;
   error?: string;
 }
 
@@ -85,5 +86,5 @@ function judgeOutcome(outcome: ChildOutcome, end: RunEnding): Verdict {
         `train() took ${s.training_seconds.toFixed(1)}s; the budget is ${end.timeBudget}s ` +
         `(+${end.overBudgetGrace.toFixed(1)}s grace)`,
     };
-  return { status: "ok", summary: s };
+  return { status: "ok", summary: s, ...(typeof outcome.testBpb === "number" ? { testBpb: outcome.testBpb } : {}) };
 }

@@ -27,6 +27,8 @@ export interface ChildConfig {
    * mistaken for init and the orphan would train on for its whole budget.
    */
   parentPid: number;
+  /** Also score the trained model on the held-out test split (verification of a winner). */
+  evalTest: boolean;
 }
 
 /** A live snapshot of training, sent (throttled) as train.ts reports steps. */
@@ -55,6 +57,8 @@ export interface ProgressSnapshot {
 export interface ChildOutcome {
   status: RunStatus;
   summary?: RunSummary;
+  /** bpb on the test split, when the config asked for it. */
+  testBpb?: number;
   error?: string;
 }
 

@@ -59,6 +59,8 @@ export interface RunTrainOptions {
    * in API_KEY, SECRET, TOKEN, PASSWORD, CREDENTIALS); undefined removes a key.
    */
   env?: Record<string, string | undefined>;
+  /** Also measure bpb on the held-out test split (RunResult.testBpb). Default false. */
+  evalTest?: boolean;
   /** Extra Node.js flags for the child, e.g. ["--max-old-space-size=4096"]. */
   nodeArgs?: string[];
   /** Working directory of the child. Default: process.cwd(). */
@@ -88,6 +90,7 @@ const OPTION_KEYS: readonly (keyof RunTrainOptions)[] = [
   "logFile",
   "progressIntervalMs",
   "env",
+  "evalTest",
   "nodeArgs",
   "cwd",
   "signal",
@@ -188,6 +191,7 @@ function spawnChild(opts: ResolvedOptions, options: RunTrainOptions, bundle: str
     overBudgetGrace: opts.overBudgetGrace,
     progressIntervalMs: opts.progressIntervalMs,
     parentPid: process.pid,
+    evalTest: options.evalTest === true,
   };
   const nodeArgs = ["--enable-source-maps", ...(options.nodeArgs ?? []), bundle, JSON.stringify(config)];
   // train.ts is code an agent wrote: it gets no credentials (an LLM key printed to the log
@@ -449,6 +453,7 @@ function superviseChild(opts: ResolvedOptions, options: RunTrainOptions, bundle:
       resolvePromise({
         status: verdict.status,
         ...(verdict.summary ? { summary: verdict.summary } : {}),
+        ...(verdict.testBpb !== undefined ? { testBpb: verdict.testBpb } : {}),
         ...(verdict.error !== undefined ? { error: verdict.error } : {}),
         logTail,
         seed: opts.seed,
