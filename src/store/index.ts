@@ -57,4 +57,13 @@ export type {
   AgentCallRecord,
   RunCost,
   IntegrityReport,
+  MeasurementKey,
+  MeasurementPurpose,
+  NewMeasurement,
+  Measurement,
+  NewNoiseFloor,
+  NoiseFloor,
+  Verdict,
+  NewVerification,
+  Verification,
 } from "./types.ts";

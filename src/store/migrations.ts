@@ -153,9 +153,71 @@ CREATE INDEX agent_calls_run ON agent_calls(run_id);
 CREATE INDEX agent_calls_experiment ON agent_calls(experiment_id);
 `;
 
+// Statistics. A measurement is one training of one commit with one seed, recorded when it
+// finishes: a kill mid-verification loses only the training in flight, and a rerun of verify
+// reuses every measurement already made under the same conditions (the key of
+// measurements_key). Verifications and noise floors are the conclusions drawn from them.
+const V2 = /* sql */ `
+CREATE TABLE measurements (
+  id               INTEGER PRIMARY KEY,
+  commit_hash      TEXT NOT NULL,
+  seed             INTEGER NOT NULL,
+  profile          TEXT NOT NULL,
+  time_budget      REAL NOT NULL CHECK (time_budget > 0),
+  device_kind      TEXT NOT NULL,
+  dataset          TEXT NOT NULL,
+  purpose          TEXT NOT NULL CHECK (purpose IN ('noise', 'verify')),
+  outcome          TEXT NOT NULL CHECK (outcome IN ('ok', 'crash', 'timeout', 'over-budget', 'non-finite', 'out-of-memory')),
+  val_bpb          REAL CHECK (val_bpb IS NULL OR (val_bpb >= 0 AND val_bpb < 1e300)),
+  test_bpb         REAL CHECK (test_bpb IS NULL OR (test_bpb >= 0 AND test_bpb < 1e300)),
+  training_seconds REAL,
+  num_steps        INTEGER,
+  error            TEXT,
+  log_path         TEXT,
+  created_at       TEXT NOT NULL,
+  CHECK ((outcome = 'ok') = (val_bpb IS NOT NULL)),
+  CHECK (outcome = 'ok' OR error IS NOT NULL)
+) STRICT;
+CREATE INDEX measurements_key ON measurements(commit_hash, profile, time_budget, device_kind, dataset, seed);
+
+CREATE TABLE noise_floors (
+  id          INTEGER PRIMARY KEY,
+  commit_hash TEXT NOT NULL,
+  profile     TEXT NOT NULL,
+  time_budget REAL NOT NULL CHECK (time_budget > 0),
+  device_kind TEXT NOT NULL,
+  dataset     TEXT NOT NULL,
+  seeds       INTEGER NOT NULL CHECK (seeds >= 2),
+  mean        REAL NOT NULL,
+  sd          REAL NOT NULL CHECK (sd >= 0),
+  mde         REAL NOT NULL CHECK (mde >= 0),
+  created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX noise_floors_key ON noise_floors(profile, time_budget, device_kind, dataset);
+
+CREATE TABLE verifications (
+  id            INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  parent_commit TEXT NOT NULL,
+  commit_hash   TEXT NOT NULL,
+  verdict       TEXT NOT NULL CHECK (verdict IN ('real', 'noise', 'inconclusive', 'flagged')),
+  seeds         INTEGER NOT NULL CHECK (seeds >= 0),
+  mean_gain     REAL,
+  p_value       REAL CHECK (p_value IS NULL OR (p_value >= 0 AND p_value <= 1)),
+  p_adjusted    REAL CHECK (p_adjusted IS NULL OR (p_adjusted >= 0 AND p_adjusted <= 1)),
+  test_bpb      REAL,
+  parent_test_bpb REAL,
+  reason        TEXT NOT NULL,
+  details_json  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details_json)),
+  created_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX verifications_experiment ON verifications(experiment_id);
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
+  { version: 2, description: "measurements, noise_floors, verifications (statistics)", sql: V2 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -12,6 +12,7 @@ import { checkStoreOptions, openConnection } from "./open.ts";
 import * as orgs from "./orgs.ts";
 import * as results from "./results.ts";
 import * as runs from "./runs.ts";
+import * as statistics from "./statistics.ts";
 import { Redactor, environmentSecrets } from "./secrets.ts";
 import type {
   AgentCallRecord,
@@ -19,6 +20,13 @@ import type {
   ExperimentFinish,
   ExperimentStart,
   IntegrityReport,
+  Measurement,
+  MeasurementKey,
+  NewMeasurement,
+  NewNoiseFloor,
+  NewVerification,
+  NoiseFloor,
+  Verification,
   NewAgentCall,
   NewExperiment,
   NewOrg,
@@ -154,6 +162,26 @@ export class Store {
   }
   runCost(runId: number): RunCost {
     return this.#call("runCost", (c) => agentCalls.runCost(c, runId));
+  }
+
+  // ---- statistics --------------------------------------------------------------------------
+  recordMeasurement(input: NewMeasurement): Measurement {
+    return this.#call("recordMeasurement", (c) => statistics.recordMeasurement(c, input));
+  }
+  findMeasurements(key: MeasurementKey): Measurement[] {
+    return this.#call("findMeasurements", (c) => statistics.findMeasurements(c, key));
+  }
+  recordNoiseFloor(input: NewNoiseFloor): NoiseFloor {
+    return this.#call("recordNoiseFloor", (c) => statistics.recordNoiseFloor(c, input));
+  }
+  latestNoiseFloor(key: Omit<MeasurementKey, "commit">): NoiseFloor | undefined {
+    return this.#call("latestNoiseFloor", (c) => statistics.latestNoiseFloor(c, key));
+  }
+  recordVerification(input: NewVerification): Verification {
+    return this.#call("recordVerification", (c) => statistics.recordVerification(c, input));
+  }
+  runVerifications(runId: number): Verification[] {
+    return this.#call("runVerifications", (c) => statistics.runVerifications(c, runId));
   }
 
   // ---- health ------------------------------------------------------------------------------

@@ -217,3 +217,95 @@ export interface IntegrityReport {
   /** PRAGMA integrity_check and foreign_key_check findings, one line each. */
   problems: string[];
 }
+
+// ---- statistics -------------------------------------------------------------------------------
+
+/** The conditions a measurement is comparable under: same commit, profile, budget, device kind and data. */
+export interface MeasurementKey {
+  commit: string;
+  profile: Profile;
+  timeBudget: number;
+  deviceKind: string;
+  /** The prepared dataset's id (its directory name). */
+  dataset: string;
+}
+
+export type MeasurementPurpose = "noise" | "verify";
+
+export interface NewMeasurement extends MeasurementKey {
+  seed: number;
+  purpose: MeasurementPurpose;
+  outcome: RunStatus;
+  /** Present exactly when the outcome is "ok". */
+  valBpb?: number;
+  testBpb?: number;
+  trainingSeconds?: number;
+  numSteps?: number;
+  /** Why the training failed (required when the outcome is not "ok"). */
+  error?: string;
+  logPath?: string;
+}
+
+export interface Measurement extends MeasurementKey {
+  id: number;
+  seed: number;
+  purpose: MeasurementPurpose;
+  outcome: RunStatus;
+  valBpb: number | null;
+  testBpb: number | null;
+  trainingSeconds: number | null;
+  numSteps: number | null;
+  error: string | null;
+  logPath: string | null;
+  createdAt: string;
+}
+
+export interface NewNoiseFloor extends MeasurementKey {
+  seeds: number;
+  mean: number;
+  sd: number;
+  /** The smallest gain a paired verification with the default seeds can detect. */
+  mde: number;
+}
+
+export interface NoiseFloor extends NewNoiseFloor {
+  id: number;
+  createdAt: string;
+}
+
+export type Verdict = "real" | "noise" | "inconclusive" | "flagged";
+
+export interface NewVerification {
+  experimentId: number;
+  parentCommit: string;
+  commit: string;
+  verdict: Verdict;
+  /** Paired seeds measured (0 for a flagged claim, which is never rerun). */
+  seeds: number;
+  meanGain?: number;
+  pValue?: number;
+  pAdjusted?: number;
+  testBpb?: number;
+  parentTestBpb?: number;
+  /** One line: why this verdict. */
+  reason: string;
+  /** Intervals, the rule's statistics, the measured values: whatever the report shows. */
+  details?: { [key: string]: JsonValue };
+}
+
+export interface Verification {
+  id: number;
+  experimentId: number;
+  parentCommit: string;
+  commit: string;
+  verdict: Verdict;
+  seeds: number;
+  meanGain: number | null;
+  pValue: number | null;
+  pAdjusted: number | null;
+  testBpb: number | null;
+  parentTestBpb: number | null;
+  reason: string;
+  details: { [key: string]: JsonValue };
+  createdAt: string;
+}

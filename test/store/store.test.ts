@@ -119,7 +119,7 @@ describe("migrations", () => {
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
       (t) => t.name,
     );
-    expect(tables).toEqual(["agent_calls", "experiments", "orgs", "runs", "schema_version"]);
+    expect(tables).toEqual(["agent_calls", "experiments", "measurements", "noise_floors", "orgs", "runs", "schema_version", "verifications"]);
     db.close();
   });
 
