@@ -410,7 +410,8 @@ export function buildOptimizer(model: GPT): MuonAdamW {
 // Schedules, all driven by progress = training time / budget.
 export function lrMultiplier(progress: number): number {
   if (progress < WARMUP_RATIO) return WARMUP_RATIO > 0 ? progress / WARMUP_RATIO : 1;
-  if (progress < 1 - WARMDOWN_RATIO) return 1;
+  // progress is capped at 1, so without a warmdown the last step would compute 0 / 0.
+  if (progress < 1 - WARMDOWN_RATIO || WARMDOWN_RATIO <= 0) return 1;
   const cooldown = (1 - progress) / WARMDOWN_RATIO;
   return cooldown + (1 - cooldown) * FINAL_LR_FRAC;
 }
