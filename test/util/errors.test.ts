@@ -13,6 +13,8 @@ import { LabError } from "../../src/lab/errors.ts";
 import { LoopError } from "../../src/loop/loop.ts";
 import { OrgError } from "../../src/loop/org.ts";
 import { StoreError } from "../../src/store/errors.ts";
+import { StatsError } from "../../src/stats/errors.ts";
+import { DeviceError } from "../../src/loop/devices.ts";
 import { CodedError } from "../../src/util/errors.ts";
 
 describe("coded errors", () => {
@@ -31,6 +33,8 @@ describe("coded errors", () => {
     ["StrategyError", new StrategyError("STRATEGY_SYNTAX", 3, "m")],
     ["LoopError", new LoopError("RUN_EXISTS", "m")],
     ["OrgError", new OrgError("m")],
+    ["StatsError", new StatsError("STATS_EMPTY", "m")],
+    ["DeviceError", new DeviceError("BAD_DEVICES", "m")],
     ["UsageError", new UsageError("m")],
   ];
 
