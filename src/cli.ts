@@ -9,6 +9,9 @@ import { infoCommand } from "./commands/info.ts";
 import { prepareCommand } from "./commands/prepare.ts";
 import { resultsCommand } from "./commands/results.ts";
 import { runCommand } from "./commands/run.ts";
+import { noiseCommand } from "./commands/noise.ts";
+import { verifyCommand } from "./commands/verify.ts";
+import { compareCommand } from "./commands/compare.ts";
 import { trainCommand } from "./commands/train.ts";
 
 async function main(): Promise<void> {
@@ -20,6 +23,9 @@ async function main(): Promise<void> {
     .command(trainCommand)
     .command(runCommand)
     .command(resultsCommand)
+    .command(noiseCommand)
+    .command(verifyCommand)
+    .command(compareCommand)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()

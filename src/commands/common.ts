@@ -9,6 +9,7 @@ import type { Profile } from "../harness/constants.ts";
 import { latestDatasetDir } from "../harness/data/cache.ts";
 import { datasetsDir } from "../harness/paths.ts";
 import { PROFILE_NAMES, detectProfile } from "../harness/profile.ts";
+import type { Run, Store } from "../store/index.ts";
 import { CodedError } from "../util/errors.ts";
 
 /** Bad command-line input found by a command itself (yargs reports its own). */
@@ -47,4 +48,23 @@ export function resolveDatasetDir(given: string | undefined, profile: Profile): 
   if (!existsSync(join(dir, "manifest.json")))
     throw new UsageError(`no prepared dataset at ${dir} (manifest.json missing): run \`nightshift prepare\` or fix --dataset`);
   return dir;
+}
+
+/** The store file of an existing workspace; a clear error when there is none. */
+export function workspaceDb(workspace: string): string {
+  const db = join(resolve(workspace), "nightshift.db");
+  if (!existsSync(db)) throw new UsageError(`no nightshift workspace at ${resolve(workspace)}: run \`nightshift run\` first or pass --workspace`);
+  return db;
+}
+
+/** A run by id, branch or tag (the most recent of that tag); default: the most recent run. */
+export function pickRun(store: Store, which: string | undefined): Run {
+  const runs = store.listRuns();
+  if (runs.length === 0) throw new UsageError("this workspace has no runs yet: start one with `nightshift run`");
+  const latest = (rs: Run[]) => rs.reduce((a, b) => (b.id > a.id ? b : a));
+  if (which === undefined) return latest(runs);
+  const byTag = runs.filter((r) => r.tag === which);
+  const found = /^\d+$/.test(which) ? runs.find((r) => r.id === Number(which)) : (store.findRunByBranch(which) ?? (byTag.length > 0 ? latest(byTag) : undefined));
+  if (!found) throw new UsageError(`no run '${which}' in this workspace; runs: ${runs.map((r) => `${r.id} (${r.branch})`).join(", ")}`);
+  return found;
 }

@@ -2,12 +2,10 @@
  * `nightshift results`: a run's experiments from the store — a table, autoresearch's
  * results.tsv (`--tsv`), or JSON. Default: the most recent run of the workspace.
  */
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { type Run, type Store, openStore } from "../store/index.ts";
-import { UsageError } from "./common.ts";
+import { openStore } from "../store/index.ts";
+import { pickRun, workspaceDb } from "./common.ts";
 
 interface ResultsArgs {
   workspace: string;
@@ -22,13 +20,11 @@ export const resultsCommand: CommandModule<object, ResultsArgs> = {
   builder: (y) =>
     y
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
-      .option("run", { type: "string", describe: "a run id or branch (default: the most recent run)" })
+      .option("run", { type: "string", describe: "a run id, branch or tag (default: the most recent run)" })
       .option("tsv", { type: "boolean", default: false, describe: "autoresearch's results.tsv format" })
       .option("json", { type: "boolean", default: false, describe: "the experiments as JSON" }) as never,
   handler: (argv) => {
-    const db = join(resolve(argv.workspace), "nightshift.db");
-    if (!existsSync(db)) throw new UsageError(`no nightshift workspace at ${resolve(argv.workspace)}: run \`nightshift run\` first or pass --workspace`);
-    const store = openStore(db, { readonly: true });
+    const store = openStore(workspaceDb(argv.workspace), { readonly: true });
     try {
       const run = pickRun(store, argv.run);
       if (argv.tsv) process.stdout.write(store.resultsTsv(run.id));
@@ -45,12 +41,3 @@ export const resultsCommand: CommandModule<object, ResultsArgs> = {
     }
   },
 };
-
-function pickRun(store: Store, which: string | undefined): Run {
-  const runs = store.listRuns();
-  if (runs.length === 0) throw new UsageError("this workspace has no runs yet: start one with `nightshift run`");
-  if (which === undefined) return runs.reduce((a, b) => (b.id > a.id ? b : a));
-  const found = /^\d+$/.test(which) ? runs.find((r) => r.id === Number(which)) : store.findRunByBranch(which);
-  if (!found) throw new UsageError(`no run '${which}' in this workspace; runs: ${runs.map((r) => `${r.id} (${r.branch})`).join(", ")}`);
-  return found;
-}

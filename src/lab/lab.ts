@@ -189,6 +189,12 @@ export class Lab {
     return this.git.resolveCommit(`refs/heads/${checkBranch(branch)}`);
   }
 
+  /** The full hash of a commit-ish (a hash or its prefix, a branch), or null when it names none. */
+  async resolveCommit(rev: string): Promise<string | null> {
+    if (typeof rev !== "string" || rev === "" || rev.startsWith("-")) invalid(`resolveCommit: expected a commit, got ${JSON.stringify(rev)}`);
+    return this.git.resolveCommit(rev);
+  }
+
   /** The branches of runs in this lab (nightshift/...), sorted. */
   async runBranches(): Promise<string[]> {
     const out = await this.git.run(["for-each-ref", "--format=%(refname:short)", "refs/heads/nightshift/"]);

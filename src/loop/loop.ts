@@ -183,6 +183,7 @@ class RunDriver {
           seed: o.seed,
           fixAttempts: o.fixAttempts ?? 2,
           devices: devices.map((d) => d.label),
+          dataset: o.datasetDir,
           ...(o.agent.baseURL ? { baseURL: o.agent.baseURL } : {}),
         },
       });

@@ -1,0 +1,66 @@
+/**
+ * `nightshift noise`: the noise floor of the current setup. One commit (the lab's baseline, or a
+ * run's head) is retrained with k fresh seeds; the spread of its val_bpb, and the smallest gain
+ * a paired verification can detect, are stored per profile, budget, device kind and dataset.
+ */
+import type { CommandModule } from "yargs";
+import { PROFILES } from "../harness/constants.ts";
+import { measureNoiseFloor } from "../stats/reruns/noise.ts";
+import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { UsageError, pickRun, resolveProfile, withProfile } from "./common.ts";
+import { measureSetup, openForMeasuring } from "./stats-setup.ts";
+
+interface NoiseArgs {
+  seeds: number;
+  "verify-seeds": number;
+  run?: string;
+  commit?: string;
+  workspace: string;
+  profile?: string;
+  "time-budget"?: number;
+  dataset?: string;
+  json: boolean;
+}
+
+export const noiseCommand: CommandModule<object, NoiseArgs> = {
+  command: "noise",
+  describe: "Measure the noise floor: one commit retrained with k seeds, and the smallest gain verification can detect",
+  builder: (y) =>
+    withProfile(y)
+      .option("seeds", { type: "number", default: 5, describe: "reruns (k ≥ 2)" })
+      .option("verify-seeds", { type: "number", default: 8, describe: "paired seeds a verification uses (for the detectable effect)" })
+      .option("run", { type: "string", describe: "measure this run's head under its conditions (id, branch or tag)" })
+      .option("commit", { type: "string", describe: "measure this lab commit (default: the baseline on main)" })
+      .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace" })
+      .option("time-budget", { type: "number", describe: "training seconds per rerun (default: the run's, else the profile's)" })
+      .option("dataset", { type: "string", describe: "a prepared dataset (default: the run's, else the latest)" })
+      .option("json", { type: "boolean", default: false, describe: "the result as JSON" })
+      .example("$0 noise --seeds 5", "the baseline's noise floor") as never,
+  handler: async (argv) => {
+    if (!Number.isInteger(argv.seeds) || argv.seeds < 2) throw new UsageError(`--seeds must be an integer ≥ 2 (a spread needs two values), got ${argv.seeds}`);
+    if (!Number.isInteger(argv["verify-seeds"]) || argv["verify-seeds"] < 2) throw new UsageError(`--verify-seeds must be an integer ≥ 2, got ${argv["verify-seeds"]}`);
+    if (argv["time-budget"] !== undefined && !(argv["time-budget"] > 0)) throw new UsageError(`--time-budget must be a positive number, got ${argv["time-budget"]}`);
+    const opened = await openForMeasuring(argv.workspace);
+    try {
+      const run = argv.run !== undefined ? pickRun(opened.store, argv.run) : undefined;
+      const profile = run?.profile ?? resolveProfile(argv.profile);
+      const timeBudget = argv["time-budget"] ?? run?.timeBudget ?? PROFILES[profile].timeBudget;
+      let commit: string;
+      if (argv.commit !== undefined) {
+        const resolved = await opened.lab.resolveCommit(argv.commit);
+        if (!resolved) throw new UsageError(`--commit ${argv.commit} names no commit in the lab`);
+        commit = resolved;
+      } else commit = run ? opened.store.runHead(run.id) : (await opened.lab.branchHead("main"))!;
+      const setup = measureSetup(opened, { profile, timeBudget, ...(argv.dataset ? { dataset: argv.dataset } : {}), ...(run ? { run } : {}), quiet: argv.json });
+      const { floor, values, failed } = await measureNoiseFloor(setup, commit, argv.seeds, argv["verify-seeds"]);
+      if (argv.json) console.log(JSON.stringify({ floor, values, failed }));
+      else {
+        console.log(`noise floor of ${commit.slice(0, 7)} (${profile}, ${timeBudget} s, ${floor.deviceKind}, dataset ${floor.dataset}):`);
+        console.log(`  val_bpb ${floor.mean.toFixed(6)} ± ${floor.sd.toFixed(6)} (sd over ${floor.seeds} seeds${failed ? `, ${failed} failed` : ""})`);
+        console.log(`  a paired verification with ${argv["verify-seeds"]} seeds detects gains ≥ ${floor.mde.toFixed(6)} bpb (alpha 0.05, power 0.8)`);
+      }
+    } finally {
+      opened.close();
+    }
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * `nightshift verify`: rerun claimed wins with fresh paired seeds and say which are real.
+ * One experiment (its id, or its commit as results.tsv shows it) or every claim of a run
+ * (`--run`); the verdicts (real / noise / inconclusive / flagged) are stored and printed beside
+ * what the naive keep rule would keep under pure noise.
+ */
+import { basename } from "node:path";
+import type { CommandModule } from "yargs";
+import { parseStrategy } from "../agents/strategy.ts";
+import { type VerifySummary, claimsOf, verifyClaimsOfRun } from "../stats/reruns/verify.ts";
+import type { Experiment, Run, Store } from "../store/index.ts";
+import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { UsageError, pickRun } from "./common.ts";
+import { measureSetup, openForMeasuring } from "./stats-setup.ts";
+
+interface VerifyArgs {
+  experiment?: string;
+  run?: string;
+  workspace: string;
+  "max-seeds": number;
+  "min-seeds": number;
+  alpha: number;
+  effect?: number;
+  dataset?: string;
+  "hard-limit"?: number;
+  json: boolean;
+}
+
+/** Without --effect: the noise floor's detectable effect, else the org's simplicity threshold, at least this. */
+const MIN_DEFAULT_EFFECT = 0.001;
+
+export const verifyCommand: CommandModule<object, VerifyArgs> = {
+  command: "verify [experiment]",
+  describe: "Rerun claimed wins with paired seeds: real, noise, inconclusive, or flagged",
+  builder: (y) =>
+    y
+      .positional("experiment", { type: "string", describe: "an experiment id, or its commit (as results.tsv shows it)" })
+      .option("run", { type: "string", describe: "verify every kept experiment of this run (id, branch or tag)" })
+      .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
+      .option("max-seeds", { type: "number", default: 8, describe: "cap on paired seeds per claim" })
+      .option("min-seeds", { type: "number", default: 3, describe: "paired seeds before the first look" })
+      .option("alpha", { type: "number", default: 0.05, describe: "one-sided false-real rate, across all looks (and, with BH, across claims)" })
+      .option("effect", { type: "number", describe: "the gain of interest in val_bpb (default: the noise floor's detectable effect)" })
+      .option("dataset", { type: "string", describe: "a prepared dataset (default: the run's own)" })
+      .option("hard-limit", { type: "number", describe: "kill a rerun after this many seconds" })
+      .option("json", { type: "boolean", default: false, describe: "the verdicts as JSON" })
+      .example("$0 verify --run nov24", "every claim of a run")
+      .example("$0 verify 3f9c2a1 --max-seeds 12", "one experiment, by its commit") as never,
+  handler: async (argv) => {
+    if (argv.experiment === undefined && argv.run === undefined) throw new UsageError("name an experiment (its id or commit) or pass --run R");
+    const integer = (name: string, v: number, min: number) => {
+      if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${v}`);
+    };
+    integer("max-seeds", argv["max-seeds"], 2);
+    integer("min-seeds", argv["min-seeds"], 2);
+    if (!(argv.alpha > 0 && argv.alpha < 0.5)) throw new UsageError(`--alpha must be in (0, 0.5), got ${argv.alpha}`);
+    if (argv.effect !== undefined && !(argv.effect > 0)) throw new UsageError(`--effect must be a positive gain in val_bpb, got ${argv.effect}`);
+
+    const opened = await openForMeasuring(argv.workspace);
+    try {
+      const { store } = opened;
+      const { run, claims } = selectClaims(store, argv.experiment, argv.run);
+      const setup = measureSetup(opened, {
+        profile: run.profile,
+        timeBudget: run.timeBudget,
+        ...(argv.dataset ? { dataset: argv.dataset } : {}),
+        run,
+        ...(argv["hard-limit"] !== undefined ? { hardLimit: argv["hard-limit"] } : {}),
+        quiet: argv.json,
+      });
+      const effect = argv.effect ?? defaultEffect(store, run, setup.datasetDir);
+      const summary = await verifyClaimsOfRun(setup, store.listExperiments(run.id), claims, {
+        effect,
+        maxSeeds: argv["max-seeds"],
+        minSeeds: argv["min-seeds"],
+        alpha: argv.alpha,
+        onClaim: (e, i, n) => {
+          if (!argv.json) process.stderr.write(`claim ${i + 1}/${n}: exp ${e.seq} ${e.commit!.slice(0, 7)} ${e.description}\n`);
+        },
+      });
+      if (argv.json) console.log(JSON.stringify({ run: { id: run.id, branch: run.branch }, effect, ...summary }));
+      else print(run, effect, summary);
+    } finally {
+      opened.close();
+    }
+  },
+};
+
+function selectClaims(store: Store, experiment: string | undefined, which: string | undefined): { run: Run; claims: Experiment[] } {
+  if (experiment === undefined) {
+    const run = pickRun(store, which);
+    const claims = claimsOf(store.listExperiments(run.id));
+    if (claims.length === 0) throw new UsageError(`run ${run.branch} kept nothing after its baseline: there is no claim to verify`);
+    return { run, claims };
+  }
+  const runs = which === undefined ? store.listRuns() : [pickRun(store, which)];
+  const all = runs.flatMap((r) => store.listExperiments(r.id).map((e) => ({ r, e })));
+  const found = /^\d+$/.test(experiment) && experiment.length < 7
+    ? all.filter(({ e }) => e.id === Number(experiment))
+    : /^[0-9a-f]{4,64}$/.test(experiment)
+      ? all.filter(({ e }) => e.commit?.startsWith(experiment))
+      : [];
+  if (found.length === 0) throw new UsageError(`no experiment '${experiment}' in this workspace: give an experiment id or a commit from \`nightshift results\``);
+  if (found.length > 1) throw new UsageError(`'${experiment}' matches ${found.length} experiments: give more of the commit`);
+  const { r, e } = found[0]!;
+  if (e.status !== "keep") throw new UsageError(`experiment ${e.id} (${e.commit?.slice(0, 7) ?? "no commit"}) was ${e.status}, not kept: only kept experiments claim a win`);
+  if (e.seq === 1) throw new UsageError(`experiment ${e.id} is the run's baseline: it claims nothing to verify`);
+  return { run: r, claims: [e] };
+}
+
+function defaultEffect(store: Store, run: Run, datasetDir: string): number {
+  const floor = store.latestNoiseFloor({ profile: run.profile, timeBudget: run.timeBudget, deviceKind: run.deviceKind, dataset: basename(datasetDir) });
+  const org = store.getOrg(run.orgId);
+  const threshold = parseStrategy(org.programMd)?.simplicityThreshold ?? 0;
+  return Math.max(floor?.mde ?? 0, threshold, MIN_DEFAULT_EFFECT);
+}
+
+function print(run: Run, effect: number, s: VerifySummary): void {
+  console.log(`run ${run.branch}: ${s.claims.length} claim${s.claims.length === 1 ? "" : "s"} verified (effect of interest ${effect.toPrecision(3)} bpb)`);
+  for (const { experiment: e, verification: v } of s.claims) {
+    const gain = v.meanGain === null ? "" : ` gain ${v.meanGain >= 0 ? "+" : ""}${v.meanGain.toFixed(5)}`;
+    const p = v.pAdjusted === null ? "" : ` p_BH ${v.pAdjusted.toPrecision(3)}`;
+    const test = v.testBpb === null ? "" : ` test_bpb ${v.testBpb.toFixed(6)}`;
+    console.log(`  exp ${String(e.seq).padStart(3)} ${e.commit!.slice(0, 7)} ${v.verdict.padEnd(12)} ${v.seeds} seeds${gain}${p}${test}  ${e.description}`);
+    console.log(`      ${v.reason}`);
+  }
+  const c = s.counts;
+  console.log(
+    `naive rule kept ${s.naive.keeps} of ${s.naive.finished} experiments; under pure noise it would keep ${s.naive.expectedFalseKeeps.toFixed(1)} ± ${s.naive.sd.toFixed(1)}. ` +
+      `Verified: ${c.real} real, ${c.noise} noise, ${c.inconclusive} inconclusive, ${c.flagged} flagged.`,
+  );
+}

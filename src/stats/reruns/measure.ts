@@ -1,0 +1,77 @@
+/**
+ * Measuring a commit: train the train.ts of one lab commit with one seed under the harness and
+ * record the result as a measurement. A measurement already in the store under the same
+ * conditions (commit, seed, profile, budget, device kind, dataset) is reused, never retrained:
+ * verification after a kill resumes where it stopped, and a parent measured for one claim
+ * serves the next claim on the same parent.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Profile } from "../../harness/constants.ts";
+import { runTrain } from "../../harness/runner/index.ts";
+import type { Lab } from "../../lab/index.ts";
+import type { Measurement, MeasurementKey, MeasurementPurpose, Store } from "../../store/index.ts";
+
+export interface MeasureSetup {
+  store: Store;
+  lab: Lab;
+  /** Where run logs and the temporary train.ts copies go. */
+  logsDir: string;
+  profile: Profile;
+  timeBudget: number;
+  datasetDir: string;
+  deviceKind: string;
+  hardLimit?: number;
+  signal?: AbortSignal;
+  /** Called before each training that is not already in the store. */
+  onTraining?: (commit: string, seed: number) => void;
+}
+
+export function measurementKey(setup: MeasureSetup, commit: string): MeasurementKey {
+  return { commit, profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) };
+}
+
+/**
+ * The val_bpb of `commit` at `seed` (and its test bpb when asked): from the store if measured
+ * before, else trained now and recorded. A failed training is recorded too and returned as is.
+ */
+export async function measure(setup: MeasureSetup, commit: string, seed: number, purpose: MeasurementPurpose, options: { test?: boolean } = {}): Promise<Measurement> {
+  const key = measurementKey(setup, commit);
+  const known = setup.store
+    .findMeasurements(key)
+    .find((m) => m.seed === seed && (m.outcome !== "ok" || !options.test || m.testBpb !== null));
+  if (known) return known;
+
+  setup.onTraining?.(commit, seed);
+  const dir = join(setup.logsDir, "measure", `${commit.slice(0, 12)}-s${seed}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "train.ts");
+  writeFileSync(file, await setup.lab.trainTsAt(commit));
+  const logPath = join(setup.logsDir, `measure-${commit.slice(0, 12)}-s${seed}.log`);
+  try {
+    const result = await runTrain({
+      file,
+      datasetDir: setup.datasetDir,
+      profile: setup.profile,
+      seed,
+      timeBudget: setup.timeBudget,
+      logFile: logPath,
+      evalTest: options.test === true,
+      ...(setup.hardLimit !== undefined ? { hardLimit: setup.hardLimit } : {}),
+      ...(setup.signal ? { signal: setup.signal } : {}),
+    });
+    const s = result.summary;
+    return setup.store.recordMeasurement({
+      ...key,
+      seed,
+      purpose,
+      outcome: result.status,
+      logPath,
+      ...(s ? { valBpb: s.val_bpb, trainingSeconds: s.training_seconds, numSteps: s.num_steps } : {}),
+      ...(result.testBpb !== undefined ? { testBpb: result.testBpb } : {}),
+      ...(result.status !== "ok" ? { error: result.error ?? `the run ended ${result.status}` } : {}),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

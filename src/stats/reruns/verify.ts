@@ -1,0 +1,148 @@
+/**
+ * Verifying a run's claimed wins with seed reruns. Each claim (a kept experiment after the
+ * baseline) is checked in order:
+ *   1. Integrity: a diff that only changes a seed, comments or whitespace is `flagged` and never
+ *      credited, without any rerun.
+ *   2. Paired reruns: the candidate and its parent train with the same fresh seeds (same init,
+ *      same data order), one seed at a time, until the group-sequential rule (../sequential.ts)
+ *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
+ *      measurement, reused by a later verify: a kill loses only the training in flight.
+ *   3. Many claims: the one-sided p-values of all claims are adjusted by Benjamini–Hochberg; a
+ *      claim is `real` only if the sequential rule said so and its adjusted p is below alpha.
+ * The first seed of every claim also scores the held-out test split, so a winner's test bpb is
+ * known without another training. Beside the verdicts stands what the naive keep rule would
+ * have kept under pure noise (H_N − 1), for comparison.
+ */
+import { classifyDiff } from "../integrity.ts";
+import { adjustPValues } from "../multiple.ts";
+import { naiveKeepsUnderNoise } from "../null-model.ts";
+import { sequentialDecision, sequentialDesign } from "../sequential.ts";
+import { verifyGains } from "../verdict.ts";
+import type { Experiment, Verdict, Verification } from "../../store/index.ts";
+import { type MeasureSetup, measure } from "./measure.ts";
+
+/** Verification seeds start here, away from the run's own seed (42 by default). */
+export const VERIFY_SEED_BASE = 1000;
+
+export interface VerifyRunOptions {
+  /** Gain of interest in val_bpb: futility stops for noise once the data exclude it. */
+  effect: number;
+  maxSeeds: number;
+  minSeeds: number;
+  alpha: number;
+  onClaim?: (experiment: Experiment, index: number, total: number) => void;
+}
+
+export interface ClaimOutcome {
+  experiment: Experiment;
+  verification: Verification;
+}
+
+export interface VerifySummary {
+  claims: ClaimOutcome[];
+  counts: Record<Verdict, number>;
+  /** Keeps of the naive rule (claims) and the keeps it makes under pure noise, H_N − 1, in N finished experiments. */
+  naive: { keeps: number; finished: number; expectedFalseKeeps: number; sd: number };
+}
+
+interface Pending {
+  experiment: Experiment;
+  verdict: Verdict;
+  reason: string;
+  gains: number[];
+  pValue?: number;
+  testBpb?: number;
+  parentTestBpb?: number;
+  details: { [key: string]: unknown };
+}
+
+/** The claims of a run: its kept experiments after the baseline, in order. */
+export function claimsOf(experiments: Experiment[]): Experiment[] {
+  return experiments.filter((e) => e.status === "keep" && e.seq > 1);
+}
+
+export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experiment[], claims: Experiment[], o: VerifyRunOptions): Promise<VerifySummary> {
+  const design = sequentialDesign({ effect: o.effect, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
+  const pending: Pending[] = [];
+  for (const [i, e] of claims.entries()) {
+    o.onClaim?.(e, i, claims.length);
+    pending.push(await verifyOne(setup, e, design, o));
+  }
+
+  // Benjamini–Hochberg across the claims that were measured.
+  const measured = pending.filter((p) => p.pValue !== undefined);
+  const adjusted = measured.length > 0 ? adjustPValues(measured.map((p) => p.pValue!), "BH") : [];
+  const claimOutcomes: ClaimOutcome[] = pending.map((p) => {
+    const at = measured.indexOf(p);
+    const pAdjusted = at >= 0 ? adjusted[at] : undefined;
+    let { verdict, reason } = p;
+    if (verdict === "real" && pAdjusted !== undefined && pAdjusted >= o.alpha) {
+      verdict = "inconclusive";
+      reason = `real on its own (p ${p.pValue!.toPrecision(3)}), but not after Benjamini–Hochberg across ${measured.length} claims (adjusted p ${pAdjusted.toPrecision(3)} ≥ ${o.alpha})`;
+    }
+    const e = p.experiment;
+    const verification = setup.store.recordVerification({
+      experimentId: e.id,
+      parentCommit: e.parentCommit,
+      commit: e.commit!,
+      verdict,
+      seeds: p.gains.length,
+      reason,
+      ...(p.gains.length > 0 ? { meanGain: p.gains.reduce((a, b) => a + b, 0) / p.gains.length } : {}),
+      ...(p.pValue !== undefined ? { pValue: p.pValue } : {}),
+      ...(pAdjusted !== undefined ? { pAdjusted } : {}),
+      ...(p.testBpb !== undefined ? { testBpb: p.testBpb } : {}),
+      ...(p.parentTestBpb !== undefined ? { parentTestBpb: p.parentTestBpb } : {}),
+      details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, effect: o.effect, alpha: o.alpha, claims: measured.length })),
+    });
+    return { experiment: e, verification };
+  });
+
+  const counts: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0, flagged: 0 };
+  for (const c of claimOutcomes) counts[c.verification.verdict]++;
+  const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash").length;
+  const nullModel = naiveKeepsUnderNoise(Math.max(1, finished));
+  return { claims: claimOutcomes, counts, naive: { keeps: claims.length, finished, expectedFalseKeeps: nullModel.expected, sd: nullModel.sd } };
+}
+
+async function verifyOne(setup: MeasureSetup, e: Experiment, design: ReturnType<typeof sequentialDesign>, o: VerifyRunOptions): Promise<Pending> {
+  const integrity = classifyDiff(e.diff ?? "");
+  if (integrity.trivial)
+    return { experiment: e, verdict: "flagged", reason: `not credited: ${integrity.reason}`, gains: [], details: { integrity: integrity.kind } };
+
+  const gains: number[] = [];
+  const pending: Pending = { experiment: e, verdict: "inconclusive", reason: "", gains, details: {} };
+  for (let i = 0; i < o.maxSeeds; i++) {
+    const seed = VERIFY_SEED_BASE + i;
+    const test = i === 0;
+    const parent = await measure(setup, e.parentCommit, seed, "verify", { test });
+    const candidate = await measure(setup, e.commit!, seed, "verify", { test });
+    const failed = [parent, candidate].find((m) => m.outcome !== "ok");
+    if (failed) {
+      pending.reason = `the rerun of ${failed === parent ? "the parent" : "the candidate"} at seed ${seed} failed (${failed.outcome}): ${failed.error ?? ""}`.trim();
+      break;
+    }
+    if (test) {
+      if (candidate.testBpb !== null) pending.testBpb = candidate.testBpb;
+      if (parent.testBpb !== null) pending.parentTestBpb = parent.testBpb;
+    }
+    gains.push(parent.valBpb! - candidate.valBpb!);
+    if (gains.length < design.minSeeds) continue;
+    const look = sequentialDecision(gains, design);
+    pending.details.sequential = { decision: look.decision, reason: look.reason, n: look.n };
+    if (look.decision !== "continue") {
+      pending.verdict = look.decision;
+      pending.reason = look.reason;
+      break;
+    }
+  }
+  if (gains.length >= 2) {
+    const fixed = verifyGains(gains, { alpha: o.alpha });
+    pending.pValue = fixed.pValue;
+    pending.details.interval = [fixed.interval.lower, fixed.interval.upper];
+    pending.details.bootstrap = [fixed.bootstrap.lower, fixed.bootstrap.upper];
+    pending.details.sdGain = fixed.sdGain;
+  }
+  if (pending.reason === "") pending.reason = `${gains.length} paired seeds were not enough for a verdict`;
+  return pending;
+}
