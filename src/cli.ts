@@ -7,6 +7,7 @@ import { hideBin } from "yargs/helpers";
 import { UsageError, isUserError } from "./commands/common.ts";
 import { infoCommand } from "./commands/info.ts";
 import { prepareCommand } from "./commands/prepare.ts";
+import { reportCommand } from "./commands/report.ts";
 import { resultsCommand } from "./commands/results.ts";
 import { runCommand } from "./commands/run.ts";
 import { noiseCommand } from "./commands/noise.ts";
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
     .command(noiseCommand)
     .command(verifyCommand)
     .command(compareCommand)
+    .command(reportCommand)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()

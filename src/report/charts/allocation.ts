@@ -1,0 +1,27 @@
+/**
+ * Device time per org over a night: one bar per org, split by allocation round, so successive
+ * halving (or a bandit) shows where the hours went as the night went on.
+ */
+import type { AllocationSection, ChartSpec } from "../types.ts";
+
+export function allocationChart(id: string, rows: AllocationSection["rows"]): ChartSpec | null {
+  if (rows.length === 0) return null;
+  const orgs = [...new Set(rows.map((r) => r.org))];
+  const hours = rows.reduce((s, r) => s + r.deviceSeconds, 0) / 3600;
+  return {
+    id,
+    title: "device time per org",
+    description: `${hours.toFixed(2)} device hours over ${orgs.length} org${orgs.length === 1 ? "" : "s"}`,
+    vegaLite: {
+      width: 560,
+      height: Math.max(24 * orgs.length, 40),
+      data: { values: rows.map((r) => ({ org: r.org, round: `round ${r.round}`, hours: r.deviceSeconds / 3600 })) },
+      mark: "bar",
+      encoding: {
+        y: { field: "org", type: "nominal", title: null, sort: orgs },
+        x: { field: "hours", type: "quantitative", aggregate: "sum", stack: "zero", title: "device hours" },
+        color: { field: "round", type: "ordinal", title: "allocation round", scale: { scheme: { name: "blues", extent: [0.35, 0.95] } } },
+      },
+    },
+  };
+}

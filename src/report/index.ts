@@ -1,0 +1,88 @@
+/**
+ * report/: the pages people read in the morning — a run (later a night, a tournament) rendered
+ * by Handlebars templates to one self-contained HTML file (inline CSS, charts as inline SVG
+ * drawn by Vega-Lite on the server, no script) and to Markdown with the same tables. It reads
+ * the store and never writes it.
+ *
+ *   const store = openWorkspaceStore(workspace);                  // read-only
+ *   const run = resolveRun(store, "mar5");                        // id, branch or tag; undefined: latest
+ *   const model = buildRunReport(store, run);                     // plain data: ReportModel
+ *   const html = await renderReport(model, { format: "html" });   // or "md"; templatesDir to override
+ *   writeReportFile(reportPath(run.branch, "html"), html);        // reports/<branch>.html, atomically
+ *
+ * Or all at once: `await writeRunReport({ workspace, run: "mar5", format: "md" })` → { path, format }.
+ *
+ * Extension points for the tournament and the statistics: assembleReport() builds the model over
+ * several run sections (a night); the optional model fields leaderboard, allocation, verdicts,
+ * lineage and headline.verifiedGain / headline.testBpb each have a partial that shows them when
+ * present (templates/partials/<name>.html.hbs and .md.hbs), and charts/forest.ts and
+ * charts/allocation.ts draw their charts.
+ *
+ * Safety: every text from the store (descriptions, hypotheses, diffs, program.md, reasons, log
+ * tails, org names) is escaped for the format — HTML by Handlebars, Markdown by markdown.ts —
+ * and the HTML page carries a Content-Security-Policy that refuses any script.
+ *
+ * Errors: ReportError with a stable `code` (errors.ts), one line each; store errors pass through.
+ */
+import { resolve } from "node:path";
+import { buildRunReport, type ReportOptions } from "./model/report.ts";
+import { checkFormat, renderReport } from "./render.ts";
+import { loadTemplates } from "./templates.ts";
+import { openWorkspaceStore, resolveRun } from "./resolve.ts";
+import type { ReportFormat } from "./types.ts";
+import { reportPath, writeReportFile } from "./write.ts";
+
+export { ReportError, type ReportErrorCode } from "./errors.ts";
+export { buildRunReport, assembleReport, type ReportOptions, type AssembleInput } from "./model/report.ts";
+export { buildRunSection, type BuiltRunSection } from "./model/run-section.ts";
+export { renderReport, checkFormat, type RenderOptions } from "./render.ts";
+export { openWorkspaceStore, resolveRun } from "./resolve.ts";
+export { reportPath, writeReportFile, DEFAULT_REPORTS_DIR, slug } from "./write.ts";
+export { loadTemplates, BUILTIN_TEMPLATES_DIR } from "./templates.ts";
+export { parseUnifiedDiff, textDiff } from "./diff.ts";
+export { forestChart, type ForestRow } from "./charts/forest.ts";
+export { allocationChart } from "./charts/allocation.ts";
+export * from "./types.ts";
+
+export interface RunReportRequest {
+  /** The workspace folder (holding nightshift.db). */
+  workspace: string;
+  /** Run id, branch or tag; default: the most recent run. */
+  run?: string;
+  format: ReportFormat;
+  /** Output file or folder; default reports/<branch>.<ext> under cwd. */
+  out?: string;
+  /** A folder of templates laid over the built-in ones. */
+  templatesDir?: string;
+  /** Relative paths resolve against this (default: process.cwd()). */
+  cwd?: string;
+  now?: ReportOptions["now"];
+}
+
+export interface WrittenReport {
+  path: string;
+  format: ReportFormat;
+  runId: number;
+}
+
+/** Builds, renders and writes the report of one run. */
+export async function writeRunReport(request: RunReportRequest): Promise<WrittenReport> {
+  const cwd = request.cwd ?? process.cwd();
+  const format = checkFormat(request.format);
+  // Templates first: a broken --templates folder fails before the store is even opened.
+  const templatesDir = request.templatesDir === undefined ? undefined : resolve(cwd, request.templatesDir);
+  loadTemplates(format, templatesDir);
+  const store = openWorkspaceStore(resolve(cwd, request.workspace));
+  let model;
+  let run;
+  try {
+    run = resolveRun(store, request.run);
+    model = buildRunReport(store, run, request.now ? { now: request.now } : {});
+  } finally {
+    store.close(); // rendering needs only the model
+  }
+  const path = reportPath(run.branch, format, request.out, cwd);
+  const text = await renderReport(model, { format, ...(templatesDir ? { templatesDir } : {}) });
+  writeReportFile(path, text);
+  return { path, format, runId: run.id };
+}

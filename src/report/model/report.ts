@@ -1,0 +1,95 @@
+/**
+ * The whole report model from run sections: the headline over all runs, the progress chart
+ * (one staircase per org), the chart list. buildRunReport is the run report; a night or
+ * tournament builder will call assembleReport with its runs and then set the optional sections
+ * (leaderboard, allocation, verdicts, lineage, headline.verifiedGain/testBpb) it has data for.
+ */
+import { readFileSync } from "node:fs";
+import type { Run, Store, UsageTotals } from "../../store/index.ts";
+import { progressChart } from "../charts/progress.ts";
+import type { ChartSpec, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
+import { buildRunSection, countStatuses } from "./run-section.ts";
+import { buildVerdicts, championTestBpb } from "./verdicts.ts";
+
+export interface ReportOptions {
+  /** The clock for generatedAt (tests pin it). */
+  now?: () => Date;
+}
+
+let cachedVersion: string | undefined;
+function nightshiftVersion(): string {
+  cachedVersion ??= (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  return cachedVersion;
+}
+
+function headline(runs: readonly RunSection[]): Headline {
+  let champion: Headline["champion"] = null;
+  for (const run of runs)
+    for (const e of run.experiments)
+      if (e.status === "keep" && e.valBpb !== null && (champion === null || e.valBpb < champion.valBpb))
+        champion = { org: run.org.name, runId: run.id, branch: run.branch, seq: e.seq, commit: e.commit, valBpb: e.valBpb, description: e.description };
+  const championRun = runs.find((r) => r.id === champion?.runId);
+  const baselineBpb = championRun?.baselineBpb ?? runs.find((r) => r.baselineBpb !== null)?.baselineBpb ?? null;
+  const cost: UsageTotals = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  for (const r of runs) {
+    cost.calls += r.cost.total.calls;
+    cost.inputTokens += r.cost.total.inputTokens;
+    cost.outputTokens += r.cost.total.outputTokens;
+    cost.costUsd += r.cost.total.costUsd;
+  }
+  const trainingSeconds = runs.reduce((s, r) => s + r.utilization.trainingSeconds, 0);
+  const starts = runs.map((r) => Date.parse(r.startedAt) / 1000);
+  const ends = runs.map((r, i) => starts[i]! + r.utilization.wallSeconds);
+  const wallSeconds = runs.length > 0 ? Math.max(...ends) - Math.min(...starts) : 0;
+  // Device capacity: each run's slots for its own wall time (runs of a night share no slot).
+  const capacity = runs.reduce((s, r) => s + r.utilization.wallSeconds * r.utilization.slots, 0);
+  return {
+    champion,
+    baselineBpb,
+    naiveGain: champion !== null && baselineBpb !== null ? baselineBpb - champion.valBpb : null,
+    counts: countStatuses(runs.flatMap((r) => r.experiments)),
+    trainingSeconds,
+    wallSeconds,
+    utilization: capacity > 0 ? Math.min(1, trainingSeconds / capacity) : null,
+    cost,
+  };
+}
+
+export interface AssembleInput {
+  kind: ReportKind;
+  title: string;
+  runs: RunSection[];
+  /** Charts the run sections drew (timelines). */
+  charts: ChartSpec[];
+}
+
+/** The report model over some run sections, without the optional (tournament/stats) sections. */
+export function assembleReport(input: AssembleInput, options: ReportOptions = {}): ReportModel {
+  const progress = progressChart(
+    "progress",
+    input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })),
+  );
+  return {
+    kind: input.kind,
+    title: input.title,
+    generatedAt: (options.now ?? (() => new Date()))().toISOString(),
+    version: nightshiftVersion(),
+    headline: headline(input.runs),
+    progress: { chartId: progress.chart?.id ?? null, summary: progress.summary, offChart: progress.offChart },
+    runs: input.runs,
+    charts: [...(progress.chart ? [progress.chart] : []), ...input.charts],
+  };
+}
+
+/** The report of one run: everything the store holds about it. */
+export function buildRunReport(store: Store, run: Run, options: ReportOptions = {}): ReportModel {
+  const built = buildRunSection(store, run);
+  const model = assembleReport({ kind: "run", title: `Run ${run.branch}`, runs: [built.section], charts: built.charts }, options);
+  // What the statistics recorded about this run's claims, when `verify` has run.
+  const verdicts = buildVerdicts(store, run, built.section);
+  if (verdicts) model.verdicts = verdicts;
+  const champion = model.headline.champion;
+  const testBpb = champion ? championTestBpb(store, run.id, champion.seq, built.section) : undefined;
+  if (testBpb !== undefined) model.headline.testBpb = testBpb;
+  return model;
+}

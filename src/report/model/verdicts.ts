@@ -1,0 +1,63 @@
+/**
+ * The verification section of a run, from the store's verification records (runVerifications:
+ * the latest verdict per claimed win) beside the naive keep rule, with the false keeps the
+ * null model expects from noise alone (src/stats). Absent — undefined — until a run has been
+ * verified, so the report shows the section exactly when there is something to show.
+ */
+import { naiveKeepsUnderNoise } from "../../stats/null-model.ts";
+import type { Run, Store, Verification } from "../../store/index.ts";
+import type { Interval, RunSection, VerdictRow, VerdictSection } from "../types.ts";
+
+/**
+ * The gain interval a verification recorded: `details.interval` = [lower, upper] of the mean
+ * gain, at confidence 1 − 2·alpha (`details.alpha`), as src/stats/reruns/verify.ts writes them.
+ * Anything else reads as no interval rather than a wrong one.
+ */
+function gainInterval(v: Verification): Interval | null {
+  const interval = v.details.interval;
+  if (!Array.isArray(interval) || interval.length !== 2) return null;
+  const [low, high] = interval;
+  if (typeof low !== "number" || typeof high !== "number" || !Number.isFinite(low) || !Number.isFinite(high)) return null;
+  const alpha = v.details.alpha;
+  const level = typeof alpha === "number" && alpha > 0 && alpha < 0.5 ? 1 - 2 * alpha : Number.NaN;
+  return { estimate: v.meanGain ?? (low + high) / 2, low, high, level };
+}
+
+export function buildVerdicts(store: Store, run: Run, section: RunSection): VerdictSection | undefined {
+  const verifications = store.runVerifications(run.id);
+  if (verifications.length === 0) return undefined;
+  const byId = new Map(section.experiments.map((e) => [e.id, e]));
+  const rows: VerdictRow[] = [];
+  for (const v of verifications) {
+    const e = byId.get(v.experimentId);
+    if (!e) continue;
+    rows.push({
+      org: section.org.name,
+      seq: e.seq,
+      commit: v.commit.slice(0, 7),
+      description: e.description,
+      naiveKeep: e.status === "keep",
+      verdict: v.verdict,
+      meanGain: v.meanGain,
+      gain: gainInterval(v),
+      pAdjusted: v.pAdjusted,
+      reruns: v.seeds,
+      reason: v.reason,
+    });
+  }
+  const finished = section.counts.keep + section.counts.discard + section.counts.crash;
+  return {
+    rows,
+    naiveKeeps: section.kept.length,
+    verifiedKeeps: rows.filter((r) => r.verdict === "real").length,
+    expectedFalseKeeps: finished > 0 ? naiveKeepsUnderNoise(finished).expected : null,
+    noiseSd: null,
+  };
+}
+
+/** The champion's test-split bpb, when its verification measured one. */
+export function championTestBpb(store: Store, runId: number, championSeq: number, section: RunSection): number | undefined {
+  const experiment = section.experiments.find((e) => e.seq === championSeq);
+  const v = experiment && store.runVerifications(runId).find((x) => x.experimentId === experiment.id);
+  return v?.testBpb ?? undefined;
+}

@@ -1,0 +1,352 @@
+/**
+ * The report model: everything a template may show, as plain data (no HTML, no SVG), built from
+ * the store by model/*.ts and rendered by render.ts to HTML or Markdown. A template never
+ * computes: it formats and lays out what is here.
+ *
+ * Sections that need data the store does not hold yet are optional fields — `leaderboard`,
+ * `allocation`, `verdicts`, `lineage`, and the verified parts of the headline. A builder that
+ * has the data (the tournament, the statistics) fills them in; the templates show a section
+ * exactly when its field is present (partials of the same name in templates/partials/).
+ */
+import type { ExperimentStatus, RunState, UsageTotals } from "../store/index.ts";
+
+export type ReportFormat = "html" | "md";
+export const REPORT_FORMATS: readonly ReportFormat[] = ["html", "md"];
+
+/** What the report covers. Only "run" is built today; "night" and "tournament" are reserved. */
+export type ReportKind = "run" | "night" | "tournament";
+
+export interface ReportModel {
+  kind: ReportKind;
+  /** One line, e.g. "Run nightshift/mar5/default". */
+  title: string;
+  /** ISO 8601 UTC time the model was built. */
+  generatedAt: string;
+  /** The nightshift version that built it (package.json). */
+  version: string;
+  headline: Headline;
+  /** Progress of val_bpb per experiment, one series per org (the autoresearch chart). */
+  progress: ProgressSection;
+  /** One entry per org run the report covers (one for a run report). */
+  runs: RunSection[];
+  /** Every chart the report draws, by id; sections refer to them by `chartId`. */
+  charts: ChartSpec[];
+
+  // ---- extension points: present only when their data exists --------------------------------
+  /** Org ranking with intervals (statistics + tournament). */
+  leaderboard?: LeaderboardSection;
+  /** Device time per org over the night (tournament). */
+  allocation?: AllocationSection;
+  /** Verification verdicts next to the naive keep rule (statistics). */
+  verdicts?: VerdictSection;
+  /** program.md variants and their parent → child diffs (tournament). */
+  lineage?: LineageSection;
+}
+
+// ---- headline --------------------------------------------------------------------------------
+
+export interface Headline {
+  /** The best kept experiment over all runs, null when nothing was kept. */
+  champion: ExperimentRef | null;
+  /** val_bpb of the unchanged train.ts (the run's baseline experiment), when measured. */
+  baselineBpb: number | null;
+  /** baselineBpb − champion val_bpb by the keep rule alone (not verified). */
+  naiveGain: number | null;
+  /** The champion's gain as verified by paired reruns (statistics fills this in). */
+  verifiedGain?: Interval;
+  /** The champion on the held-out test split (the tournament fills this in). */
+  testBpb?: number;
+  counts: StatusCounts;
+  /** Device seconds spent training (ok runs) over all runs. */
+  trainingSeconds: number;
+  /** Wall-clock seconds from the first run's start to the last one's end (or now). */
+  wallSeconds: number;
+  /** trainingSeconds / (wallSeconds × device slots), 0..1; null without wall time. */
+  utilization: number | null;
+  cost: UsageTotals;
+}
+
+export interface ExperimentRef {
+  org: string;
+  runId: number;
+  branch: string;
+  seq: number;
+  commit: string;
+  valBpb: number;
+  description: string;
+}
+
+/** A two-sided interval around a point estimate (e.g. a mean difference in bpb). */
+export interface Interval {
+  estimate: number;
+  low: number;
+  high: number;
+  /** Confidence level, e.g. 0.95. */
+  level: number;
+}
+
+export interface StatusCounts {
+  total: number;
+  keep: number;
+  discard: number;
+  crash: number;
+  skipped: number;
+  /** proposed or running: the run is still going, or was killed with these in flight. */
+  inFlight: number;
+}
+
+// ---- progress --------------------------------------------------------------------------------
+
+export interface ProgressSection {
+  /** null when no experiment has finished yet. */
+  chartId: string | null;
+  /** One line describing the chart for readers without it (and for Markdown). */
+  summary: string;
+  /** Experiments drawn at the top edge because their val_bpb is far above the kept line. */
+  offChart: number;
+}
+
+// ---- one run ----------------------------------------------------------------------------------
+
+export interface RunSection {
+  id: number;
+  tag: string;
+  branch: string;
+  org: OrgInfo;
+  status: RunState;
+  profile: string;
+  timeBudget: number;
+  deviceKind: string;
+  agent: string;
+  model: string | null;
+  baseCommit: string;
+  startedAt: string;
+  endedAt: string | null;
+  counts: StatusCounts;
+  baselineBpb: number | null;
+  bestBpb: number | null;
+  experiments: ExperimentRow[];
+  /** Kept experiments after the baseline, in seq order, with their diffs. */
+  kept: KeptChange[];
+  crashes: CrashRow[];
+  skipped: SkippedRow[];
+  utilization: UtilizationSection;
+  cost: CostSection;
+}
+
+export interface OrgInfo {
+  id: number;
+  name: string;
+  generation: number;
+  parentName: string | null;
+  mutationNote: string | null;
+  /** The org's program.md, as written by a person or a meta-agent (escaped when shown). */
+  programMd: string;
+}
+
+export interface ExperimentRow {
+  id: number;
+  seq: number;
+  slot: number;
+  /** 7-character commit, "" before the experiment started. */
+  commit: string;
+  status: ExperimentStatus;
+  /** How the training run ended (ok, crash, timeout, ...), null before it finished. */
+  outcome: string | null;
+  valBpb: number | null;
+  /** valBpb − the val_bpb of the head it was proposed against (negative is better). */
+  delta: number | null;
+  memoryGb: number | null;
+  trainingSeconds: number | null;
+  /** Start to finish of the experiment on its device slot (training, evaluation, overhead). */
+  wallSeconds: number | null;
+  steps: number | null;
+  description: string;
+  hypothesis: string;
+  reason: string | null;
+  isBaseline: boolean;
+  /** seq of the crashed experiment this one tries to fix. */
+  fixOfSeq: number | null;
+  costUsd: number;
+}
+
+export interface KeptChange {
+  seq: number;
+  commit: string;
+  description: string;
+  hypothesis: string;
+  valBpb: number;
+  /** val_bpb of the head it replaced. */
+  parentBpb: number | null;
+  /** parentBpb − valBpb (positive is better). */
+  gain: number | null;
+  diff: DiffView;
+}
+
+export interface CrashRow {
+  seq: number;
+  commit: string;
+  outcome: string;
+  reason: string;
+  description: string;
+  /** The last lines of the run's output. */
+  logTail: string;
+  /** The experiments that tried to fix this one, with how they ended. */
+  fixes: { seq: number; status: ExperimentStatus }[];
+}
+
+export interface SkippedRow {
+  seq: number;
+  description: string;
+  reason: string;
+}
+
+export interface UtilizationSection {
+  /** Device slots the run used. */
+  slots: number;
+  wallSeconds: number;
+  /** Seconds of training by experiments that finished ok. */
+  trainingSeconds: number;
+  /** Seconds experiments occupied a slot (start to finish, any outcome). */
+  busySeconds: number;
+  /** trainingSeconds / (wallSeconds × slots), 0..1; null without wall time. */
+  utilization: number | null;
+  /** busySeconds / (wallSeconds × slots), 0..1; null without wall time. */
+  busy: number | null;
+  chartId: string | null;
+}
+
+export interface CostSection {
+  total: UsageTotals;
+  /** Ledger rows grouped by purpose and model. */
+  rows: CostRow[];
+  /** total.costUsd / kept changes (baseline excluded); null without keeps. */
+  perKeepUsd: number | null;
+  capUsd: number | null;
+}
+
+export interface CostRow extends UsageTotals {
+  purpose: string;
+  model: string;
+  failed: number;
+}
+
+// ---- diffs ------------------------------------------------------------------------------------
+
+export interface DiffView {
+  files: DiffFile[];
+  added: number;
+  removed: number;
+  /** Lines left out past the report's limit per diff. */
+  omittedLines: number;
+  /** The unified diff as stored (cut at the same limit), for a plain code block. */
+  text: string;
+}
+
+export interface DiffFile {
+  oldPath: string;
+  newPath: string;
+  hunks: DiffHunk[];
+}
+
+export interface DiffHunk {
+  /** The @@ line. */
+  header: string;
+  lines: DiffLine[];
+}
+
+export interface DiffLine {
+  kind: "add" | "del" | "ctx" | "note";
+  oldNo: number | null;
+  newNo: number | null;
+  /** The line without its +/-/space marker. */
+  text: string;
+}
+
+// ---- charts -----------------------------------------------------------------------------------
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  /** What the chart shows, in words: its caption, and the Markdown report's stand-in. */
+  description: string;
+  /** A Vega-Lite specification, data inline; render.ts draws it to SVG. */
+  vegaLite: Record<string, unknown>;
+}
+
+// ---- extension sections (filled by the tournament and the statistics) --------------------------
+
+export interface LeaderboardSection {
+  chartId: string | null;
+  rows: LeaderboardRow[];
+}
+
+export interface LeaderboardRow {
+  rank: number;
+  org: string;
+  generation: number;
+  nights: number;
+  /** Best verified val_bpb of the org. */
+  bestBpb: number | null;
+  /** Verified gain over the night's base with its interval (positive is better). */
+  gain: Interval | null;
+  rating: number | null;
+}
+
+export interface AllocationSection {
+  chartId: string | null;
+  /** Device seconds per org (and per round, when the allocation ran in rounds). */
+  rows: { org: string; round: number; deviceSeconds: number; experiments: number }[];
+  totalDeviceSeconds: number;
+}
+
+export type VerdictKind = "real" | "noise" | "inconclusive" | "flagged";
+
+export interface VerdictSection {
+  rows: VerdictRow[];
+  /** Keeps by the naive rule (lower val_bpb once) across the night. */
+  naiveKeeps: number;
+  /** Keeps the reruns confirmed. */
+  verifiedKeeps: number;
+  /** False keeps the null model expects from the naive rule at this noise floor. */
+  expectedFalseKeeps: number | null;
+  /** Noise floor: the standard deviation of val_bpb over seed reruns of one commit. */
+  noiseSd: number | null;
+}
+
+export interface VerdictRow {
+  org: string;
+  seq: number;
+  commit: string;
+  description: string;
+  /** Whether the naive rule (lower val_bpb once) kept it. */
+  naiveKeep: boolean;
+  verdict: VerdictKind;
+  /** Mean paired gain (parent − candidate val_bpb; positive is better) over the reruns. */
+  meanGain: number | null;
+  /** The gain's interval, when the reruns gave one. */
+  gain: Interval | null;
+  /** Multiplicity-adjusted p-value. */
+  pAdjusted: number | null;
+  /** Paired seeds measured. */
+  reruns: number;
+  /** One line: why this verdict. */
+  reason: string;
+}
+
+export interface LineageSection {
+  /** Every org, parents before children. */
+  nodes: LineageNode[];
+}
+
+export interface LineageNode {
+  org: string;
+  generation: number;
+  parent: string | null;
+  mutationNote: string | null;
+  /** Nesting depth for display (0 for the roots). */
+  depth: number;
+  /** program.md of the parent → this org's; null for a root. */
+  programDiff: DiffView | null;
+  retired: boolean;
+}
