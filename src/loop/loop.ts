@@ -56,6 +56,8 @@ export interface LoopOptions {
   /** The harness seed of every experiment: parent and candidate share init and data order. */
   seed: number;
   resume: boolean;
+  /** The commit a new run starts from (default: the lab's main). */
+  baseCommit?: string;
   /** Where experiments train, one at a time per slot. Default: one CPU slot. */
   devices?: DeviceSlot[];
   /** Prepare the next proposal while an experiment trains (default true). */
@@ -96,13 +98,17 @@ export interface LoopSummary {
 
 const CPU_SLOT: DeviceSlot = { slot: 0, label: "cpu", env: {} };
 
-export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
-  const ws = await openWorkspace(options.workspace, options.profile);
+/**
+ * Runs the loop on `options.workspace`, or on an already open workspace (the tournament runs
+ * several orgs' loops at once over one store and one lab, whose git calls it then serializes).
+ */
+export async function runLoop(options: LoopOptions, open?: Workspace): Promise<LoopSummary> {
+  const ws = open ?? (await openWorkspace(options.workspace, options.profile));
   try {
     const driver = await RunDriver.start(ws, options);
     return await driver.drive();
   } finally {
-    ws.store.close();
+    if (!open) ws.store.close();
   }
 }
 
@@ -165,7 +171,7 @@ class RunDriver {
     if (!run && o.resume) throw new LoopError("NO_RUN_TO_RESUME", `there is no run ${branchName} to resume: drop --resume to start it`);
     const devices = o.devices ?? [CPU_SLOT];
     if (!run) {
-      const base = await lab.branchHead("main");
+      const base = o.baseCommit ?? (await lab.branchHead("main"));
       if (!base) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
       // A branch without a run in the store is what a kill between the two steps leaves: take it.
       const { branch, head } = await lab.startBranch(o.tag, org.name, base, { resume: true });
