@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { AGENT_KINDS, type AgentKind } from "../loop/agent-factory.ts";
+import { AGENT_KINDS, type AgentKind, type LlmLimits } from "../loop/agent-factory.ts";
 import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../loop/org.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
@@ -39,6 +39,14 @@ interface RunArgs {
   pipeline: boolean;
   "max-cost"?: number;
   "hard-limit"?: number;
+  "max-turns"?: number;
+  "max-tokens"?: number;
+  temperature?: number;
+  "agent-timeout"?: number;
+  "max-retries"?: number;
+  "context-tokens"?: number;
+  price?: string;
+  stream: boolean;
   json: boolean;
 }
 
@@ -63,6 +71,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("devices", { type: "string", default: "cpu", describe: "device slots, one experiment each: GPU indices (0,1) or cpu entries (cpu,cpu splits the cores)" })
       .option("pipeline", { type: "boolean", default: true, describe: "prepare the next proposal while an experiment trains (--no-pipeline: wait for each)" })
       .option("hard-limit", { type: "number", describe: "kill a training run after this many seconds (default: 1.5 × budget + 180)" })
+      .option("max-turns", { type: "number", group: "LLM agents:", describe: "model answers per conversation (default 10)" })
+      .option("max-tokens", { type: "number", group: "LLM agents:", describe: "output tokens per answer (default 4096)" })
+      .option("temperature", { type: "number", group: "LLM agents:", describe: "sampling temperature (default: the provider's)" })
+      .option("agent-timeout", { type: "number", group: "LLM agents:", describe: "seconds one API call may take (default 120)" })
+      .option("max-retries", { type: "number", group: "LLM agents:", describe: "retries of a call after 429/5xx/timeouts, with backoff (default 4)" })
+      .option("context-tokens", { type: "number", group: "LLM agents:", describe: "token budget of the prompt; history and logs are trimmed to fit (default 32000)" })
+      .option("price", { type: "string", group: "LLM agents:", describe: "USD per million input,output tokens, for a model the pricing table lacks (e.g. 3,15)" })
+      .option("stream", { type: "boolean", default: false, group: "LLM agents:", describe: "stream answers (SSE)" })
       .option("max-cost", { type: "number", describe: "stop proposing once the run's agent spending reaches this many US dollars" })
       .option("json", { type: "boolean", default: false, describe: "one JSON line per experiment, and the summary" })
       .example("$0 run --agent builtin --experiments 8 --time-budget 10", "a quick offline run")
@@ -82,6 +98,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!Number.isSafeInteger(argv.seed) || argv.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${argv.seed}`);
     if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
+    const limits = llmLimits(argv);
     const info = deviceInfo();
     const devices = parseDevices(argv.devices, { gpus: 0, cpuThreads: info.threads });
     const org = loadOrg(argv.org);
@@ -103,7 +120,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const result = await runLoop({
         workspace,
         org,
-        agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
+        agent: {
+          kind: argv.agent as AgentKind,
+          ...(argv.model ? { model: argv.model } : {}),
+          ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}),
+          limits: { ...limits, ...(argv.json ? {} : { log: (line: string) => process.stderr.write(`agent: ${line}\n`) }) },
+        },
         profile,
         timeBudget: argv["time-budget"] ?? PROFILES[profile].timeBudget,
         datasetDir,
@@ -134,3 +156,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
   },
 };
+
+/** The LLM agents' limits from the flags; the agents check their ranges and name a bad one. */
+function llmLimits(argv: RunArgs): LlmLimits {
+  const limits: LlmLimits = { stream: argv.stream };
+  if (argv["max-turns"] !== undefined) limits.maxTurns = argv["max-turns"];
+  if (argv["max-tokens"] !== undefined) limits.maxTokens = argv["max-tokens"];
+  if (argv.temperature !== undefined) limits.temperature = argv.temperature;
+  if (argv["agent-timeout"] !== undefined) limits.timeoutMs = argv["agent-timeout"] * 1000;
+  if (argv["max-retries"] !== undefined) limits.maxRetries = argv["max-retries"];
+  if (argv["context-tokens"] !== undefined) limits.contextTokenBudget = argv["context-tokens"];
+  if (argv.price !== undefined) {
+    const parts = argv.price.split(",").map(Number);
+    if (parts.length !== 2 || parts.some((v) => !Number.isFinite(v) || v < 0))
+      throw new UsageError(`--price must be two non-negative numbers, USD per million input,output tokens (e.g. 3,15), got ${argv.price}`);
+    limits.pricing = { inputPerMTok: parts[0]!, outputPerMTok: parts[1]! };
+  }
+  return limits;
+}

@@ -2,15 +2,20 @@
 import { AnthropicAgent } from "../agents/anthropic.ts";
 import { BuiltinAgent, checkBuiltinSetup } from "../agents/builtin/index.ts";
 import { OpenAIAgent } from "../agents/openai.ts";
+import type { LlmAgentOptions } from "../agents/llm/options.ts";
 import type { Agent } from "../agents/types.ts";
 
 export const AGENT_KINDS = ["builtin", "anthropic", "openai"] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];
 
+/** The LLM agents' limits a user may set (see LlmAgentOptions for their meaning and defaults). */
+export type LlmLimits = Pick<LlmAgentOptions, "maxTurns" | "maxAttempts" | "maxTokens" | "temperature" | "timeoutMs" | "maxRetries" | "contextTokenBudget" | "pricing" | "stream" | "log">;
+
 export interface AgentChoice {
   kind: AgentKind;
   model?: string;
   baseURL?: string;
+  limits?: LlmLimits;
 }
 
 /** Throws the agent's own configuration errors (missing key, bad strategy block) at once. */
@@ -20,8 +25,12 @@ export function createAgent(choice: AgentChoice, programMd: string, trainTs: str
       checkBuiltinSetup(programMd, trainTs);
       return new BuiltinAgent();
     case "anthropic":
-      return new AnthropicAgent({ ...(choice.model ? { model: choice.model } : {}), ...(choice.baseURL ? { baseURL: choice.baseURL } : {}) });
+      return new AnthropicAgent({ ...llmOptions(choice) });
     case "openai":
-      return new OpenAIAgent({ ...(choice.model ? { model: choice.model } : {}), ...(choice.baseURL ? { baseURL: choice.baseURL } : {}) });
+      return new OpenAIAgent({ ...llmOptions(choice) });
   }
+}
+
+function llmOptions(choice: AgentChoice): LlmAgentOptions {
+  return { ...(choice.model ? { model: choice.model } : {}), ...(choice.baseURL ? { baseURL: choice.baseURL } : {}), ...choice.limits };
 }

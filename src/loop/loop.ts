@@ -158,21 +158,26 @@ class RunDriver {
   /** Finds or creates the org and the run, and brings the lab back to the store's head. */
   static async start(ws: Workspace, o: LoopOptions): Promise<RunDriver> {
     const { store, lab } = ws;
-    const org = store.getOrgByName(o.org.name) ?? store.createOrg({ name: o.org.name, programMd: o.org.programMd });
-    if (org.programMd !== o.org.programMd)
+    const existingOrg = store.getOrgByName(o.org.name);
+    if (existingOrg && existingOrg.programMd !== o.org.programMd)
       throw new LoopError(
         "ORG_CHANGED",
         `org '${o.org.name}' already exists in this workspace with a different program.md: name the changed org differently (its directory) or use another --workspace`,
       );
-    const branchName = runBranchName(o.tag, org.name);
+    const branchName = runBranchName(o.tag, o.org.name);
     let run = store.findRunByBranch(branchName);
     if (run && !o.resume)
       throw new LoopError("RUN_EXISTS", `run ${branchName} already exists: pass --resume to continue it, or --tag to start a new one`);
     if (!run && o.resume) throw new LoopError("NO_RUN_TO_RESUME", `there is no run ${branchName} to resume: drop --resume to start it`);
+    // The agent is built (and its configuration checked) before anything is written: a bad
+    // option or a missing key leaves no run behind that a retry would trip over.
+    const startCommit = run ? store.runHead(run.id) : (o.baseCommit ?? (await lab.branchHead("main")));
+    if (!startCommit) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
+    const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.trainTsAt(startCommit));
+    const org = existingOrg ?? store.createOrg({ name: o.org.name, programMd: o.org.programMd });
     const devices = o.devices ?? [CPU_SLOT];
     if (!run) {
-      const base = o.baseCommit ?? (await lab.branchHead("main"));
-      if (!base) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
+      const base = startCommit;
       // A branch without a run in the store is what a kill between the two steps leaves: take it.
       const { branch, head } = await lab.startBranch(o.tag, org.name, base, { resume: true });
       run = store.createRun({
@@ -208,7 +213,6 @@ class RunDriver {
     for (const { wt } of slots) await lab.recover(wt, head);
     o.onEvent?.({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length, slots: devices });
 
-    const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.trainTsAt(head));
     const threshold = parseStrategy(o.org.programMd)?.simplicityThreshold ?? 0;
     const readme = labReadme({ profile: o.profile, timeBudget: o.timeBudget });
     return new RunDriver(ws, o, run, slots, agent, threshold, readme);
