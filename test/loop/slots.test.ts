@@ -103,6 +103,20 @@ describe("pipelining", () => {
   }, 60_000);
 });
 
+describe("cost cap", () => {
+  it("stops proposing once the run's agent spending reaches --max-cost", async () => {
+    const ws = await workspace("ws-cost", false);
+    const { agent, seen } = scriptedAgent(Array.from({ length: 20 }, (_, i) => () => edit("export const SCALAR_LR = 0.5;", `export const SCALAR_LR = 0.5${i + 1};`, `SCALAR_LR ${i}`)));
+    // Each call costs $0.001: the cap is reached after the third proposal is paid for.
+    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "c", experiments: 20, maxCostUsd: 0.0025, pipeline: false, agentOverride: agent });
+    expect(summary.stoppedBecause).toBe("cost cap");
+    expect(seen).toHaveLength(3);
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    expect(store.runCost(summary.runId).costUsd).toBeCloseTo(0.003, 9);
+    store.close();
+  }, 60_000);
+});
+
 describe("device slots", () => {
   it("runs two CPU slots on one run: every experiment recorded once, keeps chained on the run branch, slots clean", async () => {
     const ws = await workspace("ws-slots", false);
