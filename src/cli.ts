@@ -14,6 +14,7 @@ import { noiseCommand } from "./commands/noise.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { compareCommand } from "./commands/compare.ts";
 import { trainCommand } from "./commands/train.ts";
+import { tournamentCommand } from "./commands/tournament.ts";
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     .command(verifyCommand)
     .command(compareCommand)
     .command(reportCommand)
+    .command(tournamentCommand)
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()

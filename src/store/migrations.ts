@@ -214,10 +214,104 @@ CREATE TABLE verifications (
 CREATE INDEX verifications_experiment ON verifications(experiment_id);
 `;
 
+// The tournament (src/tournament). A tournament holds a population of orgs (membership, with
+// the night each joined and retired), a sequence of nights (each from one base commit: the
+// champion when it began), the allocation of experiments to orgs within a night (rounds of
+// successive halving, a bandit or round-robin; each allocation grants experiments to the org's
+// run of that night), each org's result of the night (its best, verified against the night's
+// base), and the champion chain. Rows only move forward: a kill at any moment leaves a
+// tournament that `resume` continues from the last recorded step.
+const V3 = /* sql */ `
+CREATE TABLE tournaments (
+  id              INTEGER PRIMARY KEY,
+  name            TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  status          TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'stopped', 'finished')),
+  nights          INTEGER NOT NULL CHECK (nights >= 1),
+  settings_json   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(settings_json)),
+  base_commit     TEXT NOT NULL,
+  champion_commit TEXT NOT NULL,
+  created_at      TEXT NOT NULL,
+  ended_at        TEXT,
+  CHECK ((status = 'finished') = (ended_at IS NOT NULL))
+) STRICT;
+
+CREATE TABLE tournament_orgs (
+  id            INTEGER PRIMARY KEY,
+  tournament_id INTEGER NOT NULL REFERENCES tournaments(id),
+  org_id        INTEGER NOT NULL REFERENCES orgs(id),
+  status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+  joined_night  INTEGER NOT NULL CHECK (joined_night >= 1),
+  retired_night INTEGER CHECK (retired_night IS NULL OR retired_night >= joined_night),
+  UNIQUE (tournament_id, org_id),
+  CHECK ((status = 'retired') = (retired_night IS NOT NULL))
+) STRICT;
+
+CREATE TABLE nights (
+  id            INTEGER PRIMARY KEY,
+  tournament_id INTEGER NOT NULL REFERENCES tournaments(id),
+  number        INTEGER NOT NULL CHECK (number >= 1),
+  status        TEXT NOT NULL DEFAULT 'allocating' CHECK (status IN ('allocating', 'verifying', 'evolving', 'finished')),
+  base_commit   TEXT NOT NULL,
+  created_at    TEXT NOT NULL,
+  finished_at   TEXT,
+  UNIQUE (tournament_id, number),
+  CHECK ((status = 'finished') = (finished_at IS NOT NULL))
+) STRICT;
+
+CREATE TABLE allocations (
+  id          INTEGER PRIMARY KEY,
+  night_id    INTEGER NOT NULL REFERENCES nights(id),
+  org_id      INTEGER NOT NULL REFERENCES orgs(id),
+  round       INTEGER NOT NULL CHECK (round >= 0),
+  experiments INTEGER NOT NULL CHECK (experiments >= 1),
+  run_id      INTEGER REFERENCES runs(id),
+  status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+  note        TEXT,
+  created_at  TEXT NOT NULL,
+  finished_at TEXT,
+  UNIQUE (night_id, org_id, round),
+  CHECK ((status = 'done') = (finished_at IS NOT NULL))
+) STRICT;
+CREATE INDEX allocations_night ON allocations(night_id, round);
+
+CREATE TABLE night_results (
+  id              INTEGER PRIMARY KEY,
+  night_id        INTEGER NOT NULL REFERENCES nights(id),
+  org_id          INTEGER NOT NULL REFERENCES orgs(id),
+  run_id          INTEGER REFERENCES runs(id),
+  experiment_id   INTEGER REFERENCES experiments(id),
+  verification_id INTEGER REFERENCES verifications(id),
+  verdict         TEXT CHECK (verdict IS NULL OR verdict IN ('real', 'noise', 'inconclusive', 'flagged')),
+  claimed_gain    REAL NOT NULL,
+  verified_gain   REAL NOT NULL CHECK (verified_gain >= 0),
+  device_seconds  REAL NOT NULL CHECK (device_seconds >= 0),
+  experiments     INTEGER NOT NULL CHECK (experiments >= 0),
+  score           REAL NOT NULL CHECK (score >= 0),
+  rank            INTEGER NOT NULL CHECK (rank >= 1),
+  created_at      TEXT NOT NULL,
+  UNIQUE (night_id, org_id),
+  UNIQUE (night_id, rank),
+  CHECK ((verification_id IS NULL) = (verdict IS NULL)),
+  CHECK (verdict IS 'real' OR verified_gain = 0)
+) STRICT;
+
+CREATE TABLE champions (
+  id            INTEGER PRIMARY KEY,
+  tournament_id INTEGER NOT NULL REFERENCES tournaments(id),
+  night_id      INTEGER REFERENCES nights(id),
+  commit_hash   TEXT NOT NULL,
+  org_id        INTEGER REFERENCES orgs(id),
+  gain          REAL NOT NULL CHECK (gain >= 0),
+  created_at    TEXT NOT NULL,
+  UNIQUE (tournament_id, night_id)
+) STRICT;
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
   { version: 2, description: "measurements, noise_floors, verifications (statistics)", sql: V2 },
+  { version: 3, description: "tournaments, tournament_orgs, nights, allocations, night_results, champions", sql: V3 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -13,8 +13,19 @@ import * as orgs from "./orgs.ts";
 import * as results from "./results.ts";
 import * as runs from "./runs.ts";
 import * as statistics from "./statistics.ts";
+import * as tournaments from "./tournaments.ts";
 import { Redactor, environmentSecrets } from "./secrets.ts";
 import type {
+  Allocation,
+  Champion,
+  Member,
+  NewAllocation,
+  NewNightResult,
+  NewTournament,
+  Night,
+  NightEvolution,
+  NightResult,
+  Tournament,
   AgentCallRecord,
   Experiment,
   ExperimentFinish,
@@ -182,6 +193,59 @@ export class Store {
   }
   runVerifications(runId: number): Verification[] {
     return this.#call("runVerifications", (c) => statistics.runVerifications(c, runId));
+  }
+
+  // ---- tournaments -------------------------------------------------------------------------
+  createTournament(input: NewTournament): Tournament {
+    return this.#call("createTournament", (c) => tournaments.createTournament(c, input));
+  }
+  getTournament(id: number): Tournament {
+    return this.#call("getTournament", (c) => tournaments.getTournament(c, id));
+  }
+  getTournamentByName(name: string): Tournament | undefined {
+    return this.#call("getTournamentByName", (c) => tournaments.getTournamentByName(c, name));
+  }
+  listTournaments(): Tournament[] {
+    return this.#call("listTournaments", (c) => tournaments.listTournaments(c));
+  }
+  setTournamentStatus(id: number, status: "running" | "stopped"): Tournament {
+    return this.#call("setTournamentStatus", (c) => tournaments.setTournamentStatus(c, id, status));
+  }
+  listMembers(tournamentId: number): Member[] {
+    return this.#call("listMembers", (c) => tournaments.listMembers(c, tournamentId));
+  }
+  startNight(tournamentId: number, number: number): Night {
+    return this.#call("startNight", (c) => tournaments.startNight(c, tournamentId, number));
+  }
+  listNights(tournamentId: number): Night[] {
+    return this.#call("listNights", (c) => tournaments.listNights(c, tournamentId));
+  }
+  addAllocations(nightId: number, round: number, grants: NewAllocation[]): Allocation[] {
+    return this.#call("addAllocations", (c) => tournaments.addAllocations(c, nightId, round, grants));
+  }
+  listAllocations(nightId: number): Allocation[] {
+    return this.#call("listAllocations", (c) => tournaments.listAllocations(c, nightId));
+  }
+  startAllocation(id: number): Allocation {
+    return this.#call("startAllocation", (c) => tournaments.startAllocation(c, id));
+  }
+  finishAllocation(id: number, runId: number | null, note?: string): Allocation {
+    return this.#call("finishAllocation", (c) => tournaments.finishAllocation(c, id, runId, note));
+  }
+  endAllocating(nightId: number): Night {
+    return this.#call("endAllocating", (c) => tournaments.endAllocating(c, nightId));
+  }
+  recordNightResults(nightId: number, results: NewNightResult[], champion: { commit: string; orgId: number; gain: number } | null): NightResult[] {
+    return this.#call("recordNightResults", (c) => tournaments.recordNightResults(c, nightId, results, champion));
+  }
+  listNightResults(nightId: number): NightResult[] {
+    return this.#call("listNightResults", (c) => tournaments.listNightResults(c, nightId));
+  }
+  listChampions(tournamentId: number): Champion[] {
+    return this.#call("listChampions", (c) => tournaments.listChampions(c, tournamentId));
+  }
+  evolveNight(nightId: number, evolution: NightEvolution): Org[] {
+    return this.#call("evolveNight", (c) => tournaments.evolveNight(c, nightId, evolution));
   }
 
   // ---- health ------------------------------------------------------------------------------

@@ -309,3 +309,125 @@ export interface Verification {
   details: { [key: string]: JsonValue };
   createdAt: string;
 }
+
+// ---- tournaments ------------------------------------------------------------------------------
+
+export type TournamentState = "running" | "stopped" | "finished";
+
+export interface Tournament {
+  id: number;
+  name: string;
+  status: TournamentState;
+  /** Nights planned in all. */
+  nights: number;
+  settings: { [key: string]: JsonValue };
+  /** The lab commit the first night started from. */
+  baseCommit: string;
+  /** The current champion: the base of the next night. */
+  championCommit: string;
+  createdAt: string;
+  endedAt: string | null;
+}
+
+export interface NewTournament {
+  name: string;
+  nights: number;
+  baseCommit: string;
+  settings?: { [key: string]: JsonValue };
+  /** The seed population, joining at night 1. */
+  orgIds: number[];
+}
+
+export type MemberState = "active" | "retired";
+
+export interface Member {
+  tournamentId: number;
+  org: Org;
+  status: MemberState;
+  joinedNight: number;
+  retiredNight: number | null;
+}
+
+export type NightState = "allocating" | "verifying" | "evolving" | "finished";
+
+export interface Night {
+  id: number;
+  tournamentId: number;
+  number: number;
+  status: NightState;
+  baseCommit: string;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export type AllocationState = "pending" | "running" | "done";
+
+export interface Allocation {
+  id: number;
+  nightId: number;
+  orgId: number;
+  round: number;
+  /** Experiments granted in this round (the run's target is the sum over its rounds so far). */
+  experiments: number;
+  runId: number | null;
+  status: AllocationState;
+  note: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface NewAllocation {
+  orgId: number;
+  experiments: number;
+}
+
+export interface NightResult {
+  id: number;
+  nightId: number;
+  orgId: number;
+  runId: number | null;
+  /** The org's best: its run's head experiment, when it kept something after the baseline. */
+  experimentId: number | null;
+  verificationId: number | null;
+  verdict: Verdict | null;
+  /** What the run itself measured: baseline val_bpb − best kept val_bpb (0 without a keep). */
+  claimedGain: number;
+  /** The verified mean gain against the night's base when the verdict is real, else 0. */
+  verifiedGain: number;
+  deviceSeconds: number;
+  experiments: number;
+  /** Verified gain per device-hour. */
+  score: number;
+  rank: number;
+  createdAt: string;
+}
+
+export interface NewNightResult {
+  orgId: number;
+  runId?: number;
+  experimentId?: number;
+  /** The verification to record with the result (same transaction), when the org made a claim. */
+  verification?: NewVerification;
+  claimedGain: number;
+  verifiedGain: number;
+  deviceSeconds: number;
+  experiments: number;
+  score: number;
+  rank: number;
+}
+
+export interface Champion {
+  id: number;
+  tournamentId: number;
+  /** null for the tournament's starting commit. */
+  nightId: number | null;
+  commit: string;
+  orgId: number | null;
+  gain: number;
+  createdAt: string;
+}
+
+export interface NightEvolution {
+  children: NewOrg[];
+  retire: number[];
+}

@@ -119,7 +119,22 @@ describe("migrations", () => {
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
       (t) => t.name,
     );
-    expect(tables).toEqual(["agent_calls", "experiments", "measurements", "noise_floors", "orgs", "runs", "schema_version", "verifications"]);
+    expect(tables).toEqual([
+      "agent_calls",
+      "allocations",
+      "champions",
+      "experiments",
+      "measurements",
+      "night_results",
+      "nights",
+      "noise_floors",
+      "orgs",
+      "runs",
+      "schema_version",
+      "tournament_orgs",
+      "tournaments",
+      "verifications",
+    ]);
     db.close();
   });
 

@@ -9,6 +9,10 @@
  *      measurement, reused by a later verify: a kill loses only the training in flight.
  *   3. Many claims: the one-sided p-values of all claims are adjusted by Benjamini–Hochberg; a
  *      claim is `real` only if the sequential rule said so and its adjusted p is below alpha.
+ * A claim is a kept experiment against its own parent, or (the tournament) a run's head against
+ * another commit, e.g. the night's base: { experiment, parentCommit, diff } with the diff
+ * between the two for the integrity check. judgeClaims returns the verdicts without recording
+ * them, for a caller that records them in its own transaction.
  * The first seed of every claim also scores the held-out test split, so a winner's test bpb is
  * known without another training. Beside the verdicts stands what the naive keep rule would
  * have kept under pure noise (H_N − 1), for comparison.
@@ -18,7 +22,7 @@ import { adjustPValues } from "../multiple.ts";
 import { naiveKeepsUnderNoise } from "../null-model.ts";
 import { sequentialDecision, sequentialDesign } from "../sequential.ts";
 import { verifyGains } from "../verdict.ts";
-import type { Experiment, Verdict, Verification } from "../../store/index.ts";
+import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
 import { type MeasureSetup, measure } from "./measure.ts";
 
 /** Verification seeds start here, away from the run's own seed (42 by default). */
@@ -45,8 +49,23 @@ export interface VerifySummary {
   naive: { keeps: number; finished: number; expectedFalseKeeps: number; sd: number };
 }
 
+/** A claim against a commit other than the experiment's own parent (its diff from that commit). */
+export interface ClaimAgainst {
+  experiment: Experiment;
+  parentCommit: string;
+  diff: string;
+}
+
+export type VerifiableClaim = Experiment | ClaimAgainst;
+
+export interface JudgedClaim {
+  experiment: Experiment;
+  verification: NewVerification;
+}
+
 interface Pending {
   experiment: Experiment;
+  parentCommit: string;
   verdict: Verdict;
   reason: string;
   gains: number[];
@@ -61,18 +80,30 @@ export function claimsOf(experiments: Experiment[]): Experiment[] {
   return experiments.filter((e) => e.status === "keep" && e.seq > 1);
 }
 
-export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experiment[], claims: Experiment[], o: VerifyRunOptions): Promise<VerifySummary> {
+export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experiment[], claims: VerifiableClaim[], o: VerifyRunOptions): Promise<VerifySummary> {
+  const judged = await judgeClaims(setup, claims, o);
+  const claimOutcomes: ClaimOutcome[] = judged.map((j) => ({ experiment: j.experiment, verification: setup.store.recordVerification(j.verification) }));
+  const counts: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0, flagged: 0 };
+  for (const c of claimOutcomes) counts[c.verification.verdict]++;
+  const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash").length;
+  const nullModel = naiveKeepsUnderNoise(Math.max(1, finished));
+  return { claims: claimOutcomes, counts, naive: { keeps: claims.length, finished, expectedFalseKeeps: nullModel.expected, sd: nullModel.sd } };
+}
+
+/** The verdicts of the claims (BH across them), measured but not recorded. */
+export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[], o: VerifyRunOptions): Promise<JudgedClaim[]> {
   const design = sequentialDesign({ effect: o.effect, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
   const pending: Pending[] = [];
-  for (const [i, e] of claims.entries()) {
-    o.onClaim?.(e, i, claims.length);
-    pending.push(await verifyOne(setup, e, design, o));
+  for (const [i, c] of claims.entries()) {
+    const claim = "experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" };
+    o.onClaim?.(claim.experiment, i, claims.length);
+    pending.push(await verifyOne(setup, claim, design, o));
   }
 
   // Benjamini–Hochberg across the claims that were measured.
   const measured = pending.filter((p) => p.pValue !== undefined);
   const adjusted = measured.length > 0 ? adjustPValues(measured.map((p) => p.pValue!), "BH") : [];
-  const claimOutcomes: ClaimOutcome[] = pending.map((p) => {
+  return pending.map((p) => {
     const at = measured.indexOf(p);
     const pAdjusted = at >= 0 ? adjusted[at] : undefined;
     let { verdict, reason } = p;
@@ -81,9 +112,9 @@ export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experi
       reason = `real on its own (p ${p.pValue!.toPrecision(3)}), but not after Benjamini–Hochberg across ${measured.length} claims (adjusted p ${pAdjusted.toPrecision(3)} ≥ ${o.alpha})`;
     }
     const e = p.experiment;
-    const verification = setup.store.recordVerification({
+    const verification: NewVerification = {
       experimentId: e.id,
-      parentCommit: e.parentCommit,
+      parentCommit: p.parentCommit,
       commit: e.commit!,
       verdict,
       seeds: p.gains.length,
@@ -94,28 +125,24 @@ export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experi
       ...(p.testBpb !== undefined ? { testBpb: p.testBpb } : {}),
       ...(p.parentTestBpb !== undefined ? { parentTestBpb: p.parentTestBpb } : {}),
       details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, effect: o.effect, alpha: o.alpha, claims: measured.length })),
-    });
+    };
     return { experiment: e, verification };
   });
-
-  const counts: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0, flagged: 0 };
-  for (const c of claimOutcomes) counts[c.verification.verdict]++;
-  const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash").length;
-  const nullModel = naiveKeepsUnderNoise(Math.max(1, finished));
-  return { claims: claimOutcomes, counts, naive: { keeps: claims.length, finished, expectedFalseKeeps: nullModel.expected, sd: nullModel.sd } };
 }
 
-async function verifyOne(setup: MeasureSetup, e: Experiment, design: ReturnType<typeof sequentialDesign>, o: VerifyRunOptions): Promise<Pending> {
-  const integrity = classifyDiff(e.diff ?? "");
+async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: ReturnType<typeof sequentialDesign>, o: VerifyRunOptions): Promise<Pending> {
+  const e = claim.experiment;
+  const parentCommit = claim.parentCommit;
+  const integrity = classifyDiff(claim.diff);
   if (integrity.trivial)
-    return { experiment: e, verdict: "flagged", reason: `not credited: ${integrity.reason}`, gains: [], details: { integrity: integrity.kind } };
+    return { experiment: e, parentCommit, verdict: "flagged", reason: `not credited: ${integrity.reason}`, gains: [], details: { integrity: integrity.kind } };
 
   const gains: number[] = [];
-  const pending: Pending = { experiment: e, verdict: "inconclusive", reason: "", gains, details: {} };
+  const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: {} };
   for (let i = 0; i < o.maxSeeds; i++) {
     const seed = VERIFY_SEED_BASE + i;
     const test = i === 0;
-    const parent = await measure(setup, e.parentCommit, seed, "verify", { test });
+    const parent = await measure(setup, parentCommit, seed, "verify", { test });
     const candidate = await measure(setup, e.commit!, seed, "verify", { test });
     const failed = [parent, candidate].find((m) => m.outcome !== "ok");
     if (failed) {

@@ -1,0 +1,193 @@
+/**
+ * `nightshift tournament start|resume|status|stop`: research orgs race for device nights
+ * (builtin agents), each org's best is verified, the champion moves only on a verified gain,
+ * winners breed and losers retire. `resume` continues after any stop or kill; `stop` asks a
+ * running tournament to stop after the experiments in flight (a STOP file its loops check).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Argv, CommandModule } from "yargs";
+import { deviceInfo } from "../engine/index.ts";
+import { PROFILES } from "../harness/constants.ts";
+import { parseDevices } from "../loop/devices.ts";
+import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../loop/workspace.ts";
+import {
+  ALLOCATION_POLICIES,
+  type AllocationPolicy,
+  DEFAULT_META,
+  type TournamentSettings,
+  driveTournament,
+  findTournament,
+  formatStatus,
+  loadPopulation,
+  startTournament,
+  stopFile,
+  tournamentStatus,
+} from "../tournament/index.ts";
+import { TournamentError } from "../tournament/errors.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, withProfile, workspaceDb } from "./common.ts";
+
+const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
+const DEFAULT_ORGS = join(PROJECT, "orgs");
+
+interface TournamentArgs {
+  action: string;
+  name?: string;
+  nights?: number;
+  experiments?: number;
+  orgs?: string;
+  population?: number;
+  allocation: string;
+  devices: string;
+  "time-budget"?: number;
+  dataset?: string;
+  profile?: string;
+  seed: number;
+  "max-seeds"?: number;
+  quick: boolean;
+  workspace: string;
+  json: boolean;
+}
+
+const QUICK = { population: 4, timeBudget: 10, experiments: 12, maxSeeds: 3 };
+
+export const tournamentCommand: CommandModule<object, TournamentArgs> = {
+  command: "tournament <action> [name]",
+  describe: "Research orgs race for device nights; verified winners breed, losers retire",
+  builder: (y: Argv) =>
+    withProfile(y)
+      .positional("action", { choices: ["start", "resume", "status", "stop"] as const, describe: "what to do" })
+      .positional("name", { type: "string", describe: "the tournament (default: the latest; start: today's date)" })
+      .option("nights", { type: "number", describe: "nights to run (start)" })
+      .option("experiments", { type: "number", describe: "experiments per night over all orgs (start)" })
+      .option("orgs", { type: "string", describe: "a directory of orgs/<name>/program.md (default: orgs/ plus the top-level program.md)" })
+      .option("population", { type: "number", describe: "orgs in the tournament (default: all found; the first ones by name)" })
+      .option("allocation", { choices: ALLOCATION_POLICIES, default: "halving", describe: "how a night's experiments are shared" })
+      .option("devices", { type: "string", default: "cpu", describe: "device slots (as for `run`): allocations run on them side by side" })
+      .option("time-budget", { type: "number", describe: "training seconds per experiment (default: the profile's)" })
+      .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
+      .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment, and of the meta-mutator" })
+      .option("max-seeds", { type: "number", describe: "cap on paired verification seeds per claim (default 6; --quick 3)" })
+      .option("quick", { type: "boolean", default: false, describe: "a tiny CPU tournament: 4 orgs, 10 s budget, 12 experiments a night, 3 seeds" })
+      .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "where the store, the lab and the logs live" })
+      .option("json", { type: "boolean", default: false, describe: "status as JSON" })
+      .example("$0 tournament start --nights 1 --quick", "a short tournament on the CPU")
+      .example("$0 tournament start --nights 7 --experiments 96 --devices 0,1,2,3 --name week1", "a weekly tournament on four GPUs")
+      .example("$0 tournament resume week1", "continue after a stop or a kill") as never,
+  handler: async (argv) => {
+    switch (argv.action) {
+      case "start":
+        return start(argv);
+      case "resume":
+        return resume(argv);
+      case "status":
+        return status(argv);
+      case "stop":
+        return stop(argv);
+    }
+  },
+};
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function start(argv: TournamentArgs): Promise<void> {
+  if (argv.nights === undefined) throw new UsageError("tournament start needs --nights N");
+  if (!Number.isInteger(argv.nights) || argv.nights < 1) throw new UsageError(`--nights must be an integer ≥ 1, got ${argv.nights}`);
+  const population = argv.population ?? (argv.quick ? QUICK.population : undefined);
+  if (population !== undefined && (!Number.isInteger(population) || population < 2)) throw new UsageError(`--population must be an integer ≥ 2, got ${population}`);
+  const profile = argv.quick && argv.profile === undefined ? "cpu" : resolveProfile(argv.profile);
+  const timeBudget = argv["time-budget"] ?? (argv.quick ? QUICK.timeBudget : PROFILES[profile].timeBudget);
+  if (!(timeBudget > 0)) throw new UsageError(`--time-budget must be positive, got ${timeBudget}`);
+  const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
+  const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
+  parseDevices(argv.devices, { gpus: 0, cpuThreads: deviceInfo().threads }); // a bad --devices fails before anything is written
+  const orgsDir = argv.orgs ?? DEFAULT_ORGS;
+  const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
+  const chosen = population === undefined ? sources : sources.slice(0, population);
+  if (chosen.length < 2) throw new UsageError(`a tournament needs at least 2 orgs; ${orgsDir} has ${sources.length}`);
+  if (population !== undefined && population > sources.length) throw new UsageError(`--population ${population}: ${orgsDir} has only ${sources.length} orgs`);
+  const datasetDir = resolveDatasetDir(argv.dataset, profile);
+  const settings: TournamentSettings = {
+    profile,
+    timeBudget,
+    datasetDir,
+    experimentsPerNight: experiments,
+    allocation: argv.allocation as AllocationPolicy,
+    seed: argv.seed,
+    evolutionSeed: argv.seed,
+    devices: argv.devices,
+    verify: { maxSeeds, minSeeds: Math.min(2, maxSeeds), alpha: 0.05, effect: 0.002 },
+    breed: 1,
+    retire: 1,
+    meta: DEFAULT_META,
+  };
+  const name = argv.name ?? new Date().toISOString().slice(0, 10);
+  await withWorkspace(argv.workspace, profile, true, async (ws) => {
+    const t = await startTournament(ws, { name, nights: argv.nights!, population: chosen, settings });
+    log(`tournament ${t.name}: ${chosen.length} orgs (${chosen.map((o) => o.name).join(", ")}), ${t.nights} night${t.nights === 1 ? "" : "s"} of ${experiments} experiments, ${settings.allocation}`);
+    await drive(ws, t.name, argv);
+  });
+}
+
+async function resume(argv: TournamentArgs): Promise<void> {
+  await withWorkspace(argv.workspace, undefined, false, async (ws) => {
+    const t = findTournament(ws, argv.name);
+    if (t.status === "finished") throw new TournamentError("TOURNAMENT_FINISHED", `tournament '${t.name}' is finished: \`nightshift tournament status ${t.name}\` shows its results`);
+    await drive(ws, t.name, argv);
+  });
+}
+
+async function drive(ws: Workspace, name: string, argv: TournamentArgs): Promise<void> {
+  const t = ws.store.getTournamentByName(name)!;
+  const spec = typeof t.settings.devices === "string" ? t.settings.devices : argv.devices;
+  const slots = parseDevices(spec, { gpus: 0, cpuThreads: deviceInfo().threads });
+  const abort = new AbortController();
+  let asked = false;
+  const onSigint = () => {
+    if (asked) abort.abort();
+    asked = true;
+    writeFileSync(stopFile(ws, name), "stop\n");
+    log("\nnightshift: the tournament stops after the experiments in flight (Ctrl-C again to abandon them)");
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const end = await driveTournament(ws, t, { slots, signal: abort.signal, log });
+    if (argv.json) console.log(JSON.stringify(tournamentStatus(ws.store, end)));
+    else console.log(formatStatus(tournamentStatus(ws.store, end)));
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+async function status(argv: TournamentArgs): Promise<void> {
+  await withWorkspace(argv.workspace, undefined, false, async (ws) => {
+    const t = findTournament(ws, argv.name);
+    const s = tournamentStatus(ws.store, t);
+    console.log(argv.json ? JSON.stringify(s) : formatStatus(s));
+  });
+}
+
+async function stop(argv: TournamentArgs): Promise<void> {
+  await withWorkspace(argv.workspace, undefined, false, async (ws) => {
+    const t = findTournament(ws, argv.name);
+    if (t.status !== "running") throw new TournamentError("TOURNAMENT_FINISHED", `tournament '${t.name}' is ${t.status}, not running`);
+    const file = stopFile(ws, t.name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, "stop\n");
+    console.log(`tournament ${t.name}: asked to stop after the experiments in flight`);
+  });
+}
+
+/** Opens the workspace; resume/status/stop need one that exists. */
+async function withWorkspace(dir: string, profile: TournamentSettings["profile"] | undefined, create: boolean, fn: (ws: Workspace) => Promise<void>): Promise<void> {
+  if (!create) workspaceDb(dir);
+  const ws = await openWorkspace(resolve(dir), profile ?? "cpu");
+  try {
+    await fn(ws);
+  } finally {
+    ws.store.close();
+  }
+}

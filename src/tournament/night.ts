@@ -1,0 +1,251 @@
+/**
+ * One night of a tournament, as a state machine over the store (nights.status):
+ *   allocating  rounds of allocations (allocation.ts); a pool of device slots runs them, each
+ *               slot taking the next pending allocation, so no slot idles while work is left.
+ *               An allocation runs the org's inner loop on its own run (tag <tournament>-n<k>,
+ *               from the night's base) for granted − already done experiments, so a resumed
+ *               allocation neither repeats nor skips one.
+ *   verifying   each org's best (its run head, when it kept anything after the baseline) is
+ *               verified against the night's base with paired seeds, BH across the night's
+ *               claims; score = verified gain per device-hour; all recorded in one transaction
+ *               with the new champion (only on a real gain).
+ *   evolving    the best breed, the worst retire (evolve.ts), one transaction.
+ * Every step is recorded before the next begins, so a kill loses at most the experiment or the
+ * verification training in flight (measurements are reused).
+ */
+import { runLoop } from "../loop/loop.ts";
+import type { DeviceSlot } from "../loop/devices.ts";
+import type { Workspace } from "../loop/workspace.ts";
+import { runBranchName } from "../lab/index.ts";
+import { deviceInfo } from "../engine/index.ts";
+import type { MeasureSetup } from "../stats/reruns/measure.ts";
+import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
+import type { Allocation, Experiment, NewNightResult, Night, Tournament } from "../store/index.ts";
+import { type OrgProgress, allocateRound } from "./allocation.ts";
+import { planEvolution } from "./evolve.ts";
+import type { TournamentSettings } from "./settings.ts";
+
+export interface NightContext {
+  ws: Workspace;
+  tournament: Tournament;
+  settings: TournamentSettings;
+  slots: DeviceSlot[];
+  stopRequested: () => boolean;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+}
+
+export type NightOutcome = "finished" | "stopped";
+
+export const nightTag = (tournament: string, night: number) => `${tournament}-n${night}`;
+
+/** Experiments of a run that count against its grants: finished ones, not those a stop interrupted. */
+export function countedExperiments(experiments: readonly Experiment[]): number {
+  return experiments.filter((e) => e.status !== "proposed" && e.status !== "running" && !(e.status === "skipped" && /^interrupted/.test(e.reason ?? ""))).length;
+}
+
+/** Baseline val_bpb − best kept val_bpb (0 until something after the baseline is kept). */
+export function claimedGain(experiments: readonly Experiment[]): number {
+  const kept = experiments.filter((e) => e.status === "keep" && e.summary);
+  const baseline = kept.find((e) => e.seq === 1);
+  if (!baseline || kept.length < 2) return 0;
+  const best = Math.min(...kept.map((e) => e.summary!.val_bpb));
+  return Math.max(0, baseline.summary!.val_bpb - best);
+}
+
+/** Seconds the run's experiments held a device (start to finish of each training). */
+export function deviceSeconds(experiments: readonly Experiment[]): number {
+  let s = 0;
+  for (const e of experiments) if (e.startedAt && e.finishedAt) s += (Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000;
+  return s;
+}
+
+export async function runNight(c: NightContext, night: Night): Promise<NightOutcome> {
+  const { store } = c.ws;
+  let current = night;
+  if (current.status === "allocating") {
+    if ((await allocate(c, current)) === "stopped") return "stopped";
+    current = store.endAllocating(current.id);
+  }
+  if (current.status === "verifying") {
+    await verifyNight(c, current);
+    current = { ...current, status: "evolving" };
+  }
+  if (current.status === "evolving") {
+    const t = store.getTournament(c.tournament.id);
+    const ranked = store.listNightResults(current.id);
+    const plan = planEvolution(t.name, current.number, ranked, store.listOrgs(), c.settings);
+    const children = store.evolveNight(current.id, plan);
+    for (const child of children) c.log(`night ${current.number}: bred ${child.name} from ${store.getOrg(child.parentId!).name} (${child.mutationNote})`);
+    for (const id of current.number < t.nights ? plan.retire : []) c.log(`night ${current.number}: retired ${store.getOrg(id).name}`);
+  }
+  return "finished";
+}
+
+// ---- allocating --------------------------------------------------------------------------------
+
+async function allocate(c: NightContext, night: Night): Promise<NightOutcome> {
+  const { store } = c.ws;
+  for (;;) {
+    if (c.stopRequested()) return "stopped";
+    const allocations = store.listAllocations(night.id);
+    const open = allocations.filter((a) => a.status !== "done");
+    if (open.length === 0) {
+      const round = allocations.length === 0 ? 0 : Math.max(...allocations.map((a) => a.round)) + 1;
+      const grants = allocateRound(c.settings.allocation, c.settings.experimentsPerNight, round, progressOf(c, night, allocations));
+      if (!grants) return "finished";
+      store.addAllocations(night.id, round, grants);
+      c.log(`night ${night.number}, round ${round}: ${grants.map((g) => `${store.getOrg(g.orgId).name} ${g.experiments}`).join(", ")}`);
+      continue;
+    }
+    if ((await runPool(c, night, open)) === "stopped") return "stopped";
+  }
+}
+
+function progressOf(c: NightContext, night: Night, allocations: readonly Allocation[]): OrgProgress[] {
+  const { store } = c.ws;
+  const members = store.listMembers(c.tournament.id).filter((m) => m.status === "active");
+  return members.map((m) => {
+    const mine = allocations.filter((a) => a.orgId === m.org.id);
+    const run = store.findRunByBranch(runBranchName(nightTag(c.tournament.name, night.number), m.org.name));
+    const experiments = run ? store.listExperiments(run.id) : [];
+    return {
+      orgId: m.org.id,
+      granted: mine.reduce((s, a) => s + a.experiments, 0),
+      rounds: new Set(mine.map((a) => a.round)).size,
+      gain: claimedGain(experiments),
+      deviceSeconds: deviceSeconds(experiments),
+    };
+  });
+}
+
+/** Each slot takes the next open allocation until none is left (or a stop is asked). */
+async function runPool(c: NightContext, night: Night, open: Allocation[]): Promise<NightOutcome> {
+  const queue = [...open];
+  let stopped = false;
+  const failure = new AbortController();
+  const signal = c.signal ? AbortSignal.any([c.signal, failure.signal]) : failure.signal;
+  const worker = async (slot: DeviceSlot) => {
+    while (!stopped && !signal.aborted) {
+      const next = queue.shift();
+      if (!next) return;
+      if ((await runAllocation(c, night, next, slot, signal)) === "stopped") stopped = true;
+    }
+  };
+  const outcomes = await Promise.allSettled(
+    c.slots.map((slot) =>
+      worker(slot).catch((err: unknown) => {
+        failure.abort(); // one slot failing stops the others after their experiment in flight
+        throw err;
+      }),
+    ),
+  );
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (failed) throw failed.reason;
+  return stopped || c.signal?.aborted ? "stopped" : "finished";
+}
+
+async function runAllocation(c: NightContext, night: Night, a: Allocation, slot: DeviceSlot, signal: AbortSignal): Promise<NightOutcome> {
+  const { store } = c.ws;
+  const org = store.getOrg(a.orgId);
+  const tag = nightTag(c.tournament.name, night.number);
+  const branch = runBranchName(tag, org.name);
+  // The run's target after this allocation: every grant of this org up to this round.
+  const target = store
+    .listAllocations(night.id)
+    .filter((x) => x.orgId === a.orgId && x.round <= a.round)
+    .reduce((s, x) => s + x.experiments, 0);
+  store.startAllocation(a.id);
+  for (;;) {
+    const run = store.findRunByBranch(branch);
+    const done = run ? countedExperiments(store.listExperiments(run.id)) : 0;
+    const remaining = target - done;
+    if (remaining <= 0) break;
+    c.log(`night ${night.number}: ${org.name} runs ${remaining} experiment${remaining === 1 ? "" : "s"} on slot ${slot.slot} (${slot.label})`);
+    const summary = await runLoop(
+      {
+        workspace: c.ws.dir,
+        org: { name: org.name, path: `(tournament ${c.tournament.name})`, programMd: org.programMd },
+        agent: { kind: "builtin" },
+        profile: c.settings.profile,
+        timeBudget: c.settings.timeBudget,
+        datasetDir: c.settings.datasetDir,
+        tag,
+        seed: c.settings.seed,
+        resume: run !== undefined,
+        baseCommit: night.baseCommit,
+        devices: [slot],
+        experiments: remaining,
+        stopRequested: c.stopRequested,
+        signal,
+      },
+      c.ws,
+    );
+    if (summary.stoppedBecause !== "experiments") return "stopped";
+  }
+  const run = store.findRunByBranch(branch);
+  store.finishAllocation(a.id, run?.id ?? null);
+  return "finished";
+}
+
+// ---- verifying -------------------------------------------------------------------------------
+
+async function verifyNight(c: NightContext, night: Night): Promise<void> {
+  const { store, lab } = c.ws;
+  const tag = nightTag(c.tournament.name, night.number);
+  const orgIds = [...new Set(store.listAllocations(night.id).map((a) => a.orgId))];
+  const entries = orgIds.map((orgId) => {
+    const org = store.getOrg(orgId);
+    const run = store.findRunByBranch(runBranchName(tag, org.name));
+    const experiments = run ? store.listExperiments(run.id) : [];
+    const head = run ? store.runHead(run.id) : night.baseCommit;
+    const best = experiments.find((e) => e.status === "keep" && e.seq > 1 && e.commit === head);
+    return { org, run, experiments, best };
+  });
+  const claims: ClaimAgainst[] = [];
+  for (const e of entries) if (e.best) claims.push({ experiment: e.best, parentCommit: night.baseCommit, diff: await lab.diff(night.baseCommit, e.best.commit!) });
+
+  const setup: MeasureSetup = {
+    store,
+    lab,
+    logsDir: c.ws.logsDir,
+    profile: c.settings.profile,
+    timeBudget: c.settings.timeBudget,
+    datasetDir: c.settings.datasetDir,
+    deviceKind: deviceInfo().kind,
+    ...(c.signal ? { signal: c.signal } : {}),
+    onTraining: (commit, seed) => c.log(`night ${night.number}: verifying ${commit.slice(0, 7)} with seed ${seed}`),
+  };
+  const { maxSeeds, minSeeds, alpha, effect } = c.settings.verify;
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { effect, maxSeeds, minSeeds, alpha }) : [];
+
+  const scored = entries.map((e) => {
+    const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;
+    const verified = v?.verdict === "real" ? Math.max(0, v.meanGain ?? 0) : 0;
+    const seconds = deviceSeconds(e.experiments);
+    return {
+      e,
+      v,
+      result: {
+        orgId: e.org.id,
+        ...(e.run ? { runId: e.run.id } : {}),
+        ...(e.best ? { experimentId: e.best.id } : {}),
+        ...(v ? { verification: v } : {}),
+        claimedGain: claimedGain(e.experiments),
+        verifiedGain: verified,
+        deviceSeconds: seconds,
+        experiments: countedExperiments(e.experiments),
+        score: seconds > 0 ? verified / (seconds / 3600) : 0,
+        rank: 0,
+      } satisfies NewNightResult,
+    };
+  });
+  scored.sort((a, b) => b.result.score - a.result.score || b.result.claimedGain - a.result.claimedGain || a.result.orgId - b.result.orgId);
+  scored.forEach((s, i) => (s.result.rank = i + 1));
+  const real = scored.filter((s) => s.v?.verdict === "real").sort((a, b) => b.result.verifiedGain - a.result.verifiedGain || a.result.rank - b.result.rank)[0];
+  const champion = real ? { commit: real.e.best!.commit!, orgId: real.e.org.id, gain: real.result.verifiedGain } : null;
+  store.recordNightResults(night.id, scored.map((s) => s.result), champion);
+  for (const s of scored)
+    c.log(`night ${night.number}: #${s.result.rank} ${s.e.org.name} ${s.v ? `${s.v.verdict} gain ${(s.v.meanGain ?? 0).toFixed(5)} (${s.v.reason})` : "no claim"} score ${s.result.score.toFixed(4)}/h`);
+  c.log(champion ? `night ${night.number}: champion → ${champion.commit.slice(0, 7)} (${real!.e.org.name}, +${champion.gain.toFixed(5)})` : `night ${night.number}: the champion stays`);
+}

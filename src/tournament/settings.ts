@@ -1,0 +1,73 @@
+/**
+ * A tournament's settings: stored with it (so `resume` continues under the same rules whatever
+ * flags it is given) and checked at the boundary. The meta-mutator's settings are data here
+ * too, so a later meta-agent can read, mutate and store them (Promptbreeder-style).
+ */
+import type { Profile } from "../harness/constants.ts";
+import type { JsonValue } from "../store/index.ts";
+import { TournamentError } from "./errors.ts";
+
+export const ALLOCATION_POLICIES = ["halving", "round-robin", "bandit"] as const;
+export type AllocationPolicy = (typeof ALLOCATION_POLICIES)[number];
+
+/** How the builtin meta-mutator perturbs a winner's strategy block. */
+export interface MetaSettings {
+  mutator: "builtin";
+  /** stepSize is multiplied by exp(N(0, σ)). */
+  stepSizeSigma: number;
+  /** explorationRate moves by N(0, σ), clamped to [0, 0.6]. */
+  explorationSigma: number;
+  /** Probability that maxChanges moves by ±1. */
+  maxChangesProbability: number;
+  /** One knob's range widens on one side by up to this fraction of its width (log knobs: of log-width). */
+  rangeWiden: number;
+  /** Draws before a near-duplicate child is given up. */
+  maxRedraws: number;
+}
+
+export interface TournamentSettings {
+  profile: Profile;
+  timeBudget: number;
+  datasetDir: string;
+  /** The night's experiment budget over all orgs (each grant is at least 2 in round 0: baseline + 1). */
+  experimentsPerNight: number;
+  allocation: AllocationPolicy;
+  /** The harness seed of every experiment of every run (gains are comparable across orgs). */
+  seed: number;
+  /** Seeds the meta-mutator (children are deterministic given it and the night). */
+  evolutionSeed: number;
+  devices: string;
+  verify: { maxSeeds: number; minSeeds: number; alpha: number; effect: number };
+  /** Orgs that breed and orgs that retire after each night (equal: the population holds). */
+  breed: number;
+  retire: number;
+  meta: MetaSettings;
+}
+
+export const DEFAULT_META: MetaSettings = {
+  mutator: "builtin",
+  stepSizeSigma: 0.35,
+  explorationSigma: 0.05,
+  maxChangesProbability: 0.3,
+  rangeWiden: 0.25,
+  maxRedraws: 12,
+};
+
+export function checkSettings(s: TournamentSettings): void {
+  const fail = (m: string): never => {
+    throw new TournamentError("TOURNAMENT_SETTINGS", m);
+  };
+  if (!Number.isInteger(s.experimentsPerNight) || s.experimentsPerNight < 2) fail(`--experiments must be an integer ≥ 2 per night, got ${s.experimentsPerNight}`);
+  if (!(s.timeBudget > 0)) fail(`--time-budget must be positive, got ${s.timeBudget}`);
+  if (!ALLOCATION_POLICIES.includes(s.allocation)) fail(`--allocation must be one of ${ALLOCATION_POLICIES.join(", ")}, got ${s.allocation}`);
+  if (!Number.isInteger(s.verify.maxSeeds) || s.verify.maxSeeds < 2) fail(`verification needs at least 2 seeds, got ${s.verify.maxSeeds}`);
+  if (!(s.verify.effect > 0)) fail(`the verification effect must be positive, got ${s.verify.effect}`);
+}
+
+export function settingsToJson(s: TournamentSettings): { [key: string]: JsonValue } {
+  return JSON.parse(JSON.stringify(s)) as { [key: string]: JsonValue };
+}
+
+export function settingsFromJson(json: { [key: string]: JsonValue }): TournamentSettings {
+  return json as unknown as TournamentSettings;
+}

@@ -1,0 +1,47 @@
+/** What `tournament status` shows: the tournament as the store has it, as data and as text. */
+import type { Store, Tournament } from "../store/index.ts";
+
+export function tournamentStatus(store: Store, t: Tournament) {
+  const name = (id: number | null) => (id === null ? null : store.getOrg(id).name);
+  return {
+    tournament: { name: t.name, status: t.status, nights: t.nights, baseCommit: t.baseCommit, championCommit: t.championCommit, settings: t.settings },
+    nights: store.listNights(t.id).map((n) => ({
+      number: n.number,
+      status: n.status,
+      baseCommit: n.baseCommit,
+      allocations: store.listAllocations(n.id).map((a) => ({ org: name(a.orgId), round: a.round, experiments: a.experiments, status: a.status, runId: a.runId })),
+      results: store.listNightResults(n.id).map((r) => ({ rank: r.rank, org: name(r.orgId), verdict: r.verdict, claimedGain: r.claimedGain, verifiedGain: r.verifiedGain, deviceSeconds: r.deviceSeconds, experiments: r.experiments, score: r.score })),
+    })),
+    champions: store.listChampions(t.id).map((c) => ({ night: c.nightId === null ? 0 : store.listNights(t.id).find((n) => n.id === c.nightId)!.number, commit: c.commit, org: name(c.orgId), gain: c.gain })),
+    population: store.listMembers(t.id).map((m) => ({
+      org: m.org.name,
+      status: m.status,
+      joinedNight: m.joinedNight,
+      retiredNight: m.retiredNight,
+      parent: name(m.org.parentId),
+      generation: m.org.generation,
+      mutationNote: m.org.mutationNote,
+      programMdHash: m.org.programMdHash,
+    })),
+  };
+}
+
+export type TournamentStatus = ReturnType<typeof tournamentStatus>;
+
+export function formatStatus(s: TournamentStatus): string {
+  const out: string[] = [];
+  const t = s.tournament;
+  out.push(`tournament ${t.name}: ${t.status}, ${s.nights.filter((n) => n.status === "finished").length}/${t.nights} nights, champion ${t.championCommit.slice(0, 7)}`);
+  for (const n of s.nights) {
+    out.push(`night ${n.number} (${n.status}) from ${n.baseCommit.slice(0, 7)}`);
+    for (const a of n.allocations) out.push(`  round ${a.round}: ${a.org} ${a.experiments} experiments (${a.status})`);
+    for (const r of n.results)
+      out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}, claimed ${r.claimedGain.toFixed(5)}, verified ${r.verifiedGain.toFixed(5)}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
+  }
+  out.push("champion chain:");
+  for (const c of s.champions) out.push(`  night ${c.night}: ${c.commit.slice(0, 7)}${c.org ? ` by ${c.org} (+${c.gain.toFixed(5)})` : " (the base)"}`);
+  out.push("population:");
+  for (const m of s.population)
+    out.push(`  ${m.org} gen ${m.generation}${m.parent ? ` from ${m.parent}` : ""}, ${m.status} (joined night ${m.joinedNight}${m.retiredNight ? `, retired after night ${m.retiredNight}` : ""})${m.mutationNote ? ` — ${m.mutationNote}` : ""}`);
+  return out.join("\n");
+}
