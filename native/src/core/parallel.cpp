@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,6 +16,17 @@ namespace ns {
 namespace {
 
 thread_local bool in_worker = false;
+
+// One call of run(): its own counters, so that a worker still finishing (or waking late for) an
+// earlier job can never take or count an item of the next one. With shared counters, a worker
+// preempted between two resets could add its completion to the old count just before the reset
+// (or take an item twice), and the caller waited forever with every thread idle.
+struct Job {
+  const std::function<void(int64_t)>* fn;
+  int64_t count;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+};
 
 class ThreadPool {
  public:
@@ -37,37 +49,39 @@ class ThreadPool {
       return;
     }
     std::lock_guard<std::mutex> serial(run_mutex_);  // one job at a time
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->count = count;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &fn;
-      job_count_ = count;
-      next_.store(0);
-      done_.store(0);
+      current_ = job;
       error_ = nullptr;
       ++generation_;
     }
     cv_.notify_all();
     in_worker = true;
-    drain();
+    drain(*job);
     in_worker = false;
     std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return done_.load() == job_count_; });
-    job_ = nullptr;
+    done_cv_.wait(lock, [&] { return job->done.load() == job->count; });
+    current_.reset();
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
-  void drain() {
+  // Every item is taken once (next) and counted once (done); fn is only called for items taken
+  // while the job is running, so a late worker never touches a finished job's fn.
+  void drain(Job& job) {
     for (;;) {
-      int64_t i = next_.fetch_add(1);
-      if (i >= job_count_) break;
+      int64_t i = job.next.fetch_add(1);
+      if (i >= job.count) break;
       try {
-        (*job_)(i);
+        (*job.fn)(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
       }
-      if (done_.fetch_add(1) + 1 == job_count_) {
+      if (job.done.fetch_add(1) + 1 == job.count) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_cv_.notify_all();
       }
@@ -78,13 +92,15 @@ class ThreadPool {
     in_worker = true;
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || (generation_ != seen && job_ != nullptr); });
+        cv_.wait(lock, [&] { return stopping_ || (generation_ != seen && current_ != nullptr); });
         if (stopping_) return;
         seen = generation_;
+        job = current_;
       }
-      drain();
+      drain(*job);
     }
   }
 
@@ -101,9 +117,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex run_mutex_, mutex_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t job_count_ = 0;
-  std::atomic<int64_t> next_{0}, done_{0};
+  std::shared_ptr<Job> current_;
   uint64_t generation_ = 0;
   bool stopping_ = false;
   std::exception_ptr error_;
