@@ -13,7 +13,7 @@
  * Every step is recorded before the next begins, so a kill loses at most the experiment or the
  * verification training in flight (measurements are reused).
  */
-import { runLoop } from "../loop/loop.ts";
+import { LoopError, runLoop } from "../loop/loop.ts";
 import type { DeviceSlot } from "../loop/devices.ts";
 import type { Workspace } from "../loop/workspace.ts";
 import { runBranchName } from "../lab/index.ts";
@@ -68,7 +68,14 @@ export async function runNight(c: NightContext, night: Night): Promise<NightOutc
     current = store.endAllocating(current.id);
   }
   if (current.status === "verifying") {
-    await verifyNight(c, current);
+    try {
+      await verifyNight(c, current);
+    } catch (err) {
+      // A stop asked during verification: the night stays "verifying", and resume re-verifies
+      // from the measurements already stored.
+      if (err instanceof StopBeforeTraining) return "stopped";
+      throw err;
+    }
     current = { ...current, status: "evolving" };
   }
   if (current.status === "evolving") {
@@ -81,6 +88,9 @@ export async function runNight(c: NightContext, night: Night): Promise<NightOutc
   }
   return "finished";
 }
+
+/** Thrown by the verification's training hook when a stop was asked: nothing is trained further. */
+class StopBeforeTraining extends Error {}
 
 // ---- allocating --------------------------------------------------------------------------------
 
@@ -162,25 +172,36 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
     const remaining = target - done;
     if (remaining <= 0) break;
     c.log(`night ${night.number}: ${org.name} runs ${remaining} experiment${remaining === 1 ? "" : "s"} on slot ${slot.slot} (${slot.label})`);
-    const summary = await runLoop(
-      {
-        workspace: c.ws.dir,
-        org: { name: org.name, path: `(tournament ${c.tournament.name})`, programMd: org.programMd },
-        agent: { kind: "builtin" },
-        profile: c.settings.profile,
-        timeBudget: c.settings.timeBudget,
-        datasetDir: c.settings.datasetDir,
-        tag,
-        seed: c.settings.seed,
-        resume: run !== undefined,
-        baseCommit: night.baseCommit,
-        devices: [slot],
-        experiments: remaining,
-        stopRequested: c.stopRequested,
-        signal,
-      },
-      c.ws,
-    );
+    let summary;
+    try {
+      summary = await runLoop(
+        {
+          workspace: c.ws.dir,
+          org: { name: org.name, path: `(tournament ${c.tournament.name})`, programMd: org.programMd },
+          agent: { kind: "builtin" },
+          profile: c.settings.profile,
+          timeBudget: c.settings.timeBudget,
+          datasetDir: c.settings.datasetDir,
+          tag,
+          seed: c.settings.seed,
+          resume: run !== undefined,
+          baseCommit: night.baseCommit,
+          devices: [slot],
+          experiments: remaining,
+          stopRequested: c.stopRequested,
+          signal,
+        },
+        c.ws,
+      );
+    } catch (err) {
+      // The night's base did not run for this org (e.g. over budget on a loaded machine): the
+      // org has no claim tonight and scores 0, and the others go on.
+      if (err instanceof LoopError && err.code === "BASELINE_FAILED") {
+        c.log(`night ${night.number}: ${org.name}: ${err.message}; it scores 0 tonight`);
+        break;
+      }
+      throw err;
+    }
     if (summary.stoppedBecause !== "experiments") return "stopped";
   }
   const run = store.findRunByBranch(branch);
@@ -214,7 +235,10 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     datasetDir: c.settings.datasetDir,
     deviceKind: deviceInfo().kind,
     ...(c.signal ? { signal: c.signal } : {}),
-    onTraining: (commit, seed) => c.log(`night ${night.number}: verifying ${commit.slice(0, 7)} with seed ${seed}`),
+    onTraining: (commit, seed) => {
+      if (c.stopRequested()) throw new StopBeforeTraining();
+      c.log(`night ${night.number}: verifying ${commit.slice(0, 7)} with seed ${seed}`);
+    },
   };
   const { maxSeeds, minSeeds, alpha, effect } = c.settings.verify;
   const judged = claims.length > 0 ? await judgeClaims(setup, claims, { effect, maxSeeds, minSeeds, alpha }) : [];

@@ -4,7 +4,7 @@
  * once an org's run is under way, `tournament stop` asks it to stop; the running CLI ends with
  * exit 0 and the tournament stopped (the night not finished, nothing in flight); `stop` again
  * is refused in one line; `resume` then finishes the night with every org's run doing exactly
- * its grants.
+ * its grants. A stop during verification leaves the night verifying, and resume finishes it.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -111,4 +111,37 @@ describe("nightshift tournament stop / resume", () => {
     }
     expect(processesUnder(root)).toEqual([]);
   }, 180_000);
+
+  it("a stop during verification leaves the night verifying; resume re-verifies and finishes it", async () => {
+    const args = ["tournament", "start", "tv", "--nights", "1", "--experiments", "6", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", ...common];
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    started = child.pid;
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
+    const deadline = Date.now() + 120_000;
+    while (!/: verifying [0-9a-f]{7} with seed /.test(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(stderr, "the night reached verification").toMatch(/: verifying [0-9a-f]{7} with seed /);
+    const stop = cli("stop", "tv");
+    expect(stop.status, stop.stderr).toBe(0);
+    expect(await done, stderr).toBe(0);
+    started = undefined;
+    const out = JSON.parse(stdout);
+    expect(out.tournament.status).toBe("stopped");
+    expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["verifying"]);
+
+    const resume = cli("resume", "tv");
+    expect(resume.status, resume.stderr).toBe(0);
+    expect(JSON.parse(resume.stdout).tournament.status).toBe("finished");
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    try {
+      const night = store.listNights(store.getTournamentByName("tv")!.id)[0]!;
+      expect(night.status).toBe("finished");
+      expect(store.listNightResults(night.id)).toHaveLength(2);
+    } finally {
+      store.close();
+    }
+  }, 240_000);
 });
