@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
 import { deviceInfo } from "../engine/index.ts";
 import { PROFILES } from "../harness/constants.ts";
+import { AGENT_KINDS, type AgentKind, createAgent } from "../loop/agent-factory.ts";
 import { parseDevices } from "../loop/devices.ts";
 import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../loop/workspace.ts";
 import {
@@ -46,6 +47,10 @@ interface TournamentArgs {
   seed: number;
   "max-seeds"?: number;
   quick: boolean;
+  agent: string;
+  model?: string;
+  "base-url"?: string;
+  "max-cost-per-night"?: number;
   workspace: string;
   json: boolean;
 }
@@ -69,6 +74,10 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment, and of the meta-mutator" })
       .option("max-seeds", { type: "number", describe: "cap on paired verification seeds per claim (default 6; --quick 3)" })
+      .option("agent", { choices: AGENT_KINDS, default: "builtin", describe: "who proposes the orgs' experiments (LLM keys from ANTHROPIC_API_KEY / OPENAI_API_KEY)" })
+      .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
+      .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server" })
+      .option("max-cost-per-night", { type: "number", describe: "agent spending allowed per night over all orgs, USD" })
       .option("quick", { type: "boolean", default: false, describe: "a tiny CPU tournament: 4 orgs, 10 s budget, 12 experiments a night, 3 seeds" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "where the store, the lab and the logs live" })
       .option("json", { type: "boolean", default: false, describe: "status as JSON" })
@@ -123,7 +132,11 @@ async function start(argv: TournamentArgs): Promise<void> {
     breed: 1,
     retire: 1,
     meta: DEFAULT_META,
+    agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
+    ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
   };
+  // An LLM agent's configuration (its key above all) is checked before anything is written.
+  if (settings.agent && settings.agent.kind !== "builtin") createAgent(settings.agent, chosen[0]!.programMd, "");
   const name = argv.name ?? new Date().toISOString().slice(0, 10);
   await withWorkspace(argv.workspace, profile, true, async (ws) => {
     const t = await startTournament(ws, { name, nights: argv.nights!, population: chosen, settings });

@@ -89,6 +89,16 @@ export async function runNight(c: NightContext, night: Night): Promise<NightOutc
   return "finished";
 }
 
+/** What the night's agent budget has left, and what this org's run has spent of it (none: no cap). */
+function costLeft(c: NightContext, night: Night, runId: number | undefined): { left: number; spentByRun: number } | undefined {
+  const cap = c.settings.maxCostPerNight;
+  if (cap === undefined) return undefined;
+  const { store } = c.ws;
+  const tag = nightTag(c.tournament.name, night.number);
+  const spent = store.listRuns().filter((r) => r.tag === tag).reduce((sum, r) => sum + store.runCost(r.id).costUsd, 0);
+  return { left: cap - spent, spentByRun: runId === undefined ? 0 : store.runCost(runId).costUsd };
+}
+
 /** Thrown by the verification's training hook when a stop was asked: nothing is trained further. */
 class StopBeforeTraining extends Error {}
 
@@ -171,6 +181,11 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
     const done = run ? countedExperiments(store.listExperiments(run.id)) : 0;
     const remaining = target - done;
     if (remaining <= 0) break;
+    const budget = costLeft(c, night, run?.id);
+    if (budget !== undefined && budget.left <= 0) {
+      c.log(`night ${night.number}: the night's agent budget is spent; ${org.name} gets no more experiments`);
+      break;
+    }
     c.log(`night ${night.number}: ${org.name} runs ${remaining} experiment${remaining === 1 ? "" : "s"} on slot ${slot.slot} (${slot.label})`);
     let summary;
     try {
@@ -178,7 +193,8 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
         {
           workspace: c.ws.dir,
           org: { name: org.name, path: `(tournament ${c.tournament.name})`, programMd: org.programMd },
-          agent: { kind: "builtin" },
+          agent: c.settings.agent ?? { kind: "builtin" },
+          ...(budget !== undefined ? { maxCostUsd: budget.spentByRun + budget.left } : {}),
           profile: c.settings.profile,
           timeBudget: c.settings.timeBudget,
           datasetDir: c.settings.datasetDir,
@@ -202,6 +218,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
       }
       throw err;
     }
+    if (summary.stoppedBecause === "cost cap") break;
     if (summary.stoppedBecause !== "experiments") return "stopped";
   }
   const run = store.findRunByBranch(branch);

@@ -7,6 +7,8 @@ import type { Profile } from "../harness/constants.ts";
 import type { JsonValue } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 
+import type { AgentKind } from "../loop/agent-factory.ts";
+
 export const ALLOCATION_POLICIES = ["halving", "round-robin", "bandit"] as const;
 export type AllocationPolicy = (typeof ALLOCATION_POLICIES)[number];
 
@@ -42,6 +44,10 @@ export interface TournamentSettings {
   breed: number;
   retire: number;
   meta: MetaSettings;
+  /** Who proposes the orgs' experiments (default builtin); LLM keys come from the environment. */
+  agent?: { kind: AgentKind; model?: string; baseURL?: string };
+  /** Agent spending allowed per night over all orgs, USD; allocations stop once it is spent. */
+  maxCostPerNight?: number;
 }
 
 export const DEFAULT_META: MetaSettings = {
@@ -60,6 +66,7 @@ export function checkSettings(s: TournamentSettings): void {
   if (!Number.isInteger(s.experimentsPerNight) || s.experimentsPerNight < 2) fail(`--experiments must be an integer ≥ 2 per night, got ${s.experimentsPerNight}`);
   if (!(s.timeBudget > 0)) fail(`--time-budget must be positive, got ${s.timeBudget}`);
   if (!ALLOCATION_POLICIES.includes(s.allocation)) fail(`--allocation must be one of ${ALLOCATION_POLICIES.join(", ")}, got ${s.allocation}`);
+  if (s.maxCostPerNight !== undefined && !(s.maxCostPerNight > 0)) fail(`--max-cost-per-night must be a positive number of US dollars, got ${s.maxCostPerNight}`);
   if (!Number.isInteger(s.verify.maxSeeds) || s.verify.maxSeeds < 2) fail(`verification needs at least 2 seeds, got ${s.verify.maxSeeds}`);
   if (!(s.verify.effect > 0)) fail(`the verification effect must be positive, got ${s.verify.effect}`);
 }
