@@ -12,7 +12,9 @@ afterAll(() => rmSync(home, { recursive: true, force: true }));
 describe("the baseline recipe on the embedded corpus", () => {
   it("beats the uniform-logits bpb by a wide margin in a 30-second CPU run", async () => {
     const { dir, manifest } = await prepare({ profile: "cpu", home, quiet: true });
-    const result = await runTrain({ file: RECIPE_FILE, datasetDir: dir, profile: "cpu", seed: 1, timeBudget: 30 });
+    // A generous grace: under a loaded test run one step can take longer than the default 1.5 s,
+    // and this test is about what the recipe learns, not about the budget rule (runner.test.ts).
+    const result = await runTrain({ file: RECIPE_FILE, datasetDir: dir, profile: "cpu", seed: 1, timeBudget: 30, overBudgetGrace: 10 });
     expect(result.status, result.error ?? result.logTail.slice(-500)).toBe("ok");
     // Uniform logits score log2(V) bits per token; per byte that is log2(V) · tokens / bytes.
     const val = manifest.splits.val;
