@@ -1,8 +1,9 @@
 /**
  * `nightshift tournament start|resume|status|stop`: research orgs race for device nights
- * (builtin agents), each org's best is verified, the champion moves only on a verified gain,
- * winners breed and losers retire. `resume` continues after any stop or kill; `stop` asks a
- * running tournament to stop after the experiments in flight (a STOP file its loops check).
+ * (builtin or LLM agents), each org's best is verified, the champion moves only on a verified
+ * gain, winners breed (the builtin mutator, or an LLM meta-agent: --meta-agent) and losers
+ * retire. `resume` continues after any stop or kill; `stop` asks a running tournament to stop
+ * after the experiments in flight (a STOP file its loops check).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -27,6 +28,8 @@ import {
   tournamentStatus,
 } from "../tournament/index.ts";
 import { TournamentError } from "../tournament/errors.ts";
+import { metaAgentFor } from "../tournament/evolve.ts";
+import { META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, withProfile, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
@@ -51,6 +54,9 @@ interface TournamentArgs {
   model?: string;
   "base-url"?: string;
   "max-cost-per-night"?: number;
+  "meta-agent": string;
+  "meta-model"?: string;
+  "meta-base-url"?: string;
   workspace: string;
   json: boolean;
 }
@@ -78,11 +84,15 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
       .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server" })
       .option("max-cost-per-night", { type: "number", describe: "agent spending allowed per night over all orgs, USD" })
+      .option("meta-agent", { choices: META_AGENTS, default: "builtin", describe: "who breeds the winners: the builtin mutator, or an LLM that rewrites their program.md (keys as for --agent)" })
+      .option("meta-model", { type: "string", describe: "the meta-agent's LLM" })
+      .option("meta-base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server for the meta-agent" })
       .option("quick", { type: "boolean", default: false, describe: "a tiny CPU tournament: 4 orgs, 10 s budget, 12 experiments a night, 3 seeds" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "where the store, the lab and the logs live" })
       .option("json", { type: "boolean", default: false, describe: "status as JSON" })
       .example("$0 tournament start --nights 1 --quick", "a short tournament on the CPU")
       .example("$0 tournament start --nights 7 --experiments 96 --devices 0,1,2,3 --name week1", "a weekly tournament on four GPUs")
+      .example("$0 tournament start --nights 3 --quick --meta-agent anthropic", "winners bred by an LLM meta-agent")
       .example("$0 tournament resume week1", "continue after a stop or a kill") as never,
   handler: async (argv) => {
     switch (argv.action) {
@@ -131,12 +141,18 @@ async function start(argv: TournamentArgs): Promise<void> {
     verify: { maxSeeds, minSeeds: Math.min(2, maxSeeds), alpha: 0.05, effect: 0.002 },
     breed: 1,
     retire: 1,
-    meta: DEFAULT_META,
+    meta: {
+      ...DEFAULT_META,
+      mutator: argv["meta-agent"] as MetaAgentKind,
+      ...(argv["meta-model"] ? { model: argv["meta-model"] } : {}),
+      ...(argv["meta-base-url"] ? { baseURL: argv["meta-base-url"] } : {}),
+    },
     agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
     ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
   };
   // An LLM agent's configuration (its key above all) is checked before anything is written.
   if (settings.agent && settings.agent.kind !== "builtin") createAgent(settings.agent, chosen[0]!.programMd, "");
+  metaAgentFor(settings); // the meta-agent's too
   const name = argv.name ?? new Date().toISOString().slice(0, 10);
   await withWorkspace(argv.workspace, profile, true, async (ws) => {
     const t = await startTournament(ws, { name, nights: argv.nights!, population: chosen, settings });

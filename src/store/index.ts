@@ -16,6 +16,8 @@
  * After a kill: store.findRunningRuns() are the runs to resume; store.inFlight(runId) the
  * experiments left proposed or running (redo them, or skipExperiment them); store.runHead(runId)
  * the commit the branch should sit at; store.checkIntegrity() runs PRAGMA integrity_check.
+ * The meta-agent: store.recordMetaPrompt / listMetaPrompts (its prompt, with lineage);
+ * store.recordAgentCall without runId (purpose "meta") and store.listRunlessCalls("meta").
  *
  * Guarantees:
  * - One IMMEDIATE transaction per state change; an experiment moves proposed → running →
@@ -80,4 +82,6 @@ export type {
   NewNightResult,
   Champion,
   NightEvolution,
+  MetaPrompt,
+  NewMetaPrompt,
 } from "./types.ts";

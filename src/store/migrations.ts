@@ -307,11 +307,36 @@ CREATE TABLE champions (
 ) STRICT;
 `;
 
+// The meta-agent (src/agents/meta, src/tournament/evolve.ts): the prompt an LLM meta-agent
+// breeds orgs with is data, one row per version with its lineage (parent, generation, the night
+// whose hyper-mutation wrote it, the note, the model). A tournament's current meta prompt is its
+// latest row; at most one hyper-mutation per night, so a resumed breeding reuses the one stored.
+// The meta-agent's calls go to agent_calls with run_id NULL and purpose 'meta'.
+const V4 = /* sql */ `
+CREATE TABLE meta_prompts (
+  id            INTEGER PRIMARY KEY,
+  tournament_id INTEGER NOT NULL REFERENCES tournaments(id),
+  parent_id     INTEGER REFERENCES meta_prompts(id),
+  generation    INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+  night         INTEGER CHECK (night IS NULL OR night >= 1),
+  prompt        TEXT NOT NULL CHECK (length(prompt) > 0),
+  prompt_hash   TEXT NOT NULL CHECK (length(prompt_hash) = 64),
+  note          TEXT,
+  model         TEXT,
+  created_at    TEXT NOT NULL,
+  UNIQUE (tournament_id, night),
+  CHECK ((parent_id IS NULL) = (generation = 0))
+) STRICT;
+CREATE INDEX meta_prompts_tournament ON meta_prompts(tournament_id, id);
+CREATE INDEX agent_calls_no_run ON agent_calls(purpose) WHERE run_id IS NULL;
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
   { version: 2, description: "measurements, noise_floors, verifications (statistics)", sql: V2 },
   { version: 3, description: "tournaments, tournament_orgs, nights, allocations, night_results, champions", sql: V3 },
+  { version: 4, description: "meta_prompts (the meta-agent's prompt, with lineage)", sql: V4 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,6 +9,7 @@ import { StoreContext } from "./context.ts";
 import { StoreError, wrapSqlite } from "./errors.ts";
 import * as experiments from "./experiments.ts";
 import { checkStoreOptions, openConnection } from "./open.ts";
+import * as metaPrompts from "./meta-prompts.ts";
 import * as orgs from "./orgs.ts";
 import * as results from "./results.ts";
 import * as runs from "./runs.ts";
@@ -32,6 +33,8 @@ import type {
   ExperimentStart,
   IntegrityReport,
   Measurement,
+  MetaPrompt,
+  NewMetaPrompt,
   MeasurementKey,
   NewMeasurement,
   NewNoiseFloor,
@@ -165,8 +168,15 @@ export class Store {
   }
 
   // ---- agent usage -------------------------------------------------------------------------
+  /** A call without runId belongs to no run (the meta-agent's, purpose "meta"): run_id NULL. */
   recordAgentCall(input: NewAgentCall): AgentCallRecord {
-    return this.#call("recordAgentCall", (c) => agentCalls.recordAgentCall(c, input));
+    return this.#call("recordAgentCall", (c) =>
+      input !== null && typeof input === "object" && input.runId === undefined ? metaPrompts.recordRunlessCall(c, input) : agentCalls.recordAgentCall(c, input),
+    );
+  }
+  /** Ledger rows that belong to no run, optionally of one purpose ("meta"). */
+  listRunlessCalls(purpose?: string): AgentCallRecord[] {
+    return this.#call("listRunlessCalls", (c) => metaPrompts.listRunlessCalls(c, purpose));
   }
   listAgentCalls(runId: number): AgentCallRecord[] {
     return this.#call("listAgentCalls", (c) => agentCalls.listAgentCalls(c, runId));
@@ -246,6 +256,18 @@ export class Store {
   }
   evolveNight(nightId: number, evolution: NightEvolution): Org[] {
     return this.#call("evolveNight", (c) => tournaments.evolveNight(c, nightId, evolution));
+  }
+
+  // ---- the meta-agent's prompts ------------------------------------------------------------
+  recordMetaPrompt(input: NewMetaPrompt): MetaPrompt {
+    return this.#call("recordMetaPrompt", (c) => metaPrompts.recordMetaPrompt(c, input));
+  }
+  getMetaPrompt(id: number): MetaPrompt {
+    return this.#call("getMetaPrompt", (c) => metaPrompts.getMetaPrompt(c, id));
+  }
+  /** A tournament's meta prompts, oldest first; the last is the current one. */
+  listMetaPrompts(tournamentId: number): MetaPrompt[] {
+    return this.#call("listMetaPrompts", (c) => metaPrompts.listMetaPrompts(c, tournamentId));
   }
 
   // ---- health ------------------------------------------------------------------------------

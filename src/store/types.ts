@@ -178,7 +178,8 @@ export interface SkippedProposal {
 // ---- agent calls ---------------------------------------------------------------------------
 
 export interface NewAgentCall {
-  runId: number;
+  /** The run the call was made for; absent for calls that belong to no run (purpose "meta"). */
+  runId?: number;
   experimentId?: number;
   /** What the call was for: "propose" (default), "fix", "meta", ... */
   purpose?: string;
@@ -430,4 +431,31 @@ export interface Champion {
 export interface NightEvolution {
   children: NewOrg[];
   retire: number[];
+}
+
+/** A version of the instruction text an LLM meta-agent breeds orgs with (meta-prompts.ts). */
+export interface MetaPrompt {
+  id: number;
+  tournamentId: number;
+  /** The prompt this one was rewritten from (null: the tournament's first). */
+  parentId: number | null;
+  generation: number;
+  /** The night whose hyper-mutation wrote it (null: the first). */
+  night: number | null;
+  prompt: string;
+  /** sha256 of the prompt. */
+  promptHash: string;
+  note: string | null;
+  /** The meta-agent's model that wrote it (null: written by hand / the default). */
+  model: string | null;
+  createdAt: string;
+}
+
+export interface NewMetaPrompt {
+  tournamentId: number;
+  parentId?: number;
+  night?: number;
+  prompt: string;
+  note?: string;
+  model?: string;
 }

@@ -9,7 +9,7 @@ export { loadPopulation, registerOrgs } from "./population.ts";
 export { tournamentStatus, formatStatus, type TournamentStatus } from "./status.ts";
 export { allocateRound, roundsOf, type Grant, type OrgProgress } from "./allocation.ts";
 export { mutateProgram, strategyKey, replaceBlock, withLineage } from "./mutate.ts";
-export { planEvolution } from "./evolve.ts";
+export { breedNight, metaAgentFor, planEvolution } from "./evolve.ts";
 export { countedExperiments, claimedGain, deviceSeconds, nightTag } from "./night.ts";
 export { TournamentError, type TournamentErrorCode } from "./errors.ts";
 export { ALLOCATION_POLICIES, DEFAULT_META, type AllocationPolicy, type MetaSettings, type TournamentSettings } from "./settings.ts";

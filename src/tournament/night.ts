@@ -22,7 +22,7 @@ import type { MeasureSetup } from "../stats/reruns/measure.ts";
 import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
 import type { Allocation, Experiment, NewNightResult, Night, Tournament } from "../store/index.ts";
 import { type OrgProgress, allocateRound } from "./allocation.ts";
-import { planEvolution } from "./evolve.ts";
+import { breedNight } from "./evolve.ts";
 import type { TournamentSettings } from "./settings.ts";
 
 export interface NightContext {
@@ -80,8 +80,15 @@ export async function runNight(c: NightContext, night: Night): Promise<NightOutc
   }
   if (current.status === "evolving") {
     const t = store.getTournament(c.tournament.id);
-    const ranked = store.listNightResults(current.id);
-    const plan = planEvolution(t.name, current.number, ranked, store.listOrgs(), c.settings);
+    const plan = await breedNight({
+      store,
+      tournament: t,
+      night: current,
+      settings: c.settings,
+      trainTs: await c.ws.lab.trainTsAt(t.championCommit),
+      log: c.log,
+      ...(c.signal ? { signal: c.signal } : {}),
+    });
     const children = store.evolveNight(current.id, plan);
     for (const child of children) c.log(`night ${current.number}: bred ${child.name} from ${store.getOrg(child.parentId!).name} (${child.mutationNote})`);
     for (const id of current.number < t.nights ? plan.retire : []) c.log(`night ${current.number}: retired ${store.getOrg(id).name}`);

@@ -1,7 +1,7 @@
 /**
  * A tournament's settings: stored with it (so `resume` continues under the same rules whatever
  * flags it is given) and checked at the boundary. The meta-mutator's settings are data here
- * too, so a later meta-agent can read, mutate and store them (Promptbreeder-style).
+ * too; an LLM meta-agent's prompt starts here and its later versions are stored with lineage.
  */
 import type { Profile } from "../harness/constants.ts";
 import type { JsonValue } from "../store/index.ts";
@@ -12,9 +12,25 @@ import type { AgentKind } from "../loop/agent-factory.ts";
 export const ALLOCATION_POLICIES = ["halving", "round-robin", "bandit"] as const;
 export type AllocationPolicy = (typeof ALLOCATION_POLICIES)[number];
 
-/** How the builtin meta-mutator perturbs a winner's strategy block. */
+export const META_AGENTS = ["builtin", "anthropic", "openai"] as const;
+export type MetaAgentKind = (typeof META_AGENTS)[number];
+
+/**
+ * Who breeds the winners, and how. "builtin" perturbs a winner's strategy block (the numbers
+ * below); an LLM meta-agent rewrites its program.md (src/agents/meta), falling back to the
+ * builtin perturbation when no acceptable answer comes within `maxAttempts`.
+ */
 export interface MetaSettings {
-  mutator: "builtin";
+  mutator: MetaAgentKind;
+  /** The meta-agent's model and server (LLM mutators); the key comes from the environment. */
+  model?: string;
+  baseURL?: string;
+  /** Answers asked of the LLM per child before the builtin mutator breeds it instead (default 3). */
+  maxAttempts?: number;
+  /** Probability that a night's breeding first rewrites the meta prompt (hyper-mutation; default 0.2). */
+  hyperMutationRate?: number;
+  /** The first meta prompt (default DEFAULT_META_PROMPT); later versions live in the store. */
+  prompt?: string;
   /** stepSize is multiplied by exp(N(0, σ)). */
   stepSizeSigma: number;
   /** explorationRate moves by N(0, σ), clamped to [0, 0.6]. */
@@ -67,6 +83,9 @@ export function checkSettings(s: TournamentSettings): void {
   if (!(s.timeBudget > 0)) fail(`--time-budget must be positive, got ${s.timeBudget}`);
   if (!ALLOCATION_POLICIES.includes(s.allocation)) fail(`--allocation must be one of ${ALLOCATION_POLICIES.join(", ")}, got ${s.allocation}`);
   if (s.maxCostPerNight !== undefined && !(s.maxCostPerNight > 0)) fail(`--max-cost-per-night must be a positive number of US dollars, got ${s.maxCostPerNight}`);
+  if (!META_AGENTS.includes(s.meta.mutator)) fail(`--meta-agent must be one of ${META_AGENTS.join(", ")}, got ${s.meta.mutator}`);
+  if (s.meta.maxAttempts !== undefined && (!Number.isInteger(s.meta.maxAttempts) || s.meta.maxAttempts < 1)) fail(`the meta-agent's maxAttempts must be an integer ≥ 1, got ${s.meta.maxAttempts}`);
+  if (s.meta.hyperMutationRate !== undefined && !(s.meta.hyperMutationRate >= 0 && s.meta.hyperMutationRate <= 1)) fail(`the hyper-mutation rate must be in [0, 1], got ${s.meta.hyperMutationRate}`);
   if (!Number.isInteger(s.verify.maxSeeds) || s.verify.maxSeeds < 2) fail(`verification needs at least 2 seeds, got ${s.verify.maxSeeds}`);
   if (!(s.verify.effect > 0)) fail(`the verification effect must be positive, got ${s.verify.effect}`);
 }

@@ -125,6 +125,7 @@ describe("migrations", () => {
       "champions",
       "experiments",
       "measurements",
+      "meta_prompts",
       "night_results",
       "nights",
       "noise_floors",
