@@ -1,12 +1,13 @@
 /**
- * `nightshift report`: a run's report as one self-contained HTML page or as Markdown, written
- * under reports/ (or --out) and its path printed. --night and --tournament are reserved for the
- * tournament's reports and fail in one line until the store holds tournaments.
+ * `nightshift report`: a run's, a night's or a whole tournament's report as one self-contained
+ * HTML page or as Markdown, written under reports/ (or --out) and its path printed. `--night N`
+ * reports night N of `--tournament T` (default: the latest tournament); `--tournament T` alone
+ * reports every night of T.
  */
 import { relative, resolve, sep } from "node:path";
 import type { CommandModule } from "yargs";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { REPORT_FORMATS, ReportError, checkFormat, writeRunReport } from "../report/index.ts";
+import { REPORT_FORMATS, checkFormat, writeRunReport, writeTournamentReport } from "../report/index.ts";
 
 interface ReportArgs {
   run?: string;
@@ -21,14 +22,13 @@ interface ReportArgs {
 
 export const reportCommand: CommandModule<object, ReportArgs> = {
   command: "report",
-  describe: "Write a run's report: one self-contained HTML page (or Markdown) under reports/",
+  describe: "Write a run's, a night's or a tournament's report: one self-contained HTML page (or Markdown) under reports/",
   builder: (y) =>
     y
       .option("run", { type: "string", describe: "a run id, branch or tag (default: the most recent run)" })
-      .option("night", { type: "string", describe: "a night of a tournament (not available yet)" })
-      .option("tournament", { type: "string", describe: "a whole tournament (not available yet)" })
+      .option("night", { type: "string", describe: "a night number of --tournament (default: the latest tournament)" })
+      .option("tournament", { type: "string", describe: "a tournament by name (alone: the whole tournament, every night)" })
       .conflicts("run", ["night", "tournament"])
-      .conflicts("night", "tournament")
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
       // A string checked by the report (one-line REPORT_BAD_FORMAT), not yargs choices (a multi-line error).
       .option("format", { type: "string", default: "html", describe: `${REPORT_FORMATS.join(" or ")}: a self-contained page, or Markdown` })
@@ -36,19 +36,20 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option("templates", { type: "string", describe: "a folder of templates laid over the built-in ones" })
       .option("json", { type: "boolean", default: false, describe: "print {path, format} as JSON" }) as never,
   handler: async (argv) => {
-    for (const kind of ["night", "tournament"] as const)
-      if (argv[kind] !== undefined)
-        throw new ReportError(
-          "REPORT_NO_TOURNAMENT_DATA",
-          `no tournament data yet: --${kind} reports need the tournament, which this store does not hold; report a run with --run`,
-        );
-    const written = await writeRunReport({
+    const common = {
       workspace: argv.workspace,
       format: checkFormat(argv.format),
-      ...(argv.run !== undefined ? { run: argv.run } : {}),
       ...(argv.out !== undefined ? { out: argv.out } : {}),
       ...(argv.templates !== undefined ? { templatesDir: argv.templates } : {}),
-    });
+    };
+    const written =
+      argv.night !== undefined || argv.tournament !== undefined
+        ? await writeTournamentReport({
+            ...common,
+            ...(argv.tournament !== undefined ? { tournament: String(argv.tournament) } : {}),
+            ...(argv.night !== undefined ? { night: String(argv.night) } : {}),
+          })
+        : await writeRunReport({ ...common, ...(argv.run !== undefined ? { run: argv.run } : {}) });
     if (argv.json) console.log(JSON.stringify({ path: written.path, format: written.format }));
     else console.log(displayPath(written.path));
   },

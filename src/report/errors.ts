@@ -1,7 +1,7 @@
 /**
  * ReportError: what `nightshift report` and the report API raise on purpose — no workspace, no
  * runs, an unknown or ambiguous run, a bad templates folder, an output path that cannot be
- * written, a night or tournament report before there is tournament data. Each has a stable
+ * written, an unknown tournament or night, a tournament with no finished night. Each has a stable
  * `code` and a one-line message that says what to do; the CLI prints it and exits 2.
  */
 import { CodedError } from "../util/errors.ts";
@@ -11,7 +11,11 @@ export type ReportErrorCode =
   | "REPORT_NO_RUNS" // the workspace has no run yet
   | "REPORT_UNKNOWN_RUN" // no run with that id, branch or tag
   | "REPORT_AMBIGUOUS_RUN" // a tag that names several runs
-  | "REPORT_NO_TOURNAMENT_DATA" // --night / --tournament before the store holds tournaments
+  | "REPORT_NO_TOURNAMENT" // --night / --tournament in a workspace with no tournament
+  | "REPORT_UNKNOWN_TOURNAMENT" // no tournament of that name
+  | "REPORT_UNKNOWN_NIGHT" // no such night in the tournament
+  | "REPORT_EMPTY_TOURNAMENT" // a tournament report before any night has finished
+  | "REPORT_EMPTY_NIGHT" // a night with no run yet
   | "REPORT_BAD_TEMPLATES" // a templates folder that is missing, empty, or holds a broken template
   | "REPORT_BAD_FORMAT" // a format other than html or md
   | "REPORT_CANNOT_WRITE" // the output path cannot be written

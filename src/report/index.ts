@@ -1,5 +1,5 @@
 /**
- * report/: the pages people read in the morning — a run (later a night, a tournament) rendered
+ * report/: the pages people read in the morning — a run, a night or a whole tournament rendered
  * by Handlebars templates to one self-contained HTML file (inline CSS, charts as inline SVG
  * drawn by Vega-Lite on the server, no script) and to Markdown with the same tables. It reads
  * the store and never writes it.
@@ -12,11 +12,19 @@
  *
  * Or all at once: `await writeRunReport({ workspace, run: "mar5", format: "md" })` → { path, format }.
  *
- * Extension points for the tournament and the statistics: assembleReport() builds the model over
- * several run sections (a night); the optional model fields leaderboard, allocation, verdicts,
- * lineage and headline.verifiedGain / headline.testBpb each have a partial that shows them when
- * present (templates/partials/<name>.html.hbs and .md.hbs), and charts/forest.ts and
- * charts/allocation.ts draw their charts.
+ * Tournaments (model/tournament.ts):
+ *
+ *   const t = resolveTournament(store, "week1");                 // name or id; undefined: latest
+ *   buildNightReport(store, t, resolveNight(store, t, "2"));      // one night's orgs side by side
+ *   buildTournamentReport(store, t);                              // every night, chain, lineage
+ *   await writeTournamentReport({ workspace, tournament: "week1", night: "2", format: "html" });
+ *     // → reports/<name>-night-2.html (no night: reports/tournament-<name>.html)
+ *
+ * Optional sections: assembleReport() builds the model over several run sections; the optional
+ * model fields leaderboard, allocation, verdicts, lineage, champions, nights and the headline's
+ * verifiedGain / testBpb / verifiedNote each have a partial that shows them when present
+ * (templates/partials/<name>.html.hbs and .md.hbs); charts/forest.ts and charts/allocation.ts
+ * draw their charts.
  *
  * Safety: every text from the store (descriptions, hypotheses, diffs, program.md, reasons, log
  * tails, org names) is escaped for the format — HTML by Handlebars, Markdown by markdown.ts —
@@ -26,6 +34,7 @@
  */
 import { resolve } from "node:path";
 import { buildRunReport, type ReportOptions } from "./model/report.ts";
+import { buildNightReport, buildTournamentReport, resolveNight, resolveTournament } from "./model/tournament.ts";
 import { checkFormat, renderReport } from "./render.ts";
 import { loadTemplates } from "./templates.ts";
 import { openWorkspaceStore, resolveRun } from "./resolve.ts";
@@ -35,6 +44,7 @@ import { reportPath, writeReportFile } from "./write.ts";
 export { ReportError, type ReportErrorCode } from "./errors.ts";
 export { buildRunReport, assembleReport, type ReportOptions, type AssembleInput } from "./model/report.ts";
 export { buildRunSection, type BuiltRunSection } from "./model/run-section.ts";
+export { buildNightReport, buildTournamentReport, resolveNight, resolveTournament } from "./model/tournament.ts";
 export { renderReport, checkFormat, type RenderOptions } from "./render.ts";
 export { openWorkspaceStore, resolveRun } from "./resolve.ts";
 export { reportPath, writeReportFile, DEFAULT_REPORTS_DIR, slug } from "./write.ts";
@@ -62,7 +72,11 @@ export interface RunReportRequest {
 export interface WrittenReport {
   path: string;
   format: ReportFormat;
-  runId: number;
+  /** The run reported (run reports). */
+  runId?: number;
+  /** The tournament (and night) reported (night and tournament reports). */
+  tournament?: string;
+  night?: number;
 }
 
 /** Builds, renders and writes the report of one run. */
@@ -85,4 +99,43 @@ export async function writeRunReport(request: RunReportRequest): Promise<Written
   const text = await renderReport(model, { format, ...(templatesDir ? { templatesDir } : {}) });
   writeReportFile(path, text);
   return { path, format, runId: run.id };
+}
+
+export interface TournamentReportRequest extends Omit<RunReportRequest, "run"> {
+  /** Tournament name or id; default: the latest tournament. */
+  tournament?: string;
+  /** A night number: that night's report; none: the whole tournament's. */
+  night?: string;
+}
+
+/** Builds, renders and writes the report of a night (with `night`) or of a whole tournament. */
+export async function writeTournamentReport(request: TournamentReportRequest): Promise<WrittenReport> {
+  const cwd = request.cwd ?? process.cwd();
+  const format = checkFormat(request.format);
+  const templatesDir = request.templatesDir === undefined ? undefined : resolve(cwd, request.templatesDir);
+  loadTemplates(format, templatesDir);
+  const store = openWorkspaceStore(resolve(cwd, request.workspace));
+  const options = request.now ? { now: request.now } : {};
+  let model;
+  let name;
+  let t;
+  let nightNumber: number | undefined;
+  try {
+    t = resolveTournament(store, request.tournament);
+    if (request.night !== undefined) {
+      const night = resolveNight(store, t, request.night);
+      nightNumber = night.number;
+      model = buildNightReport(store, t, night, options);
+      name = `${t.name}-night-${night.number}`;
+    } else {
+      model = buildTournamentReport(store, t, options);
+      name = `tournament-${t.name}`;
+    }
+  } finally {
+    store.close();
+  }
+  const path = reportPath(name, format, request.out, cwd);
+  const text = await renderReport(model, { format, ...(templatesDir ? { templatesDir } : {}) });
+  writeReportFile(path, text);
+  return { path, format, tournament: t.name, ...(nightNumber !== undefined ? { night: nightNumber } : {}) };
 }

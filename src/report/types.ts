@@ -13,7 +13,7 @@ import type { ExperimentStatus, RunState, UsageTotals } from "../store/index.ts"
 export type ReportFormat = "html" | "md";
 export const REPORT_FORMATS: readonly ReportFormat[] = ["html", "md"];
 
-/** What the report covers. Only "run" is built today; "night" and "tournament" are reserved. */
+/** What the report covers: one org run, one night of a tournament, or a whole tournament. */
 export type ReportKind = "run" | "night" | "tournament";
 
 export interface ReportModel {
@@ -41,6 +41,53 @@ export interface ReportModel {
   verdicts?: VerdictSection;
   /** program.md variants and their parent → child diffs (tournament). */
   lineage?: LineageSection;
+  /** Which tournament (and night) a night or tournament report covers. */
+  tournament?: TournamentInfo;
+  /** The champion's moves, the tournament's base first (tournament and night reports). */
+  champions?: ChampionChainSection;
+  /** One entry per night with its own leaderboard (the tournament report). */
+  nights?: NightSection[];
+}
+
+// ---- tournament sections -----------------------------------------------------------------------
+
+export interface TournamentInfo {
+  name: string;
+  status: string;
+  /** Nights planned, and nights finished. */
+  nightsPlanned: number;
+  nightsFinished: number;
+  baseCommit: string;
+  championCommit: string;
+  /** The night a night report covers. */
+  night?: { number: number; status: string; baseCommit: string };
+}
+
+export interface ChampionChainSection {
+  rows: ChampionRow[];
+  /** Sum of the verified gains along the chain (each against its night's base). */
+  totalGain: number;
+}
+
+export interface ChampionRow {
+  /** 0 for the tournament's starting commit. */
+  night: number;
+  commit: string;
+  org: string | null;
+  gain: number;
+  /** The move's verified gain interval, when its verification recorded one. */
+  interval: Interval | null;
+}
+
+export interface NightSection {
+  number: number;
+  status: string;
+  baseCommit: string;
+  /** The champion move this night made, or null when the champion stayed. */
+  champion: ChampionRow | null;
+  experiments: number;
+  deviceSeconds: number;
+  leaderboard: LeaderboardSection;
 }
 
 // ---- headline --------------------------------------------------------------------------------
@@ -56,6 +103,8 @@ export interface Headline {
   verifiedGain?: Interval;
   /** The champion on the held-out test split (the tournament fills this in). */
   testBpb?: number;
+  /** What the verified gain is measured against, or why there is none (tournament). */
+  verifiedNote?: string;
   counts: StatusCounts;
   /** Device seconds spent training (ok runs) over all runs. */
   trainingSeconds: number;
@@ -290,13 +339,20 @@ export interface LeaderboardRow {
   bestBpb: number | null;
   /** Verified gain over the night's base with its interval (positive is better). */
   gain: Interval | null;
+  /** Verified gain per device-hour (the tournament's score). */
   rating: number | null;
+  /** The verification's verdict on the org's best; null when it kept nothing to claim. */
+  verdict?: string | null;
+  /** What the org's run measured by the keep rule (baseline − best kept). */
+  claimedGain?: number | null;
+  deviceSeconds?: number | null;
+  experiments?: number | null;
 }
 
 export interface AllocationSection {
   chartId: string | null;
   /** Device seconds per org (and per round, when the allocation ran in rounds). */
-  rows: { org: string; round: number; deviceSeconds: number; experiments: number }[];
+  rows: { night?: number; org: string; round: number; deviceSeconds: number; experiments: number }[];
   totalDeviceSeconds: number;
 }
 
@@ -348,5 +404,9 @@ export interface LineageNode {
   depth: number;
   /** program.md of the parent → this org's; null for a root. */
   programDiff: DiffView | null;
+  /** A root's whole program.md (a child shows its diff instead). */
+  programMd?: string | null;
   retired: boolean;
+  /** The night it joined (bred after the night before). */
+  joinedNight?: number;
 }

@@ -103,14 +103,15 @@ describe("nightshift report (the CLI)", () => {
     expect(r.stderr).toMatch(/^nightshift: no run 'nope'/);
   });
 
-  it("reserves --night and --tournament, which fail until the store holds tournaments", async () => {
-    // The handler itself (each CLI start costs seconds of module loading on a small machine).
+  it("says in one line that a workspace of runs only has no tournament for --night or --tournament", async () => {
+    // The handler itself (each CLI start costs seconds of module loading on a small machine);
+    // reports of a real tournament are tested in tournament.test.ts.
     const handler = reportCommand.handler as (argv: Record<string, unknown>) => Promise<void>;
     for (const kind of ["night", "tournament"]) {
       const err = await handler({ workspace, format: "html", json: false, [kind]: "1" }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ReportError);
-      expect(err).toMatchObject({ code: "REPORT_NO_TOURNAMENT_DATA" });
-      expect((err as Error).message).toMatch(new RegExp(`^no tournament data yet: --${kind} reports`));
+      expect(err).toMatchObject({ code: "REPORT_NO_TOURNAMENT" });
+      expect((err as Error).message).toMatch(/^this workspace has no tournament: start one with `nightshift tournament start`$/);
     }
   });
 });

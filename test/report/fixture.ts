@@ -234,7 +234,7 @@ export function withOptionalSections(model: ReportModel): ReportModel {
     },
     lineage: {
       nodes: [
-        { org: "default", generation: 0, parent: null, mutationNote: null, depth: 0, programDiff: null, retired: false },
+        { org: "default", generation: 0, parent: null, mutationNote: null, depth: 0, programDiff: null, programMd: "be careful\n", retired: false, joinedNight: 1 },
         {
           org: "bold",
           generation: 1,

@@ -96,7 +96,7 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
             title: "drawn",
             scale: { domain: [...PLACES], range: ["circle", "triangle-up", "cross"] },
           },
-          ...(multi ? { opacity: { field: "kept", type: "nominal", legend: null, scale: { domain: [true, false], range: [1, 0.35] } } } : {}),
+          ...(multi ? { opacity: { field: "kept", type: "ordinal", legend: null, scale: { domain: [true, false], range: [1, 0.35] } } } : {}),
         },
       },
     ],

@@ -1,12 +1,13 @@
 /**
  * The whole report model from run sections: the headline over all runs, the progress chart
- * (one staircase per org), the chart list. buildRunReport is the run report; a night or
- * tournament builder will call assembleReport with its runs and then set the optional sections
- * (leaderboard, allocation, verdicts, lineage, headline.verifiedGain/testBpb) it has data for.
+ * (one staircase per org), the chart list. buildRunReport is the run report; the night and
+ * tournament builders (tournament.ts) call assembleReport with their runs and then set the
+ * optional sections (leaderboard, allocation, verdicts, lineage, champions, nights, the
+ * headline's verified parts) from the tournament's records.
  */
 import { readFileSync } from "node:fs";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
-import { progressChart } from "../charts/progress.ts";
+import { progressChart, type ProgressSeries } from "../charts/progress.ts";
 import type { ChartSpec, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
 import { buildRunSection, countStatuses } from "./run-section.ts";
 import { buildVerdicts, championTestBpb } from "./verdicts.ts";
@@ -61,14 +62,13 @@ export interface AssembleInput {
   runs: RunSection[];
   /** Charts the run sections drew (timelines). */
   charts: ChartSpec[];
+  /** The progress chart's series (default: one per run, named by its org). */
+  progress?: ProgressSeries[];
 }
 
 /** The report model over some run sections, without the optional (tournament/stats) sections. */
 export function assembleReport(input: AssembleInput, options: ReportOptions = {}): ReportModel {
-  const progress = progressChart(
-    "progress",
-    input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })),
-  );
+  const progress = progressChart("progress", input.progress ?? input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })));
   return {
     kind: input.kind,
     title: input.title,

@@ -13,7 +13,7 @@ import type { Interval, RunSection, VerdictRow, VerdictSection } from "../types.
  * gain, at confidence 1 − 2·alpha (`details.alpha`), as src/stats/reruns/verify.ts writes them.
  * Anything else reads as no interval rather than a wrong one.
  */
-function gainInterval(v: Verification): Interval | null {
+export function gainInterval(v: Verification): Interval | null {
   const interval = v.details.interval;
   if (!Array.isArray(interval) || interval.length !== 2) return null;
   const [low, high] = interval;
