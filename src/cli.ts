@@ -17,8 +17,10 @@ import { trainCommand } from "./commands/train.ts";
 import { tournamentCommand } from "./commands/tournament.ts";
 
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  const cli = yargs(hideBin(process.argv));
+  await cli
     .scriptName("nightshift")
+    .wrap(process.stdout.isTTY ? Math.min(120, cli.terminalWidth()) : null) // a pipe gets whole lines
     .usage("$0 <command> [options]\n\nAutonomous ML research: agents edit train.ts, orgs race for device nights.")
     .command(infoCommand)
     .command(prepareCommand)
