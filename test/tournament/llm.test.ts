@@ -29,7 +29,9 @@ let server: LlmServer;
 const PROBE: ScriptedReply = {
   type: "tools",
   calls: [
-    { name: "edit_file", args: { search: "// Optimization\n", replace: "// Optimization (a probe)\n" } },
+    // Applies to any train.ts of the night: the searched line stays, even after a probe is kept
+    // (a 1 s budget's val_bpb varies with machine load, so a comment-only change can win).
+    { name: "edit_file", args: { search: "// Optimization\n", replace: "// Optimization\n// (a probe)\n" } },
     { name: "submit", args: { description: "comment probe", hypothesis: "it changes nothing; it costs tokens" } },
   ],
   usage: { input: 100_000, output: 1_000 },
