@@ -4,7 +4,7 @@
  * experiment's usage columns in the same transaction, so the two never disagree.
  */
 import type { StoreContext } from "./context.ts";
-import { StoreError, checkKeys } from "./errors.ts";
+import { StoreError, checkKeys, invalid } from "./errors.ts";
 import { getRun } from "./runs.ts";
 import type { AgentCallRecord, NewAgentCall, RunCost } from "./types.ts";
 import { checkAmount, checkCount, checkId, checkText, optionalText } from "./validate.ts";
@@ -56,7 +56,8 @@ const KEYS = [
 ] as const;
 
 interface CheckedCall {
-  runId: number;
+  /** null: a call that belongs to no run (the meta-agent's). */
+  runId: number | null;
   experimentId: number | null;
   purpose: string;
   model: string;
@@ -72,10 +73,14 @@ interface CheckedCall {
 function checkCall(where: string, input: NewAgentCall): CheckedCall {
   checkKeys(where, input, KEYS);
   if (typeof input.ok !== "boolean") throw new StoreError("STORE_INVALID_ARGUMENT", `${where}: ok must be a boolean`);
+  const runless = input.runId === undefined;
+  if (runless && input.experimentId !== undefined) invalid(`${where}: a call without a run cannot belong to an experiment`);
+  const purpose = input.purpose === undefined && !runless ? "propose" : checkText(where, "purpose", input.purpose ?? "", { nonEmpty: true });
+  if (runless && purpose === "propose") invalid(`${where}: a proposal's call belongs to a run (runId)`);
   return {
-    runId: checkId(where, "runId", input.runId),
+    runId: runless ? null : checkId(where, "runId", input.runId),
     experimentId: input.experimentId === undefined ? null : checkId(where, "experimentId", input.experimentId),
-    purpose: input.purpose === undefined ? "propose" : checkText(where, "purpose", input.purpose, { nonEmpty: true }),
+    purpose,
     model: checkText(where, "model", input.model),
     calls: input.calls === undefined ? 1 : checkCount(where, "calls", input.calls),
     inputTokens: checkCount(where, "inputTokens", input.inputTokens),
@@ -91,7 +96,7 @@ function checkCall(where: string, input: NewAgentCall): CheckedCall {
 export function insertAgentCall(ctx: StoreContext, input: NewAgentCall): AgentCallRecord {
   const where = "recordAgentCall";
   const c = checkCall(where, input);
-  getRun(ctx, c.runId);
+  if (c.runId !== null) getRun(ctx, c.runId);
   if (c.experimentId !== null) {
     const owner = ctx.stmt("SELECT run_id FROM experiments WHERE id = ?").get(c.experimentId) as
       | { run_id: number }
@@ -131,6 +136,15 @@ export function insertAgentCall(ctx: StoreContext, input: NewAgentCall): AgentCa
 export function recordAgentCall(ctx: StoreContext, input: NewAgentCall): AgentCallRecord {
   checkCall("recordAgentCall", input); // fail on bad input before taking the write lock
   return ctx.write("recordAgentCall", () => insertAgentCall(ctx, input));
+}
+
+/** The ledger rows without a run, oldest first, optionally of one purpose ("meta"). */
+export function listRunlessCalls(ctx: StoreContext, purpose?: string): AgentCallRecord[] {
+  const rows =
+    purpose === undefined
+      ? ctx.stmt("SELECT * FROM agent_calls WHERE run_id IS NULL ORDER BY id").all()
+      : ctx.stmt("SELECT * FROM agent_calls WHERE run_id IS NULL AND purpose = ? ORDER BY id").all(checkText("listRunlessCalls", "purpose", purpose));
+  return (rows as AgentCallRow[]).map(toRecord);
 }
 
 export function listAgentCalls(ctx: StoreContext, runId: number): AgentCallRecord[] {

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import type { StoreContext } from "./context.ts";
 import { StoreError, checkKeys, invalid, sqliteCode } from "./errors.ts";
 import { getTournament } from "./tournaments.ts";
-import type { AgentCallRecord, MetaPrompt, NewAgentCall, NewMetaPrompt } from "./types.ts";
-import { checkAmount, checkCount, checkId, checkText, optionalText } from "./validate.ts";
+import type { MetaPrompt, NewMetaPrompt } from "./types.ts";
+import { checkCount, checkId, checkText, optionalText } from "./validate.ts";
 
 interface MetaPromptRow {
   id: number;
@@ -83,74 +83,4 @@ export function getMetaPrompt(ctx: StoreContext, id: number): MetaPrompt {
 export function listMetaPrompts(ctx: StoreContext, tournamentId: number): MetaPrompt[] {
   checkId("listMetaPrompts", "tournamentId", tournamentId);
   return (ctx.stmt("SELECT * FROM meta_prompts WHERE tournament_id = ? ORDER BY id").all(tournamentId) as MetaPromptRow[]).map(toMetaPrompt);
-}
-
-// ---- calls that belong to no run --------------------------------------------------------------
-
-interface CallRow {
-  id: number;
-  run_id: number | null;
-  experiment_id: number | null;
-  purpose: string;
-  model: string;
-  calls: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  ok: number;
-  error: string | null;
-  duration_ms: number | null;
-  created_at: string;
-}
-
-const toCall = (r: CallRow): AgentCallRecord => ({
-  id: r.id,
-  runId: r.run_id,
-  experimentId: r.experiment_id,
-  purpose: r.purpose,
-  model: r.model,
-  calls: r.calls,
-  inputTokens: r.input_tokens,
-  outputTokens: r.output_tokens,
-  costUsd: r.cost_usd,
-  ok: r.ok === 1,
-  error: r.error,
-  durationMs: r.duration_ms,
-  createdAt: r.created_at,
-});
-
-/** A ledger row without a run (and so without an experiment): the meta-agent's calls. */
-export function recordRunlessCall(ctx: StoreContext, input: NewAgentCall): AgentCallRecord {
-  const where = "recordAgentCall";
-  checkKeys(where, input, ["runId", "experimentId", "purpose", "model", "calls", "inputTokens", "outputTokens", "costUsd", "ok", "error", "durationMs"]);
-  if (input.experimentId !== undefined) invalid(`${where}: a call without a run cannot belong to an experiment`);
-  if (typeof input.ok !== "boolean") invalid(`${where}: ok must be a boolean`);
-  const purpose = checkText(where, "purpose", input.purpose ?? "", { nonEmpty: true });
-  if (purpose === "propose") invalid(`${where}: a proposal's call belongs to a run (runId)`);
-  const model = checkText(where, "model", input.model);
-  const calls = input.calls === undefined ? 1 : checkCount(where, "calls", input.calls);
-  const inputTokens = checkCount(where, "inputTokens", input.inputTokens);
-  const outputTokens = checkCount(where, "outputTokens", input.outputTokens);
-  const costUsd = checkAmount(where, "costUsd", input.costUsd);
-  const error = ctx.redactor.text(optionalText(where, "error", input.error));
-  const durationMs = input.durationMs === undefined ? null : checkCount(where, "durationMs", input.durationMs);
-  return ctx.write(where, () => {
-    const row = ctx
-      .stmt(
-        `INSERT INTO agent_calls (run_id, experiment_id, purpose, model, calls, input_tokens, output_tokens,
-                                  cost_usd, ok, error, duration_ms, created_at)
-         VALUES (NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      )
-      .get(purpose, model, calls, inputTokens, outputTokens, costUsd, input.ok ? 1 : 0, error, durationMs, ctx.now()) as CallRow;
-    return toCall(row);
-  });
-}
-
-/** The ledger rows without a run, oldest first, optionally of one purpose ("meta"). */
-export function listRunlessCalls(ctx: StoreContext, purpose?: string): AgentCallRecord[] {
-  const rows =
-    purpose === undefined
-      ? ctx.stmt("SELECT * FROM agent_calls WHERE run_id IS NULL ORDER BY id").all()
-      : ctx.stmt("SELECT * FROM agent_calls WHERE run_id IS NULL AND purpose = ? ORDER BY id").all(checkText("listRunlessCalls", "purpose", purpose));
-  return (rows as CallRow[]).map(toCall);
 }

@@ -170,13 +170,11 @@ export class Store {
   // ---- agent usage -------------------------------------------------------------------------
   /** A call without runId belongs to no run (the meta-agent's, purpose "meta"): run_id NULL. */
   recordAgentCall(input: NewAgentCall): AgentCallRecord {
-    return this.#call("recordAgentCall", (c) =>
-      input !== null && typeof input === "object" && input.runId === undefined ? metaPrompts.recordRunlessCall(c, input) : agentCalls.recordAgentCall(c, input),
-    );
+    return this.#call("recordAgentCall", (c) => agentCalls.recordAgentCall(c, input));
   }
   /** Ledger rows that belong to no run, optionally of one purpose ("meta"). */
   listRunlessCalls(purpose?: string): AgentCallRecord[] {
-    return this.#call("listRunlessCalls", (c) => metaPrompts.listRunlessCalls(c, purpose));
+    return this.#call("listRunlessCalls", (c) => agentCalls.listRunlessCalls(c, purpose));
   }
   listAgentCalls(runId: number): AgentCallRecord[] {
     return this.#call("listAgentCalls", (c) => agentCalls.listAgentCalls(c, runId));

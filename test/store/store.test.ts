@@ -533,3 +533,19 @@ describe("throughput", () => {
     store.close();
   });
 });
+
+describe("calls that belong to no run", () => {
+  it("records and lists the meta-agent's calls, and refuses what only a run's call may have", () => {
+    const store = openStore(freshPath());
+    const call = { purpose: "meta", model: "m", inputTokens: 10, outputTokens: 2, costUsd: 0.01, ok: true };
+    const row = store.recordAgentCall(call);
+    expect(row.runId).toBeNull();
+    expect(store.listRunlessCalls("meta").map((c) => c.id)).toEqual([row.id]);
+    expect(store.listRunlessCalls("other")).toEqual([]);
+    expect(storeError(() => store.recordAgentCall({ ...call, experimentId: 1 })).message).toMatch(/without a run cannot belong to an experiment/);
+    expect(storeError(() => store.recordAgentCall({ ...call, purpose: "propose" })).message).toMatch(/belongs to a run/);
+    const { purpose: _p, ...noPurpose } = call;
+    expect(storeError(() => store.recordAgentCall(noPurpose)).message).toMatch(/purpose must not be empty/);
+    store.close();
+  });
+});
