@@ -7,14 +7,14 @@
  * its grants. A stop during verification leaves the night verifying, and resume finishes it.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBranchName } from "../../src/lab/index.ts";
 import { openStore } from "../../src/store/index.ts";
-import { countedExperiments, nightTag } from "../../src/tournament/index.ts";
+import { countedExperiments, nightTag, stopFile } from "../../src/tournament/index.ts";
 import { processesUnder } from "../support/processes.ts";
 import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -45,28 +45,36 @@ beforeAll(async () => {
   writeTestOrgs(orgs, ["lr", "wd"]);
 });
 
+/** `nightshift` started in the background, its output collected, a wait for a line in stderr. */
+function startInBackground(args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  started = child.pid;
+  const output = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d: Buffer) => (output.stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output.stderr += d.toString()));
+  const done = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
+  const waitFor = async (line: RegExp, timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!line.test(output.stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return line.test(output.stderr);
+  };
+  return { output, done, waitFor };
+}
+
 describe("nightshift tournament stop / resume", () => {
   it("stop ends a running tournament after the experiment in flight; resume finishes it", async () => {
     const args = ["tournament", "start", "ts", "--nights", "1", "--experiments", "6", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", ...common];
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    started = child.pid;
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
+    const { output, done, waitFor } = startInBackground(args);
     // Wait until an org's run is under way.
-    const deadline = Date.now() + 60_000;
-    while (!/ runs \d+ experiments? on slot /.test(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(stderr).toMatch(/ runs \d+ experiments? on slot /);
+    expect(await waitFor(/ runs \d+ experiments? on slot /, 60_000), output.stderr).toBe(true);
 
     const stop = cli("stop", "ts");
     expect(stop.status, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/asked to stop/);
     const code = await done;
     started = undefined;
-    expect(code, stderr).toBe(0);
-    const out = JSON.parse(stdout);
+    expect(code, output.stderr).toBe(0);
+    const out = JSON.parse(output.stdout);
     expect(out.tournament.status).toBe("stopped");
     expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["allocating"]);
     expect(existsSync(join(ws, "tournaments", "ts", "STOP")), "the STOP file is consumed").toBe(false);
@@ -114,21 +122,14 @@ describe("nightshift tournament stop / resume", () => {
 
   it("a stop during verification leaves the night verifying; resume re-verifies and finishes it", async () => {
     const args = ["tournament", "start", "tv", "--nights", "1", "--experiments", "6", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", ...common];
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    started = child.pid;
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
-    const deadline = Date.now() + 120_000;
-    while (!/: verifying [0-9a-f]{7} with seed /.test(stderr) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(stderr, "the night reached verification").toMatch(/: verifying [0-9a-f]{7} with seed /);
-    const stop = cli("stop", "tv");
-    expect(stop.status, stop.stderr).toBe(0);
-    expect(await done, stderr).toBe(0);
+    const { output, done, waitFor } = startInBackground(args);
+    expect(await waitFor(/: verifying [0-9a-f]{7} with seed /, 120_000), `the night reached verification: ${output.stderr}`).toBe(true);
+    // What `tournament stop` writes (the test above runs the command), written at once: the
+    // command's own start-up takes longer than the few trainings a verification may have left.
+    writeFileSync(stopFile(ws, "tv"), "");
+    expect(await done, output.stderr).toBe(0);
     started = undefined;
-    const out = JSON.parse(stdout);
+    const out = JSON.parse(output.stdout);
     expect(out.tournament.status).toBe("stopped");
     expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["verifying"]);
 
