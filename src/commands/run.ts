@@ -68,7 +68,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment" })
       .option("resume", { type: "boolean", default: false, describe: "continue the run after a stop or a kill" })
       .option("fix-attempts", { type: "number", default: 2, describe: "proposals that try to fix a crash" })
-      .option("devices", { type: "string", default: "cpu", describe: "device slots, one experiment each: GPU indices (0,1) or cpu entries (cpu,cpu splits the cores)" })
+      .option("devices", { type: "string", default: "auto", describe: "device slots, one experiment each: GPU indices (0,1) or cpu entries (cpu,cpu splits the cores); auto = GPU 0 if the engine has one, else cpu" })
       .option("pipeline", { type: "boolean", default: true, describe: "prepare the next proposal while an experiment trains (--no-pipeline: wait for each)" })
       .option("hard-limit", { type: "number", describe: "kill a training run after this many seconds (default: 1.5 × budget + 180)" })
       .option("max-turns", { type: "number", group: "LLM agents:", describe: "model answers per conversation (default 10)" })
@@ -100,7 +100,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
     const limits = llmLimits(argv);
     const info = deviceInfo();
-    const devices = parseDevices(argv.devices, { gpus: 0, cpuThreads: info.threads });
+    const devices = parseDevices(argv.devices, { gpus: info.gpus, cpuThreads: info.threads });
     const org = loadOrg(argv.org);
     const datasetDir = resolveDatasetDir(argv.dataset, profile);
     const workspace = resolve(argv.workspace);

@@ -75,7 +75,7 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("orgs", { type: "string", describe: "a directory of orgs/<name>/program.md (default: orgs/ plus the top-level program.md)" })
       .option("population", { type: "number", describe: "orgs in the tournament (default: all found; the first ones by name)" })
       .option("allocation", { choices: ALLOCATION_POLICIES, default: "halving", describe: "how a night's experiments are shared" })
-      .option("devices", { type: "string", default: "cpu", describe: "device slots (as for `run`): allocations run on them side by side" })
+      .option("devices", { type: "string", default: "auto", describe: "device slots (as for `run`): allocations run on them side by side; auto = GPU 0 if the engine has one, else cpu" })
       .option("time-budget", { type: "number", describe: "training seconds per experiment (default: the profile's)" })
       .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment, and of the meta-mutator" })
@@ -122,7 +122,7 @@ async function start(argv: TournamentArgs): Promise<void> {
   if (!(timeBudget > 0)) throw new UsageError(`--time-budget must be positive, got ${timeBudget}`);
   const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
   const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
-  parseDevices(argv.devices, { gpus: 0, cpuThreads: deviceInfo().threads }); // a bad --devices fails before anything is written
+  parseDevices(argv.devices, { gpus: deviceInfo().gpus, cpuThreads: deviceInfo().threads }); // a bad --devices fails before anything is written
   const orgsDir = argv.orgs ?? DEFAULT_ORGS;
   const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
   const chosen = population === undefined ? sources : sources.slice(0, population);
@@ -172,7 +172,7 @@ async function resume(argv: TournamentArgs): Promise<void> {
 async function drive(ws: Workspace, name: string, argv: TournamentArgs): Promise<void> {
   const t = ws.store.getTournamentByName(name)!;
   const spec = typeof t.settings.devices === "string" ? t.settings.devices : argv.devices;
-  const slots = parseDevices(spec, { gpus: 0, cpuThreads: deviceInfo().threads });
+  const slots = parseDevices(spec, { gpus: deviceInfo().gpus, cpuThreads: deviceInfo().threads });
   const abort = new AbortController();
   let asked = false;
   const onSigint = () => {

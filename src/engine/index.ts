@@ -1,10 +1,11 @@
 /**
  * The engine's public face: tensors, ops, optimizer kernels, RNG, memory scopes, grad mode
- * and device info. train.ts imports from here (as "nightshift/engine").
+ * device info and the CUDA devices. train.ts imports from here (as "nightshift/engine").
  */
 import { type MemoryStats, native } from "./native.ts";
 
-export { Tensor, liveHandles, type DType, type Device } from "./tensor.ts";
+export { Tensor, liveHandles, type DType, type Device, type DeviceSpec } from "./tensor.ts";
+export * as cuda from "./cuda.ts";
 export { EngineError, type EngineErrorCode } from "./errors.ts";
 export * as ops from "./ops.ts";
 export * as optim from "./optim.ts";

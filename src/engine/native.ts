@@ -29,6 +29,8 @@ export interface NativeModule {
   shape(t: T): number[];
   strides(t: T): number[];
   dtype(t: T): DType;
+  /** "cpu" or "cuda:N". */
+  device(t: T): string;
   requiresGrad(t: T): boolean;
   setRequiresGrad(t: T, value: boolean): void;
   isLeaf(t: T): boolean;
@@ -46,9 +48,9 @@ export interface NativeModule {
   liveHandles(): number;
 
   Generator: new (seed: string) => NativeGenerator;
-  fromArray(data: Float32Array | Float64Array | Int32Array, shape: number[], dtype: DType): T;
-  full(shape: number[], dtype: DType, value: number): T;
-  zeros(shape: number[], dtype: DType): T;
+  fromArray(data: Float32Array | Float64Array | Int32Array, shape: number[], dtype: DType, device?: string): T;
+  full(shape: number[], dtype: DType, value: number, device?: string): T;
+  zeros(shape: number[], dtype: DType, device?: string): T;
   binary(op: string, a: T, b: T): T;
   unary(op: string, x: T): T;
   addScalar(x: T, s: number): T;
@@ -62,6 +64,7 @@ export interface NativeModule {
   contiguous(x: T): T;
   concat(xs: T[], dim: number): T;
   cast(x: T, dtype: DType): T;
+  to(x: T, device: string): T;
   expand(x: T, shape: number[]): T;
   matmul(a: T, b: T): T;
   linear(x: T, w: T): T;
@@ -91,6 +94,25 @@ export interface NativeModule {
   emptyCache(): void;
   resetPeakMemory(): void;
   cpuInfo(): { gemmKernel: string; hardwareThreads: number };
+  cudaCompiled(): boolean;
+  cudaDeviceCount(): number;
+  cudaProperties(index: number): CudaProperties;
+  cudaMemoryStats(index: number): MemoryStats;
+  cudaResetPeakMemory(index: number): void;
+  cudaSynchronize(index: number): void;
+  cudaSetMatmulPrecision(precision: string): void;
+  cudaMatmulPrecision(): string;
+}
+
+export interface CudaProperties {
+  name: string;
+  /** Compute capability, e.g. 9.0 on Hopper. */
+  major: number;
+  minor: number;
+  multiprocessors: number;
+  totalBytes: number;
+  /** SM boost clock. */
+  clockGhz: number;
 }
 
 export interface MemoryStats {

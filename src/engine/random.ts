@@ -37,15 +37,30 @@ export class Generator {
   normal_(t: Tensor, mean = 0, std = 1): Tensor {
     assertFinite("normal_", "mean", mean);
     assertFinite("normal_", "std", std);
-    callNative(() => this.#gen.normal_(t.native, mean, std));
-    return t;
+    return this.#onHost(t, (host) => this.#gen.normal_(host.native, mean, std));
   }
 
   /** Refills t (contiguous, float) with U[low, high) samples, in place. */
   uniform_(t: Tensor, low = 0, high = 1): Tensor {
     assertFinite("uniform_", "low", low);
     assertFinite("uniform_", "high", high);
-    callNative(() => this.#gen.uniform_(t.native, low, high));
+    return this.#onHost(t, (host) => this.#gen.uniform_(host.native, low, high));
+  }
+
+  // Draws happen on the host, in sequence, so a CUDA tensor gets the very values a CPU tensor
+  // would from the same seed: they are drawn into a host copy and copied over.
+  #onHost(t: Tensor, draw: (host: Tensor) => void): Tensor {
+    if (t.device === "cpu") {
+      callNative(() => draw(t));
+      return t;
+    }
+    const host = zeros(t.shape, t.dtype);
+    try {
+      callNative(() => draw(host));
+      t.copy_(host);
+    } finally {
+      host.dispose();
+    }
     return t;
   }
 

@@ -15,7 +15,18 @@ import { type DType, type TensorHandle, native } from "./native.ts";
 import { track } from "./scope.ts";
 
 export type { DType } from "./native.ts";
-export type Device = "cpu";
+/** Where a tensor lives: host memory or one CUDA device. */
+export type Device = "cpu" | `cuda:${number}`;
+/** What `.to()` and the factories accept: a Device, or "cuda" for device 0. */
+export type DeviceSpec = Device | "cuda";
+
+/** Checks a device name before it reaches the addon, so a typo is reported by name. */
+export function parseDeviceSpec(op: string, spec: unknown): Device {
+  if (spec === "cpu") return "cpu";
+  if (spec === "cuda") return "cuda:0";
+  if (typeof spec === "string" && /^cuda:\d{1,3}$/.test(spec)) return `cuda:${Number(spec.slice(5))}`;
+  throw new EngineError("INVALID_ARGUMENT", `${op}: unknown device ${JSON.stringify(spec)}: expected "cpu", "cuda" or "cuda:N"`);
+}
 
 const forgotten = new FinalizationRegistry<TensorHandle>((handle) => native.release(handle));
 
@@ -49,7 +60,7 @@ export class Tensor {
     return native.dtype(this.native);
   }
   get device(): Device {
-    return "cpu";
+    return native.device(this.native) as Device;
   }
   get ndim(): number {
     return this.shape.length;
@@ -132,6 +143,15 @@ export class Tensor {
     return build(this.shape, 0)[0];
   }
 
+  /**
+   * A copy on `device` ("cpu", "cuda" or "cuda:N"); gradients flow back to this tensor's
+   * device. On the same device it is a new handle on this tensor.
+   */
+  to(device: DeviceSpec): Tensor {
+    const target = parseDeviceSpec("to", device);
+    return wrapNative(() => native.to(this.native, target));
+  }
+
   /** A new tensor on the same data with no autograd history. */
   detach(): Tensor {
     return wrapNative(() => native.detach(this.native));
@@ -158,7 +178,9 @@ export class Tensor {
   }
 
   toString(): string {
-    return this.disposed ? "Tensor(disposed)" : `Tensor(shape=[${this.shape.join(", ")}], dtype=${this.dtype})`;
+    if (this.disposed) return "Tensor(disposed)";
+    const where = this.device === "cpu" ? "" : `, device=${this.device}`;
+    return `Tensor(shape=[${this.shape.join(", ")}], dtype=${this.dtype}${where})`;
   }
 }
 

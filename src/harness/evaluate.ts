@@ -54,7 +54,8 @@ export function evaluateBpb(model: TrainedModel, dataset: Dataset, options: Eval
             `model.logits returned shape [${shape.join(", ")}]; the harness needs [${batchSize}, ${seqLen}, ${V}] (B, T, vocab)`,
           );
         const flat = ops.reshape(ops.cast(logits, "float32"), [-1, V]);
-        return ops.crossEntropy(flat, ops.reshape(y, [-1]), { reduction: "none", ignoreIndex: -1 }).toArray();
+        const targets = ops.reshape(y, [-1]).to(flat.device);
+        return ops.crossEntropy(flat, targets, { reduction: "none", ignoreIndex: -1 }).toArray();
       }),
     );
     const targets = y.toArray();

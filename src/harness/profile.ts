@@ -8,5 +8,5 @@ import type { Profile } from "./constants.ts";
 export const PROFILE_NAMES: readonly Profile[] = ["gpu", "cpu"];
 
 export function detectProfile(): Profile {
-  return (deviceInfo().kind as string) === "cuda" ? "gpu" : "cpu";
+  return deviceInfo().kind === "cuda" ? "gpu" : "cpu";
 }

@@ -2,7 +2,9 @@
  * Device slots: where the loop's experiments train at the same time. `--devices 0,1` gives one
  * slot per GPU (the child sees only its GPU through CUDA_VISIBLE_DEVICES); `--devices cpu,cpu`
  * gives CPU slots that split the cores between them (NIGHTSHIFT_NUM_THREADS), since two
- * trainings each using every core would only slow each other down.
+ * trainings each using every core would only slow each other down; a CPU slot's child sees no
+ * GPU, so it really trains on the CPU. `auto` (the default) is GPU 0 when the engine has a
+ * GPU, else one CPU slot.
  */
 import { CodedError } from "../util/errors.ts";
 
@@ -18,14 +20,15 @@ export interface DeviceSlot {
 }
 
 export interface Machine {
-  /** GPUs the engine can use (0 until the CUDA backend is built). */
+  /** GPUs the engine can use (0 without the CUDA backend or a GPU). */
   gpus: number;
   /** Threads the engine uses on this machine. */
   cpuThreads: number;
 }
 
-/** Parses a comma-separated list of GPU indices or `cpu` entries, e.g. "0,1" or "cpu,cpu". */
+/** Parses a comma-separated list of GPU indices or `cpu` entries, e.g. "0,1" or "cpu,cpu", or `auto`. */
 export function parseDevices(spec: string, machine: Machine): DeviceSlot[] {
+  if (spec.trim() === "auto") spec = machine.gpus > 0 ? "0" : "cpu";
   const entries = spec.split(",").map((s) => s.trim());
   if (entries.some((e) => e === ""))
     throw new DeviceError("BAD_DEVICES", `--devices ${JSON.stringify(spec)} has an empty entry: list GPU indices (0,1) or cpu entries (cpu,cpu)`);
@@ -33,7 +36,11 @@ export function parseDevices(spec: string, machine: Machine): DeviceSlot[] {
   const threads = Math.max(1, Math.floor(machine.cpuThreads / Math.max(1, cpuSlots)));
   const seen = new Set<string>();
   return entries.map((entry, slot): DeviceSlot => {
-    if (entry === "cpu") return { slot, label: "cpu", env: cpuSlots > 1 ? { NIGHTSHIFT_NUM_THREADS: String(threads) } : {} };
+    if (entry === "cpu") {
+      const env: Record<string, string> = machine.gpus > 0 ? { CUDA_VISIBLE_DEVICES: "" } : {};
+      if (cpuSlots > 1) env.NIGHTSHIFT_NUM_THREADS = String(threads);
+      return { slot, label: "cpu", env };
+    }
     if (!/^\d+$/.test(entry))
       throw new DeviceError("BAD_DEVICES", `--devices: ${JSON.stringify(entry)} is neither a GPU index nor cpu (e.g. --devices 0,1 or --devices cpu,cpu)`);
     const gpu = Number(entry);

@@ -8,7 +8,7 @@
  *   npx nightshift train                 # train this recipe for the profile's budget
  *   npm run bench                        # one training step of this model: tokens/s vs PyTorch
  */
-import { Generator, Tensor, noGrad, ops, optim, scope, tensor, zeros } from "../engine/index.ts";
+import { type Device, Generator, Tensor, noGrad, ops, optim, scope, tensor, zeros } from "../engine/index.ts";
 import { PROFILES, type Profile } from "../harness/constants.ts";
 import type { TrainContext, TrainedModel } from "../harness/types.ts";
 
@@ -57,17 +57,20 @@ export class GPT {
   readonly blocks: BlockParams[];
   readonly cos: Tensor; // (10 * T, D/2)
   readonly sin: Tensor; // (10 * T, D/2)
+  /** Where the parameters live; ids given on another device are moved here. */
+  readonly device: Device;
 
-  constructor(config: GPTConfig) {
+  constructor(config: GPTConfig, device: Device = "cpu") {
     const { nEmbd: C, nHead: H, nKvHead: Hkv, vocabSize: V, nLayer: L } = config;
     if (C % H !== 0) throw new Error(`GPT: n_embd ${C} is not a multiple of n_head ${H}`);
     if (H % Hkv !== 0) throw new Error(`GPT: n_head ${H} is not a multiple of n_kv_head ${Hkv}`);
     if (C < VE_GATE_CHANNELS) throw new Error(`GPT: n_embd ${C} is below the ${VE_GATE_CHANNELS} value-gate channels`);
     this.config = config;
+    this.device = device;
     this.headDim = C / H;
     const D = this.headDim;
     this.windows = computeWindows(config);
-    const p = (shape: number[]): Tensor => zeros(shape).requireGrad();
+    const p = (shape: number[]): Tensor => zeros(shape, "float32", device).requireGrad();
     this.wte = p([V, C]);
     this.lmHead = p([V, C]);
     this.residLambdas = p([L]);
@@ -83,7 +86,7 @@ export class GPT {
       cFc: p([4 * C, C]),
       mlpProj: p([C, 4 * C]),
     }));
-    [this.cos, this.sin] = rotaryTables(config.sequenceLen * 10, D);
+    [this.cos, this.sin] = rotaryTables(config.sequenceLen * 10, D, device);
   }
 
   /** autoresearch's init_weights, drawn from `gen`. */
@@ -133,15 +136,15 @@ export class GPT {
 
   /** Logits (B, T, V), softcapped, for evaluation. idx: (B, T) int32. */
   logits(idx: Tensor): Tensor {
-    const z = this.trunk(idx);
+    const z = this.trunk(idx.to(this.device));
     return ops.mul(ops.tanh(ops.mul(z, 1 / SOFTCAP)), SOFTCAP);
   }
 
   /** Mean cross-entropy of next-token targets (B, T) int32 (-1 = ignore). */
   loss(idx: Tensor, targets: Tensor): Tensor {
-    const z = this.trunk(idx); // (B, T, V)
+    const z = this.trunk(idx.to(this.device)); // (B, T, V)
     const V = this.config.vocabSize;
-    return ops.crossEntropy(ops.reshape(z, [-1, V]), ops.reshape(targets, [-1]), {
+    return ops.crossEntropy(ops.reshape(z, [-1, V]), ops.reshape(targets.to(this.device), [-1]), {
       softcap: SOFTCAP,
       ignoreIndex: -1,
     });
@@ -201,7 +204,7 @@ function computeWindows(config: GPTConfig): number[] {
 }
 
 /** cos/sin tables (seqLen, D/2) with base 10000, as autoresearch. */
-function rotaryTables(seqLen: number, headDim: number): [Tensor, Tensor] {
+function rotaryTables(seqLen: number, headDim: number, device: Device): [Tensor, Tensor] {
   const half = headDim / 2;
   const cos = new Float32Array(seqLen * half);
   const sin = new Float32Array(seqLen * half);
@@ -211,7 +214,7 @@ function rotaryTables(seqLen: number, headDim: number): [Tensor, Tensor] {
       cos[t * half + j] = Math.cos(t * invFreq);
       sin[t * half + j] = Math.sin(t * invFreq);
     }
-  return [tensor(cos, [seqLen, half]), tensor(sin, [seqLen, half])];
+  return [tensor(cos, [seqLen, half], "float32", device), tensor(sin, [seqLen, half], "float32", device)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +272,7 @@ export class MuonAdamW {
       if (!grad) continue;
       let s = this.adamState.get(p);
       if (!s) {
-        s = { step: 0, m: zeros(p.shape), v: zeros(p.shape) };
+        s = { step: 0, m: zeros(p.shape, "float32", p.device), v: zeros(p.shape, "float32", p.device) };
         this.adamState.set(p, s);
       }
       s.step += 1;
@@ -292,7 +295,8 @@ export class MuonAdamW {
     const K = g.params.length;
     let s = this.muonState.get(g);
     if (!s) {
-      s = { momentum: zeros([K, M, N]), second: zeros(M >= N ? [K, M, 1] : [K, 1, N]) };
+      const device = g.params[0]!.device;
+      s = { momentum: zeros([K, M, N], "float32", device), second: zeros(M >= N ? [K, M, 1] : [K, 1, N], "float32", device) };
       this.muonState.set(g, s);
     }
     optim.muonStep(g.params, grads as Tensor[], s.momentum, s.second, {
@@ -433,7 +437,7 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
   const { deviceBatchSize, totalBatchSize } = SIZES[ctx.profile];
   const seqLen = ctx.constants.maxSeqLen;
   const config = buildModelConfig(ctx.profile, ctx.vocabSize);
-  const model = new GPT(config);
+  const model = new GPT(config, ctx.device.kind === "cuda" ? "cuda:0" : "cpu");
   model.initWeights(new Generator(ctx.seed));
   const optimizer = buildOptimizer(model);
   const tokensPerMicroStep = deviceBatchSize * seqLen;

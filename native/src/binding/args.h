@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "binding/addon_data.h"
+#include "core/device.h"
 #include "core/dtype.h"
 
 namespace ns {
@@ -68,6 +69,12 @@ struct Args {
     if (s == "int32") return DType::I32;
     if (s == "bfloat16") return DType::BF16;
     throw Napi::TypeError::New(info.Env(), std::string(op) + ": unknown dtype '" + s + "'");
+  }
+  // "cpu", "cuda" or "cuda:N"; absent means the CPU.
+  Device device(size_t i) const {
+    if (info[i].IsUndefined() || info[i].IsNull()) return Device::cpu();
+    if (!info[i].IsString()) type_error(i, "a device name ('cpu', 'cuda' or 'cuda:N')");
+    return parse_device(info[i].As<Napi::String>().Utf8Value());
   }
 };
 

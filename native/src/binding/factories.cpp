@@ -14,26 +14,27 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::TypedArray>();
     auto shape = a.ints(1);
     DType dtype = a.dtype(2);
+    const Device device = a.device(3);
     auto t = empty(shape, dtype);
     const size_t want = static_cast<size_t>(t->numel()) * dtype_size(dtype);
     NS_CHECK(arr.ByteLength() == want, "fromArray: ", arr.ElementLength(), " values do not fill shape ",
              shape_str(shape), " (", t->numel(), " elements)");
     if (want) std::memcpy(t->storage->data, static_cast<char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), want);
-    return handle_of(info.Env(), t);
+    return handle_of(info.Env(), to_device_raw(t, device));
   });
 }
 
 Napi::Value Full(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "full"};
-    return handle_of(info.Env(), full(a.ints(0), a.dtype(1), a.number(2)));
+    return handle_of(info.Env(), full(a.ints(0), a.dtype(1), a.number(2), a.device(3)));
   });
 }
 
 Napi::Value Zeros(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "zeros"};
-    return handle_of(info.Env(), zeros(a.ints(0), a.dtype(1)));
+    return handle_of(info.Env(), zeros(a.ints(0), a.dtype(1), a.device(2)));
   });
 }
 

@@ -3,12 +3,16 @@
 
 #include "binding/addon_data.h"
 #include "binding/bindings.h"
+#include "cuda/backend.h"
 
 namespace ns {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by Node at addon teardown
+#ifdef NS_WITH_CUDA
+  cuda::install_backend();
+#endif
   register_tensor_methods(env, exports);
   register_tensor_factories(env, exports);
   register_generator(env, exports);

@@ -54,6 +54,7 @@ NS_TENSOR_OP(sliceOp, return slice(a.tensor(0), a.integer(1), a.integer(2), a.in
 NS_TENSOR_OP(contiguousOp, return contiguous(a.tensor(0));)
 NS_TENSOR_OP(concatOp, return concat(a.tensors(0), a.integer(1));)
 NS_TENSOR_OP(castOp, return cast(a.tensor(0), a.dtype(1));)
+NS_TENSOR_OP(toOp, return to_device(a.tensor(0), a.device(1));)
 NS_TENSOR_OP(expandOp, return expand(a.tensor(0), a.ints(1));)
 NS_TENSOR_OP(matmulOp, return matmul(a.tensor(0), a.tensor(1));)
 NS_TENSOR_OP(linearOp, return linear(a.tensor(0), a.tensor(1));)
@@ -85,6 +86,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   add("contiguous", contiguousOp);
   add("concat", concatOp);
   add("cast", castOp);
+  add("to", toOp);
   add("expand", expandOp);
   add("matmul", matmulOp);
   add("linear", linearOp);

@@ -29,6 +29,7 @@ Napi::Array to_js_ints(Napi::Env env, const std::vector<int64_t>& v) {
 NS_TENSOR_METHOD(shape, return to_js_ints(env, t->shape);)
 NS_TENSOR_METHOD(strides, return to_js_ints(env, t->strides);)
 NS_TENSOR_METHOD(dtype, return Napi::String::New(env, dtype_name(t->dtype));)
+NS_TENSOR_METHOD(device, return Napi::String::New(env, t->device().str());)
 NS_TENSOR_METHOD(requiresGrad, return Napi::Boolean::New(env, t->requires_grad);)
 NS_TENSOR_METHOD(isLeaf, return Napi::Boolean::New(env, t->is_leaf());)
 NS_TENSOR_METHOD(isContiguous, return Napi::Boolean::New(env, t->is_contiguous());)
@@ -61,20 +62,22 @@ NS_TENSOR_METHOD(backward, {
 NS_TENSOR_METHOD(item, {
   NS_CHECK(t->numel() == 1, "item: tensor has ", t->numel(), " elements, shape ", shape_str(t->shape),
            "; item() needs exactly one");
-  switch (t->dtype) {
-    case DType::F32: return Napi::Number::New(env, t->data<float>()[0]);
-    case DType::F64: return Napi::Number::New(env, t->data<double>()[0]);
-    case DType::I32: return Napi::Number::New(env, t->data<int32_t>()[0]);
+  NS_CHECK(t->dtype != DType::BF16, "item: bfloat16 has no CPU access");
+  const TensorPtr h = to_device_raw(t, Device::cpu());
+  switch (h->dtype) {
+    case DType::F32: return Napi::Number::New(env, h->data<float>()[0]);
+    case DType::F64: return Napi::Number::New(env, h->data<double>()[0]);
+    case DType::I32: return Napi::Number::New(env, h->data<int32_t>()[0]);
     default: fail("item: bfloat16 has no CPU access");
   }
 })
 
 NS_TENSOR_METHOD(toArray, {
-  auto d = dense(t);
+  auto d = to_device_raw(dense(t), Device::cpu());
   const size_t n = static_cast<size_t>(d->numel());
   const size_t bytes = n * dtype_size(d->dtype);
   auto buf = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes) std::memcpy(buf.Data(), static_cast<char*>(d->storage->data) + d->offset * dtype_size(d->dtype), bytes);
+  if (bytes) std::memcpy(buf.Data(), d->raw_data(), bytes);
   switch (d->dtype) {
     case DType::F32: return Napi::Float32Array::New(env, n, buf, 0);
     case DType::F64: return Napi::Float64Array::New(env, n, buf, 0);
@@ -89,7 +92,7 @@ NS_TENSOR_METHOD(detach, return handle_of(env, make_view(t, t->shape, t->strides
 // In-place copy of another tensor's values (no autograd): for loading and optimizer state.
 NS_TENSOR_METHOD(copyFrom, {
   NS_CHECK(t->is_contiguous(), "copyFrom: destination must be contiguous");
-  copy_into(t, a.tensor(1));
+  copy_into(t, to_device_raw(a.tensor(1), t->device()));
   return env.Undefined();
 })
 
@@ -120,6 +123,7 @@ void register_tensor_methods(Napi::Env env, Napi::Object exports) {
   add("shape", shape);
   add("strides", strides);
   add("dtype", dtype);
+  add("device", device);
   add("requiresGrad", requiresGrad);
   add("setRequiresGrad", setRequiresGrad);
   add("isLeaf", isLeaf);

@@ -18,7 +18,7 @@ void accumulate(TensorPtr& slot, const TensorPtr& g) {
     if (g->is_contiguous() && g->storage.use_count() == 1 && g->offset == 0 && !g->grad_fn) {
       slot = g;
     } else {
-      slot = empty(g->shape, g->dtype);
+      slot = empty(g->shape, g->dtype, g->device());
       copy_into(slot, g);
     }
     return;
@@ -58,11 +58,13 @@ void backward(const TensorPtr& root, const TensorPtr& grad) {
   if (!seed) {
     NS_CHECK(root->numel() == 1, "backward: a gradient is needed for a non-scalar output of shape ",
              shape_str(root->shape));
-    seed = full(root->shape, root->dtype, 1.0);
+    seed = full(root->shape, root->dtype, 1.0, root->device());
   } else {
     NS_CHECK(seed->shape == root->shape && seed->dtype == root->dtype, "backward: gradient ",
              shape_str(seed->shape), " ", dtype_name(seed->dtype), " does not match output ", shape_str(root->shape),
              " ", dtype_name(root->dtype));
+    NS_CHECK(seed->device() == root->device(), "backward: gradient is on ", seed->device().str(),
+             " but the output is on ", root->device().str());
     seed = dense(seed);
   }
 

@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/parallel.h"
+#include "cuda/backend.h"
 
 namespace ns {
 
@@ -80,9 +82,20 @@ size_t rounded_size(size_t n) { return n == 0 ? 64 : ((n + 63) / 64) * 64; }
 
 }  // namespace
 
-void empty_cache() { buffer_cache().clear(); }
+void empty_cache() {
+  buffer_cache().clear();
+  if (cuda_compiled()) cuda_backend("empty_cache").empty_cache();
+}
 
-Storage::Storage(size_t n) : nbytes(n) {
+Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
+  if (device.is_cuda()) {
+    const std::string where = "a tensor on " + device.str();
+    CudaBackend& cuda = cuda_backend(where.c_str());
+    NS_CHECK(device.index < cuda.device_count(), "device ", device.str(), " does not exist (",
+             cuda.device_count(), " CUDA device(s) visible)");
+    data = cuda.allocate(n, device.index);
+    return;
+  }
   // 64-byte alignment keeps every row start usable by aligned AVX-512 loads.
   const size_t rounded = rounded_size(n);
   data = buffer_cache().take(rounded);
@@ -101,6 +114,10 @@ Storage::Storage(size_t n) : nbytes(n) {
 }
 
 Storage::~Storage() {
+  if (device.is_cuda()) {
+    cuda_backend("release").release(data, nbytes, device.index);
+    return;
+  }
   buffer_cache().give(data, rounded_size(nbytes));
   auto& s = memory_stats();
   s.live_bytes.fetch_sub(static_cast<int64_t>(nbytes));
@@ -135,7 +152,7 @@ bool TensorImpl::is_contiguous() const {
   return true;
 }
 
-TensorPtr empty(const Shape& shape, DType dtype) {
+TensorPtr empty(const Shape& shape, DType dtype, Device device) {
   // Reject sizes whose byte count would overflow before asking the allocator (2^48 bytes is
   // far beyond any machine this runs on, and keeps the products below exact in int64).
   constexpr int64_t kMaxElements = int64_t(1) << 45;
@@ -146,27 +163,34 @@ TensorPtr empty(const Shape& shape, DType dtype) {
     n *= d;
   }
   auto t = std::make_shared<TensorImpl>();
-  t->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+  if (device.is_cuda())
+    NS_CHECK(dtype != DType::F64, "float64 tensors are not supported on ", device.str(),
+             " (the CUDA backend computes in float32; float64 is for CPU gradient checks)");
+  t->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   t->shape = shape;
   t->strides = contiguous_strides(shape);
   t->dtype = dtype;
   return t;
 }
 
-TensorPtr zeros(const Shape& shape, DType dtype) {
-  auto t = empty(shape, dtype);
-  std::memset(t->storage->data, 0, t->storage->nbytes);
+TensorPtr zeros(const Shape& shape, DType dtype, Device device) {
+  auto t = empty(shape, dtype, device);
+  if (device.is_cuda()) {
+    cuda_backend("zeros").fill(t, 0.0);
+  } else {
+    std::memset(t->storage->data, 0, t->storage->nbytes);
+  }
   return t;
 }
 
-TensorPtr full(const Shape& shape, DType dtype, double value) {
-  auto t = empty(shape, dtype);
+TensorPtr full(const Shape& shape, DType dtype, double value, Device device) {
+  auto t = empty(shape, dtype, device);
   fill(t, value);
   return t;
 }
 
-TensorPtr empty_like(const TensorPtr& t) { return empty(t->shape, t->dtype); }
-TensorPtr zeros_like(const TensorPtr& t) { return zeros(t->shape, t->dtype); }
+TensorPtr empty_like(const TensorPtr& t) { return empty(t->shape, t->dtype, t->device()); }
+TensorPtr zeros_like(const TensorPtr& t) { return zeros(t->shape, t->dtype, t->device()); }
 
 TensorPtr make_view(const TensorPtr& base, Shape shape, Shape strides, int64_t offset) {
   auto t = std::make_shared<TensorImpl>();
@@ -216,6 +240,13 @@ void copy_into(const TensorPtr& dst, const TensorPtr& src) {
   NS_CHECK(dst->shape == src->shape, "copy: shape mismatch ", shape_str(dst->shape), " vs ", shape_str(src->shape));
   NS_CHECK(dst->dtype == src->dtype, "copy: dtype mismatch ", dtype_name(dst->dtype), " vs ", dtype_name(src->dtype));
   NS_CHECK(dst->is_contiguous(), "copy: destination must be contiguous");
+  NS_CHECK(dst->device() == src->device(), "copy: device mismatch ", dst->device().str(), " vs ",
+           src->device().str());
+  if (dst->numel() == 0) return;
+  if (dst->is_cuda()) {
+    cuda_backend("copy").copy(dst, src);
+    return;
+  }
   switch (src->dtype) {
     case DType::F32: strided_copy(dst->data<float>(), src->data<float>(), src->shape, src->strides); break;
     case DType::F64: strided_copy(dst->data<double>(), src->data<double>(), src->shape, src->strides); break;
@@ -226,13 +257,17 @@ void copy_into(const TensorPtr& dst, const TensorPtr& src) {
 
 TensorPtr dense(const TensorPtr& t) {
   if (t->is_contiguous()) return t;
-  auto out = empty(t->shape, t->dtype);
+  auto out = empty(t->shape, t->dtype, t->device());
   copy_into(out, t);
   return out;
 }
 
 void fill(const TensorPtr& t, double value) {
   NS_CHECK(t->is_contiguous(), "fill: tensor must be contiguous");
+  if (t->is_cuda()) {
+    if (t->numel() > 0) cuda_backend("fill").fill(t, value);
+    return;
+  }
   const int64_t n = t->numel();
   switch (t->dtype) {
     case DType::F32: {
@@ -253,6 +288,36 @@ void fill(const TensorPtr& t, double value) {
       break;
     }
     case DType::BF16: fail("fill: bfloat16 tensors have no CPU kernels");
+  }
+}
+
+TensorPtr to_device_raw(const TensorPtr& t, Device device) {
+  if (t->device() == device) return t;
+  auto src = dense(t);
+  auto out = empty(src->shape, src->dtype, device);
+  const size_t n = static_cast<size_t>(src->numel()) * dtype_size(src->dtype);
+  if (n == 0) return out;
+  if (device.is_cpu()) {
+    cuda_backend("to").download(out->raw_data(), src->raw_data(), n, src->device().index);
+  } else if (src->device().is_cpu()) {
+    cuda_backend("to").upload(out->raw_data(), src->raw_data(), n, device.index);
+  } else {  // between two CUDA devices: through the host keeps the backend's surface small
+    return to_device_raw(to_device_raw(src, Device::cpu()), device);
+  }
+  return out;
+}
+
+void check_same_device(const char* op, std::initializer_list<TensorPtr> tensors) {
+  const TensorImpl* first = nullptr;
+  for (const TensorPtr& t : tensors) {
+    if (!t) continue;
+    if (!first) {
+      first = t.get();
+      continue;
+    }
+    NS_CHECK(t->device() == first->device(), op, ": all tensors must be on one device, got ", first->device().str(),
+             " ", shape_str(first->shape), " and ", t->device().str(), " ", shape_str(t->shape),
+             " (move them with .to())");
   }
 }
 

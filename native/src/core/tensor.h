@@ -4,9 +4,11 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
+#include "core/device.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -14,7 +16,8 @@ namespace ns {
 
 using Shape = std::vector<int64_t>;
 
-// Process-wide allocation counters; read by engine.memoryStats() and the leak tests.
+// Process-wide host allocation counters; read by engine.memoryStats() and the leak tests.
+// (CUDA memory is counted per device by the CUDA backend's allocator.)
 // live/peak count bytes held by tensors; cached bytes sit in the allocator's free lists.
 struct MemoryStats {
   std::atomic<int64_t> live_bytes{0};
@@ -24,13 +27,15 @@ struct MemoryStats {
 };
 MemoryStats& memory_stats();
 
-// Returns every cached buffer to the system.
+// Returns every cached buffer, host and CUDA, to the system.
 void empty_cache();
 
+// Bytes on one device: host memory, or device memory through the CUDA backend's allocator.
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
-  explicit Storage(size_t nbytes);
+  Device device;
+  explicit Storage(size_t nbytes, Device device = Device::cpu());
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -56,9 +61,13 @@ struct TensorImpl {
   int64_t size(int64_t d) const { return shape[d < 0 ? d + dim() : d]; }
   bool is_contiguous() const;
   bool is_leaf() const { return grad_fn == nullptr; }
+  Device device() const { return storage->device; }
+  bool is_cuda() const { return storage->device.is_cuda(); }
 
   template <class T>
   T* data() { return static_cast<T*>(storage->data) + offset; }
+  // The first element's address whatever the dtype (offset applied in bytes).
+  void* raw_data() const { return static_cast<char*>(storage->data) + offset * int64_t(dtype_size(dtype)); }
   template <class T>
   const T* data() const { return static_cast<const T*>(storage->data) + offset; }
 };
@@ -66,10 +75,10 @@ struct TensorImpl {
 Shape contiguous_strides(const Shape& shape);
 int64_t shape_numel(const Shape& shape);
 
-// Fresh, dense, uninitialised / zeroed tensors.
-TensorPtr empty(const Shape& shape, DType dtype);
-TensorPtr zeros(const Shape& shape, DType dtype);
-TensorPtr full(const Shape& shape, DType dtype, double value);
+// Fresh, dense, uninitialised / zeroed tensors (the *_like ones on t's device).
+TensorPtr empty(const Shape& shape, DType dtype, Device device = Device::cpu());
+TensorPtr zeros(const Shape& shape, DType dtype, Device device = Device::cpu());
+TensorPtr full(const Shape& shape, DType dtype, double value, Device device = Device::cpu());
 TensorPtr empty_like(const TensorPtr& t);
 TensorPtr zeros_like(const TensorPtr& t);
 
@@ -83,6 +92,12 @@ void copy_into(const TensorPtr& dst, const TensorPtr& src);
 
 // Fills every element (dtype converted).
 void fill(const TensorPtr& t, double value);
+
+// A dense copy of t on `device` (t itself when it is already there). No autograd.
+TensorPtr to_device_raw(const TensorPtr& t, Device device);
+
+// Throws unless every non-null tensor is on `first`'s device, naming the op and both devices.
+void check_same_device(const char* op, std::initializer_list<TensorPtr> tensors);
 
 // Normalises a possibly negative dim against ndim; throws naming the op when out of range.
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op);

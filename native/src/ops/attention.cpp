@@ -32,6 +32,7 @@
 #include "core/cpu_features.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -698,10 +699,13 @@ struct AttentionBackward : Node {
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     const bool need_q = inputs[0]->requires_grad, need_kv = inputs[1]->requires_grad || inputs[2]->requires_grad;
     auto qd = dense(q), kd = dense(k), vd = dense(v), gd = dense(g);
-    TensorPtr dq = need_q ? empty(q->shape, q->dtype) : nullptr;
-    TensorPtr dk = need_kv ? empty(k->shape, k->dtype) : nullptr;
-    TensorPtr dv = need_kv ? empty(v->shape, v->dtype) : nullptr;
-    if (q->numel() > 0 && k->numel() > 0) {
+    const Device device = q->device();
+    TensorPtr dq = need_q ? empty(q->shape, q->dtype, device) : nullptr;
+    TensorPtr dk = need_kv ? empty(k->shape, k->dtype, device) : nullptr;
+    TensorPtr dv = need_kv ? empty(v->shape, v->dtype, device) : nullptr;
+    if (q->numel() > 0 && k->numel() > 0 && device.is_cuda()) {
+      cuda_backend("attention").attention_backward(dq, dk, dv, gd, qd, kd, vd, out, lse, window, scale);
+    } else if (q->numel() > 0 && k->numel() > 0) {
       NS_DISPATCH_FLOAT(q->dtype, "attention",
                         attention_backward<scalar_t>(dq, dk, dv, gd, qd, kd, vd, out, lse, window, scale));
     } else {  // an empty batch or sequence: nothing flows
@@ -732,14 +736,17 @@ TensorPtr attention(const TensorPtr& q, const TensorPtr& k, const TensorPtr& v, 
   NS_CHECK(q->dtype == DType::F32 || q->dtype == DType::F64, "attention: expected float32 or float64 tensors, got ",
            dtype_name(q->dtype), " (", shapes(), ")");
   NS_CHECK(std::isfinite(scale), "attention: scale must be finite, got ", scale, " (", shapes(), ")");
+  check_same_device("attention", {q, k, v});
 
   const int64_t B = q->shape[0], T = q->shape[1], H = q->shape[2];
   // A window reaching back past the first key is plain causal attention (and avoids overflow
   // in j + window for huge windows).
   if (window >= T) window = -1;
-  auto out = empty(q->shape, q->dtype);
-  auto lse = empty({B, H, T}, q->dtype);
-  if (q->numel() > 0) {
+  auto out = empty(q->shape, q->dtype, q->device());
+  auto lse = empty({B, H, T}, q->dtype, q->device());
+  if (q->numel() > 0 && q->is_cuda()) {
+    cuda_backend("attention").attention_forward(out, lse, dense(q), dense(k), dense(v), window, scale);
+  } else if (q->numel() > 0) {
     auto qd = dense(q), kd = dense(k), vd = dense(v);
     NS_DISPATCH_FLOAT(q->dtype, "attention", attention_forward<scalar_t>(out, lse, qd, kd, vd, window, scale));
   }

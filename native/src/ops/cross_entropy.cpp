@@ -31,6 +31,7 @@
 #include "core/cpu_features.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -414,7 +415,14 @@ struct CrossEntropyBackward : Node {
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     // g: () when mean, (N) otherwise -> dlogits: (N, V)
     const int64_t N = logits->shape[0], V = logits->shape[1];
-    auto dlogits = empty(logits->shape, logits->dtype);
+    auto dlogits = empty(logits->shape, logits->dtype, logits->device());
+    if (logits->is_cuda()) {
+      const double g_scale = mean ? (count > 0 ? 1.0 / double(count) : 0.0) : 1.0;
+      if (dlogits->numel() > 0)
+        cuda_backend("cross_entropy")
+            .cross_entropy_backward(dlogits, logits, targets, lse, g, g_scale, ignore_index, softcap);
+      return {dlogits, nullptr};
+    }
     NS_DISPATCH_FLOAT(logits->dtype, "cross_entropy", {
       using T = scalar_t;
       std::vector<T> g_row(static_cast<size_t>(N));
@@ -435,6 +443,45 @@ struct CrossEntropyBackward : Node {
   }
 };
 
+[[noreturn]] void fail_target(int64_t t, int64_t position, const TensorPtr& logits, int64_t ignore_index) {
+  const int64_t V = logits->shape[1];
+  fail("cross_entropy: target ", t, " at position ", position, " is out of range for logits ",
+       shape_str(logits->shape), " (targets must be in [0, V=", V, ") or equal ignore_index=", ignore_index, ")");
+}
+
+// The CUDA path: the same checks, loss and saved state as the CPU's, with the per-row losses
+// summed on the device (the mean divides by the counted targets, NaN when there are none).
+TensorPtr cross_entropy_cuda(const TensorPtr& logits0, const TensorPtr& targets0, int64_t ignore_index,
+                             double softcap, bool mean) {
+  const int64_t N = logits0->shape[0], V = logits0->shape[1];
+  auto targets = dense(targets0);
+  const IndexCheck check = cuda_backend("cross_entropy").check_indices(targets, V, ignore_index);
+  if (check.bad_position >= 0) fail_target(check.bad_value, check.bad_position, logits0, ignore_index);
+  const int64_t count = check.counted;
+  auto logits = dense(logits0);
+  auto loss = empty({N}, logits->dtype, logits->device());
+  auto lse = empty({N}, logits->dtype, logits->device());
+  if (N > 0) cuda_backend("cross_entropy").cross_entropy_forward(loss, lse, logits, targets, ignore_index, softcap);
+  TensorPtr out = loss;
+  if (mean) {
+    NoGradGuard no_grad;
+    out = mul_scalar(sum(loss, {}, false), count > 0 ? 1.0 / double(count) : std::nan(""));
+  }
+  if (needs_grad({logits0})) {
+    auto node = std::make_shared<CrossEntropyBackward>();
+    node->logits = logits;
+    node->targets = empty({N}, DType::I32, targets->device());
+    copy_into(node->targets, targets);
+    node->lse = lse;
+    node->ignore_index = ignore_index;
+    node->count = count;
+    node->softcap = softcap;
+    node->mean = mean;
+    attach(out, node, {logits0, targets0});
+  }
+  return out;
+}
+
 }  // namespace
 
 // logits: (N, V), targets: int32 (N) -> () when mean, else (N)
@@ -448,6 +495,8 @@ TensorPtr cross_entropy(const TensorPtr& logits0, const TensorPtr& targets0, int
            "] to match logits ", shape_str(logits0->shape), ", got ", shape_str(targets0->shape));
   NS_CHECK(std::isfinite(softcap) && softcap >= 0, "cross_entropy: softcap must be a finite number >= 0, got ",
            softcap);
+  check_same_device("cross_entropy", {logits0, targets0});
+  if (logits0->is_cuda()) return cross_entropy_cuda(logits0, targets0, ignore_index, softcap, mean);
   auto targets = dense(targets0);
   const int32_t* pt = targets->data<int32_t>();
   int64_t count = 0;

@@ -1,8 +1,10 @@
 // Elementwise ops: binary arithmetic with numpy broadcasting, unary activations, scalar ops.
-// Kernels run over dense inputs; broadcasting walks rows of the output's last dimension.
+// CPU kernels run over dense inputs; broadcasting walks rows of the output's last dimension.
+// CUDA tensors go to the CUDA backend's kernels; the autograd nodes are shared.
 #include <cmath>
 
 #include "core/dispatch.h"
+#include "cuda/backend.h"
 #include "core/parallel.h"
 #include "core/vmath.h"
 #include "ops/ops.h"
@@ -116,9 +118,14 @@ TensorPtr binary_raw(BinaryOp op, const TensorPtr& a0, const TensorPtr& b0) {
   const char* name = binary_name(op);
   NS_CHECK(a0->dtype == b0->dtype, name, ": dtype mismatch, ", dtype_name(a0->dtype), " ", shape_str(a0->shape),
            " and ", dtype_name(b0->dtype), " ", shape_str(b0->shape));
+  check_same_device(name, {a0, b0});
   const Shape out_shape = broadcast_shape(name, a0->shape, b0->shape);
   auto a = dense(a0), b = dense(b0);
-  auto out = empty(out_shape, a->dtype);
+  auto out = empty(out_shape, a->dtype, a->device());
+  if (a->is_cuda()) {
+    if (out->numel() > 0) cuda_backend(name).binary(op, out, a, b);
+    return out;
+  }
   NS_DISPATCH_FLOAT(a->dtype, name, binary_kernel<scalar_t>(op, out_shape, a, b, out->data<scalar_t>()));
   return out;
 }
@@ -149,7 +156,42 @@ TensorPtr map_binary_same(const TensorPtr& x0, const TensorPtr& y0, F f) {
   return out;
 }
 
+// out = f(x) elementwise on x's device, for the ops whose CUDA kernel takes (out, x).
+template <class Launch>
+TensorPtr cuda_map(const TensorPtr& x0, Launch launch) {
+  auto x = dense(x0);
+  auto out = empty(x->shape, x->dtype, x->device());
+  if (out->numel() > 0) launch(out, x);
+  return out;
+}
+
+// Same-shaped gradient formulas on CUDA: gx = f(g, saved).
+template <class Launch>
+TensorPtr cuda_grad(const TensorPtr& g0, const TensorPtr& saved0, Launch launch) {
+  auto g = dense(g0), saved = dense(saved0);
+  auto gx = empty(g->shape, g->dtype, g->device());
+  if (gx->numel() > 0) launch(gx, g, saved);
+  return gx;
+}
+
+TensorPtr scalar_raw(ScalarOp op, const TensorPtr& x, double s, const char* name) {
+  if (x->is_cuda())
+    return cuda_map(x, [&](const TensorPtr& out, const TensorPtr& xd) { cuda_backend(name).scalar(op, out, xd, s); });
+  TensorPtr out;
+  NS_DISPATCH_FLOAT(x->dtype, name, {
+    using T = scalar_t;
+    switch (op) {
+      case ScalarOp::Add: out = map_unary<T>(x, [s](T v) { return v + T(s); }); break;
+      case ScalarOp::Mul: out = map_unary<T>(x, [s](T v) { return v * T(s); }); break;
+      case ScalarOp::Pow: out = map_unary<T>(x, [s](T v) { return T(std::pow(v, s)); }); break;
+    }
+  });
+  return out;
+}
+
 TensorPtr unary_raw(UnaryOp op, const TensorPtr& x) {
+  if (x->is_cuda())
+    return cuda_map(x, [&](const TensorPtr& out, const TensorPtr& xd) { cuda_backend(unary_name(op)).unary(op, out, xd); });
   TensorPtr out;
   NS_DISPATCH_FLOAT(x->dtype, unary_name(op), {
     using T = scalar_t;
@@ -204,6 +246,15 @@ struct BinaryBackward : Node {
         // The gradient goes to the selected operand (a wins ties, as the forward does).
         auto ab = binary_raw(BinaryOp::Sub, a, b);
         const bool is_max = op == BinaryOp::Max;
+        if (g->is_cuda()) {
+          auto gfull = binary_raw(BinaryOp::Add, g, zeros(ab->shape, g->dtype, g->device()));
+          TensorPtr ga_full = ga_needed ? empty_like(gfull) : nullptr;
+          TensorPtr gb_full = gb_needed ? empty_like(gfull) : nullptr;
+          if (gfull->numel() > 0) cuda_backend(name()).select_grad(ga_full, gb_full, gfull, ab, is_max);
+          if (ga_needed) ga = sum_to(ga_full, a_shape);
+          if (gb_needed) gb = sum_to(gb_full, b_shape);
+          break;
+        }
         NS_DISPATCH_FLOAT(g->dtype, name(), {
           using T = scalar_t;
           auto gfull = binary_raw(BinaryOp::Add, g, zeros(ab->shape, g->dtype));
@@ -225,11 +276,17 @@ struct UnaryBackward : Node {
   const char* name() const override { return unary_name(op); }
   void release_saved() override { x.reset(); y.reset(); }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
+    if (op == UnaryOp::Neg) return {unary_raw(UnaryOp::Neg, g)};
+    if (g->is_cuda()) {
+      return {cuda_grad(g, y ? y : x, [&](const TensorPtr& gx, const TensorPtr& gd, const TensorPtr& saved) {
+        cuda_backend(name()).unary_grad(op, gx, gd, saved);
+      })};
+    }
     TensorPtr gx;
     NS_DISPATCH_FLOAT(g->dtype, name(), {
       using T = scalar_t;
       switch (op) {
-        case UnaryOp::Neg: gx = unary_raw(UnaryOp::Neg, g); break;
+        case UnaryOp::Neg: break;  // handled above
         case UnaryOp::Exp: gx = map_binary_same<T>(g, y, [](T gv, T yv) { return gv * yv; }); break;
         case UnaryOp::Log: gx = map_binary_same<T>(g, x, [](T gv, T xv) { return gv / xv; }); break;
         case UnaryOp::Sqrt: gx = map_binary_same<T>(g, y, [](T gv, T yv) { return gv / (T(2) * yv); }); break;
@@ -262,8 +319,13 @@ struct ScalarBackward : Node {
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     if (kind == Add) return {g};
     if (kind == Mul) return {mul_scalar(g, s)};
-    TensorPtr gx;
     const double p = s;
+    if (g->is_cuda()) {
+      return {cuda_grad(g, x, [&](const TensorPtr& gx, const TensorPtr& gd, const TensorPtr& xd) {
+        cuda_backend(name()).pow_grad(gx, gd, xd, p);
+      })};
+    }
+    TensorPtr gx;
     NS_DISPATCH_FLOAT(g->dtype, name(), {
       using T = scalar_t;
       gx = map_binary_same<T>(g, x, [p](T gv, T xv) { return gv * T(p) * T(std::pow(xv, p - 1)); });
@@ -310,8 +372,7 @@ TensorPtr unary(UnaryOp op, const TensorPtr& x) {
 }
 
 TensorPtr add_scalar(const TensorPtr& x, double s) {
-  TensorPtr out;
-  NS_DISPATCH_FLOAT(x->dtype, "add_scalar", { out = map_unary<scalar_t>(x, [s](scalar_t v) { return v + scalar_t(s); }); });
+  auto out = scalar_raw(ScalarOp::Add, x, s, "add_scalar");
   if (needs_grad({x})) {
     auto node = std::make_shared<ScalarBackward>();
     node->kind = ScalarBackward::Add;
@@ -322,8 +383,7 @@ TensorPtr add_scalar(const TensorPtr& x, double s) {
 }
 
 TensorPtr mul_scalar(const TensorPtr& x, double s) {
-  TensorPtr out;
-  NS_DISPATCH_FLOAT(x->dtype, "mul_scalar", { out = map_unary<scalar_t>(x, [s](scalar_t v) { return v * scalar_t(s); }); });
+  auto out = scalar_raw(ScalarOp::Mul, x, s, "mul_scalar");
   if (needs_grad({x})) {
     auto node = std::make_shared<ScalarBackward>();
     node->kind = ScalarBackward::Mul;
@@ -334,8 +394,7 @@ TensorPtr mul_scalar(const TensorPtr& x, double s) {
 }
 
 TensorPtr pow_scalar(const TensorPtr& x, double p) {
-  TensorPtr out;
-  NS_DISPATCH_FLOAT(x->dtype, "pow_scalar", { out = map_unary<scalar_t>(x, [p](scalar_t v) { return scalar_t(std::pow(v, p)); }); });
+  auto out = scalar_raw(ScalarOp::Pow, x, p, "pow_scalar");
   if (needs_grad({x})) {
     auto node = std::make_shared<ScalarBackward>();
     node->kind = ScalarBackward::Pow;
@@ -349,7 +408,12 @@ TensorPtr pow_scalar(const TensorPtr& x, double p) {
 void add_inplace(const TensorPtr& a, const TensorPtr& b0) {
   NS_CHECK(a->is_contiguous(), "add_inplace: destination must be contiguous");
   NS_CHECK(a->dtype == b0->dtype, "add_inplace: dtype mismatch ", dtype_name(a->dtype), " vs ", dtype_name(b0->dtype));
+  check_same_device("add_inplace", {a, b0});
   auto b = dense(b0);
+  if (a->shape == b->shape && a->is_cuda()) {
+    if (a->numel() > 0) cuda_backend("add_inplace").add_inplace(a, b);
+    return;
+  }
   if (a->shape == b->shape) {
     NS_DISPATCH_FLOAT(a->dtype, "add_inplace", {
       scalar_t* pa = a->data<scalar_t>();

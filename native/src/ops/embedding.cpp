@@ -2,26 +2,36 @@
 // output gradient into the rows that were read. The backward must be deterministic without
 // atomics: tokens are bucketed by id (a stable counting sort), then each row of the weight
 // gradient sums its tokens in position order, so the result is bit-identical whatever the
-// thread count. The gradient flows to the weight only; ids are data.
+// thread count (the CUDA backend keeps the same rule). The gradient flows to the weight only;
+// ids are data.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
 namespace {
 
-// Throws naming the first bad id, its position and V.
-// idx: (n) flattened ids
-void check_ids(const int32_t* idx, int64_t n, int64_t V, const Shape& idx_shape) {
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t id = idx[i];
-    NS_CHECK(id >= 0 && id < V, "embedding: id ", id, " at position ", i, " of ids ", shape_str(idx_shape),
-             " is out of range for a table of V=", V, " rows (ids must be in [0, ", V, "))");
+[[noreturn]] void fail_id(int64_t id, int64_t position, int64_t V, const Shape& idx_shape) {
+  fail("embedding: id ", id, " at position ", position, " of ids ", shape_str(idx_shape),
+       " is out of range for a table of V=", V, " rows (ids must be in [0, ", V, "))");
+}
+
+// Throws naming the first bad id, its position and V. idx: dense int32 ids on any device.
+void check_ids(const TensorPtr& idx, int64_t V) {
+  if (idx->is_cuda()) {
+    const IndexCheck r = cuda_backend("embedding").check_indices(idx, V, std::numeric_limits<int64_t>::min());
+    if (r.bad_position >= 0) fail_id(r.bad_value, r.bad_position, V, idx->shape);
+    return;
   }
+  const int32_t* ids = idx->data<int32_t>();
+  for (int64_t i = 0; i < idx->numel(); ++i)
+    if (ids[i] < 0 || ids[i] >= V) fail_id(ids[i], i, V, idx->shape);
 }
 
 // out: (n, C) = weight[idx[i]] for each i
@@ -73,7 +83,11 @@ struct EmbeddingBackward : Node {
   void release_saved() override { idx.reset(); }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     // g: (..., C) -> dweight: (V, C)
-    auto dweight = empty({V, C}, dtype);
+    auto dweight = empty({V, C}, dtype, g->device());
+    if (g->is_cuda()) {
+      if (dweight->numel() > 0) cuda_backend("embedding").embedding_backward(dweight, g, idx);
+      return {dweight, nullptr};
+    }
     NS_DISPATCH_FLOAT(dtype, "embedding",
                       embedding_backward<scalar_t>(dweight->data<scalar_t>(), g->data<scalar_t>(),
                                                    idx->data<int32_t>(), idx->numel(), V, C));
@@ -88,23 +102,28 @@ TensorPtr embedding(const TensorPtr& weight, const TensorPtr& idx0) {
   NS_CHECK(weight->dim() == 2, "embedding: weight must be 2-D (V, C), got shape ", shape_str(weight->shape));
   check_floating("embedding", weight, "weight");
   check_dtype("embedding", idx0, DType::I32, "ids");
+  check_same_device("embedding", {weight, idx0});
   const int64_t V = weight->shape[0], C = weight->shape[1];
   auto idx = dense(idx0);
   const int64_t n = idx->numel();
-  check_ids(idx->data<int32_t>(), n, V, idx->shape);
+  check_ids(idx, V);
 
   Shape out_shape = idx->shape;
   out_shape.push_back(C);
-  auto out = empty(out_shape, weight->dtype);
+  auto out = empty(out_shape, weight->dtype, weight->device());
   auto w = dense(weight);
-  NS_DISPATCH_FLOAT(w->dtype, "embedding",
-                    embedding_forward<scalar_t>(out->data<scalar_t>(), w->data<scalar_t>(), idx->data<int32_t>(), n,
-                                                C));
+  if (w->is_cuda()) {
+    if (out->numel() > 0) cuda_backend("embedding").embedding_forward(out, w, idx);
+  } else {
+    NS_DISPATCH_FLOAT(w->dtype, "embedding",
+                      embedding_forward<scalar_t>(out->data<scalar_t>(), w->data<scalar_t>(), idx->data<int32_t>(),
+                                                  n, C));
+  }
   if (needs_grad({weight})) {
     auto node = std::make_shared<EmbeddingBackward>();
     // A private copy: callers may refill their ids buffer with the next batch before backward.
-    node->idx = empty(idx->shape, DType::I32);
-    std::memcpy(node->idx->data<int32_t>(), idx->data<int32_t>(), static_cast<size_t>(n) * sizeof(int32_t));
+    node->idx = empty(idx->shape, DType::I32, idx->device());
+    copy_into(node->idx, idx);
     node->V = V;
     node->C = C;
     node->dtype = weight->dtype;

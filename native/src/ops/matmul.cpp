@@ -1,8 +1,10 @@
 // matmul (batched, broadcasting batch dims) and linear (x @ w^T). Both lower to cpu/gemm with
-// transpose flags instead of materialising transposed copies.
+// transpose flags instead of materialising transposed copies; CUDA tensors go to the CUDA
+// backend's gemm (cuBLASLt) with the same flags, leading dims and batch strides.
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -64,7 +66,20 @@ TensorPtr mm(const TensorPtr& A, bool ta, const TensorPtr& B, bool tb) {
   const int64_t M = ta ? A->shape[1] : A->shape[0], K = ta ? A->shape[0] : A->shape[1];
   const int64_t N = tb ? B->shape[0] : B->shape[1];
   auto a = dense(A), b = dense(B);
-  auto out = empty({M, N}, a->dtype);
+  auto out = empty({M, N}, a->dtype, a->device());
+  if (a->is_cuda()) {
+    GemmSpec spec;
+    spec.trans_a = ta;
+    spec.trans_b = tb;
+    spec.M = M;
+    spec.N = N;
+    spec.K = K;
+    spec.lda = A->shape[1];
+    spec.ldb = B->shape[1];
+    spec.ldc = N;
+    if (M > 0 && N > 0) cuda_backend("matmul").gemm(spec, a, b, out);
+    return out;
+  }
   NS_DISPATCH_FLOAT(a->dtype, "matmul", gemm(ta, tb, M, N, K, scalar_t(1), a->data<scalar_t>(), A->shape[1],
                                             b->data<scalar_t>(), B->shape[1], scalar_t(0), out->data<scalar_t>(), N));
   return out;
@@ -110,6 +125,7 @@ TensorPtr linear(const TensorPtr& x, const TensorPtr& w) {
   NS_CHECK(x->dtype == w->dtype, "linear: dtype mismatch, x is ", dtype_name(x->dtype), ", w is ",
            dtype_name(w->dtype));
   check_floating("linear", x, "x");
+  check_same_device("linear", {x, w});
   auto x2 = flatten_rows(x);
   auto out2 = mm(x2, false, w, true);  // (rows, K) @ (K, N)
   Shape out_shape = x->shape;
@@ -129,6 +145,7 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
            " and ", shape_str(b->shape));
   NS_CHECK(a->dtype == b->dtype, "matmul: dtype mismatch, ", dtype_name(a->dtype), " and ", dtype_name(b->dtype));
   check_floating("matmul", a, "a");
+  check_same_device("matmul", {a, b});
   const int64_t M = a->size(-2), K = a->size(-1), N = b->size(-1);
   NS_CHECK(b->size(-2) == K, "matmul: shapes ", shape_str(a->shape), " and ", shape_str(b->shape),
            " are incompatible (inner dims ", K, " vs ", b->size(-2), ")");
@@ -147,7 +164,7 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  auto out = empty(out_shape, a->dtype);
+  auto out = empty(out_shape, a->dtype, a->device());
 
   auto operand = [&](const TensorPtr& t, const Shape& tb, int64_t& stride, bool& trans, int64_t& ld) -> TensorPtr {
     const int64_t tn = shape_numel(tb);
@@ -167,9 +184,26 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
   bool ta, tb;
   auto as = operand(a, ab, sa, ta, lda);
   auto bs = operand(b, bb, sb, tb, ldb);
-  NS_DISPATCH_FLOAT(a->dtype, "matmul",
-                    batched<scalar_t>(nbatch, M, N, K, as->data<scalar_t>(), lda, ta, sa, bs->data<scalar_t>(), ldb,
-                                      tb, sb, out->data<scalar_t>(), scalar_t(0)));
+  if (a->is_cuda()) {
+    GemmSpec spec;
+    spec.trans_a = ta;
+    spec.trans_b = tb;
+    spec.batch = nbatch;
+    spec.M = M;
+    spec.N = N;
+    spec.K = K;
+    spec.lda = lda;
+    spec.ldb = ldb;
+    spec.ldc = N;
+    spec.stride_a = sa;
+    spec.stride_b = sb;
+    spec.stride_c = M * N;
+    if (out->numel() > 0) cuda_backend("matmul").gemm(spec, as, bs, out);
+  } else {
+    NS_DISPATCH_FLOAT(a->dtype, "matmul",
+                      batched<scalar_t>(nbatch, M, N, K, as->data<scalar_t>(), lda, ta, sa, bs->data<scalar_t>(),
+                                        ldb, tb, sb, out->data<scalar_t>(), scalar_t(0)));
+  }
   if (needs_grad({a, b})) {
     auto node = std::make_shared<MatmulBackward>();
     node->a = a;

@@ -8,6 +8,7 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -115,9 +116,17 @@ struct RmsNormBackward : Node {
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     const int64_t C = x->shape.back();
     const int64_t rows = C == 0 ? 0 : x->numel() / C;
-    auto dx = empty(x->shape, x->dtype);
+    auto dx = empty(x->shape, x->dtype, x->device());
     TensorPtr dw;
-    if (weight && inputs[1] && inputs[1]->requires_grad) dw = empty({C}, x->dtype);
+    if (weight && inputs[1] && inputs[1]->requires_grad) dw = empty({C}, x->dtype, x->device());
+    if (x->is_cuda()) {
+      if (rows > 0 && C > 0) {
+        cuda_backend("rms_norm").rms_norm_backward(dx, dw, g, x, rstd, weight);
+      } else if (dw) {
+        fill(dw, 0.0);
+      }
+      return {inputs[0]->requires_grad ? dx : nullptr, dw};
+    }
     NS_DISPATCH_FLOAT(x->dtype, "rms_norm", {
       using T = scalar_t;
       rms_norm_backward<T>(dx->data<T>(), dw ? dw->data<T>() : nullptr, g->data<T>(), x->data<T>(), rstd->data<T>(),
@@ -141,15 +150,20 @@ TensorPtr rms_norm(const TensorPtr& x0, const TensorPtr& weight0, double eps) {
     NS_CHECK(weight0->dtype == x0->dtype, "rms_norm: dtype mismatch, x is ", dtype_name(x0->dtype), ", weight is ",
              dtype_name(weight0->dtype));
   }
+  check_same_device("rms_norm", {x0, weight0});
   auto x = dense(x0);
   auto w = weight0 ? dense(weight0) : nullptr;
   const int64_t rows = C == 0 ? 0 : x->numel() / C;
-  auto y = empty(x->shape, x->dtype);
-  auto rstd = empty({rows}, x->dtype);
-  NS_DISPATCH_FLOAT(x->dtype, "rms_norm", {
-    using T = scalar_t;
-    rms_norm_forward<T>(y->data<T>(), rstd->data<T>(), x->data<T>(), w ? w->data<T>() : nullptr, rows, C, eps);
-  });
+  auto y = empty(x->shape, x->dtype, x->device());
+  auto rstd = empty({rows}, x->dtype, x->device());
+  if (x->is_cuda()) {
+    if (rows > 0 && C > 0) cuda_backend("rms_norm").rms_norm_forward(y, rstd, x, w, eps);
+  } else {
+    NS_DISPATCH_FLOAT(x->dtype, "rms_norm", {
+      using T = scalar_t;
+      rms_norm_forward<T>(y->data<T>(), rstd->data<T>(), x->data<T>(), w ? w->data<T>() : nullptr, rows, C, eps);
+    });
+  }
   if (needs_grad({x0, weight0})) {
     auto node = std::make_shared<RmsNormBackward>();
     node->x = x;

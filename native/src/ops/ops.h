@@ -19,6 +19,7 @@ TensorPtr contiguous(const TensorPtr& x);                  // identity when alre
 TensorPtr concat(const std::vector<TensorPtr>& xs, int64_t dim);
 TensorPtr cast(const TensorPtr& x, DType dtype);           // between float32 and float64 (and int32)
 TensorPtr expand(const TensorPtr& x, const Shape& shape);   // broadcast to shape (materialised)
+TensorPtr to_device(const TensorPtr& x, Device device);    // a copy on `device` (x itself when there)
 
 // ---- elementwise (elementwise.cpp) ----------------------------------------------------
 enum class BinaryOp { Add, Sub, Mul, Div, Max, Min };

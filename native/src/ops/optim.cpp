@@ -12,6 +12,7 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -163,11 +164,6 @@ void check_ns_steps(const char* op, int64_t ns_steps) {
 
 // ---- Muon -----------------------------------------------------------------------------
 
-struct MuonHyper {
-  double momentum, lr, wd, beta2;
-  int64_t ns_steps;
-};
-
 // One matrix of the group. p, grad, mbuf: (M, N); sbuf: (M) when M >= N else (N).
 template <class T>
 void muon_matrix(T* p, const T* grad, T* mbuf, T* sbuf, int64_t M, int64_t N, DType dtype, const MuonHyper& h) {
@@ -221,7 +217,7 @@ void muon_matrix(T* p, const T* grad, T* mbuf, T* sbuf, int64_t M, int64_t N, DT
   for (int64_t i = 0; i < stats; ++i) final_scale[i] = T(step_size[i] * ratio);
 
   // Cautious weight decay: decay only where the update and the parameter agree in sign.
-  const T lr = T(h.lr), lr_wd = T(h.lr) * T(h.wd);
+  const T lr = T(h.lr), lr_wd = T(h.lr) * T(h.weight_decay);
   parallel_for(M, std::max<int64_t>(1, kGrain / N), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       T* pr = p + r * N;
@@ -254,6 +250,12 @@ void adamw_step(const TensorPtr& p, const TensorPtr& grad, const TensorPtr& exp_
   for (const auto& [name, t] : all)
     NS_CHECK((*t)->is_contiguous(), "adamw_step: ", name, " must be contiguous (shape ", shape_str((*t)->shape), ")");
   NS_CHECK(step >= 1, "adamw_step: step must be >= 1 (bias correction), got ", step);
+  check_same_device("adamw_step", {p, grad, exp_avg, exp_avg_sq});
+  if (p->is_cuda()) {
+    if (p->numel() > 0)
+      cuda_backend("adamw_step").adamw(p, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay);
+    return;
+  }
   NS_DISPATCH_FLOAT(p->dtype, "adamw_step",
                     adamw_kernel(p->data<scalar_t>(), grad->data<scalar_t>(), exp_avg->data<scalar_t>(),
                                  exp_avg_sq->data<scalar_t>(), p->numel(), step, lr, beta1, beta2, eps,
@@ -268,7 +270,11 @@ TensorPtr polar_express(const TensorPtr& x, int64_t ns_steps) {
   const int64_t M = x->size(-2), N = x->size(-1), K = x->dim() == 3 ? x->shape[0] : 1;
   NS_CHECK(M > 0 && N > 0, "polar_express: matrices must be non-empty, got ", shape_str(x->shape));
   auto src = dense(x);
-  auto out = empty(x->shape, x->dtype);
+  auto out = empty(x->shape, x->dtype, x->device());
+  if (x->is_cuda()) {
+    cuda_backend("polar_express").polar_express(out, src, ns_steps);
+    return out;
+  }
   NS_DISPATCH_FLOAT(x->dtype, "polar_express", {
     const scalar_t* in = src->data<scalar_t>();
     scalar_t* o = out->data<scalar_t>();
@@ -304,6 +310,7 @@ void muon_step(const std::vector<TensorPtr>& params, const std::vector<TensorPtr
              " but must match the params' shape ", shape_str(p0->shape));
     NS_CHECK(g->dtype == dt, "muon_step: grads[", k, "] dtype ", dtype_name(g->dtype), " mismatch with params ",
              dtype_name(dt));
+    check_same_device("muon_step", {p0, p, g, momentum_buffer, second_momentum_buffer});
   }
   const Shape want_m = {K, M, N};
   const Shape want_s = M >= N ? Shape{K, M, 1} : Shape{K, 1, N};
@@ -323,6 +330,10 @@ void muon_step(const std::vector<TensorPtr>& params, const std::vector<TensorPtr
   std::vector<TensorPtr> grads_dense(K);
   for (int64_t k = 0; k < K; ++k) grads_dense[k] = dense(grads[k]);
   const MuonHyper h{momentum, lr, weight_decay, beta2, ns_steps};
+  if (p0->is_cuda()) {
+    cuda_backend("muon_step").muon_step(params, grads_dense, momentum_buffer, second_momentum_buffer, h);
+    return;
+  }
   const int64_t stats = M >= N ? M : N;
   NS_DISPATCH_FLOAT(dt, "muon_step", {
     scalar_t* mbuf = momentum_buffer->data<scalar_t>();

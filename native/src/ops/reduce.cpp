@@ -1,10 +1,12 @@
 // sum and mean over any set of dims. Three layouts cover everything: a suffix of dims (row
 // sums), a prefix (column sums) and the general case. Partial sums are combined in a fixed
-// order, so results are bit-identical whatever the thread count.
+// order, so results are bit-identical whatever the thread count. CUDA tensors are summed by the
+// CUDA backend (deterministic too: no floating-point atomics).
 #include <algorithm>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -108,6 +110,15 @@ void sum_kernel(const TensorPtr& x, const Plan& p, T* out) {
 
 TensorPtr sum_raw(const TensorPtr& x0, const Plan& p, const char* op) {
   auto x = dense(x0);
+  if (x->is_cuda()) {
+    auto kept = empty(p.out_keep, x->dtype, x->device());
+    if (x->numel() == 0) {
+      fill(kept, 0.0);
+    } else if (kept->numel() > 0) {
+      cuda_backend(op).sum(kept, x);
+    }
+    return make_view(kept, p.out_shape, contiguous_strides(p.out_shape), 0);
+  }
   auto out = empty(p.out_shape, x->dtype);
   NS_DISPATCH_FLOAT(x->dtype, op, sum_kernel<scalar_t>(x, p, out->data<scalar_t>()));
   return out;

@@ -5,6 +5,7 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -51,7 +52,11 @@ struct RotaryBackward : Node {
   void release_saved() override { cos.reset(); sin.reset(); }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     // g: (B, T, H, D) -> dx: (B, T, H, D)
-    auto dx = empty(x_shape, g->dtype);
+    auto dx = empty(x_shape, g->dtype, g->device());
+    if (g->is_cuda()) {
+      if (dx->numel() > 0) cuda_backend("rotary").rotary(dx, g, cos, sin, /*inverse=*/true);
+      return {dx, nullptr, nullptr};
+    }
     NS_DISPATCH_FLOAT(g->dtype, "rotary", {
       using T = scalar_t;
       rotary_apply<T>(dx->data<T>(), g->data<T>(), cos->data<T>(), sin->data<T>(), x_shape[0], x_shape[1], x_shape[2],
@@ -76,12 +81,17 @@ TensorPtr rotary(const TensorPtr& x0, const TensorPtr& cos0, const TensorPtr& si
            ", got cos ", shape_str(cos0->shape), " and sin ", shape_str(sin0->shape));
   NS_CHECK(cos0->shape[0] >= Tn, "rotary: cos/sin tables ", shape_str(cos0->shape), " are too short for x ",
            shape_str(x0->shape), " (need at least T=", Tn, " rows)");
+  check_same_device("rotary", {x0, cos0, sin0});
   auto x = dense(x0), cos = dense(cos0), sin = dense(sin0);
-  auto y = empty(x->shape, x->dtype);
-  NS_DISPATCH_FLOAT(x->dtype, "rotary", {
-    using T = scalar_t;
-    rotary_apply<T>(y->data<T>(), x->data<T>(), cos->data<T>(), sin->data<T>(), B, Tn, H, D, T(1));
-  });
+  auto y = empty(x->shape, x->dtype, x->device());
+  if (x->is_cuda()) {
+    if (y->numel() > 0) cuda_backend("rotary").rotary(y, x, cos, sin, /*inverse=*/false);
+  } else {
+    NS_DISPATCH_FLOAT(x->dtype, "rotary", {
+      using T = scalar_t;
+      rotary_apply<T>(y->data<T>(), x->data<T>(), cos->data<T>(), sin->data<T>(), B, Tn, H, D, T(1));
+    });
+  }
   if (needs_grad({x0})) {
     auto node = std::make_shared<RotaryBackward>();
     node->cos = cos;

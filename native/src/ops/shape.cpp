@@ -1,9 +1,11 @@
-// Views and layout ops: reshape, transpose, slice, contiguous, concat, cast, expand.
-// Views share storage and carry a node that maps the gradient back to the input's layout.
+// Views and layout ops: reshape, transpose, slice, contiguous, concat, cast, expand, and the
+// move between devices. Views share storage and carry a node that maps the gradient back to
+// the input's layout.
 #include <cstring>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "ops/ops.h"
 
 namespace ns {
@@ -26,8 +28,12 @@ struct SliceBackward : Node {
   int64_t dim, start;
   const char* name() const override { return "slice"; }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
-    auto gx = zeros(in_shape, g->dtype);
+    auto gx = zeros(in_shape, g->dtype, g->device());
     auto region = slice(gx, dim, start, start + g->shape[dim]);
+    if (g->is_cuda()) {
+      cuda_backend("slice").copy(region, g);
+      return {gx};
+    }
     // region is a strided view of gx; write g into it row by row.
     const int64_t nd = g->dim();
     auto gd = dense(g);
@@ -69,6 +75,12 @@ struct CastBackward : Node {
   DType in_dtype;
   const char* name() const override { return "cast"; }
   std::vector<TensorPtr> backward(const TensorPtr& g) override { return {cast(g, in_dtype)}; }
+};
+
+struct ToDeviceBackward : Node {
+  Device source;
+  const char* name() const override { return "to"; }
+  std::vector<TensorPtr> backward(const TensorPtr& g) override { return {to_device_raw(g, source)}; }
 };
 
 struct ExpandBackward : Node {
@@ -158,6 +170,8 @@ TensorPtr concat(const std::vector<TensorPtr>& xs, int64_t dim) {
   shape[dim] = 0;
   std::vector<int64_t> sizes;
   for (const auto& t : xs) {
+    NS_CHECK(t->device() == first->device(), "concat: all tensors must be on one device, got ",
+             first->device().str(), " and ", t->device().str());
     NS_CHECK(t->dtype == first->dtype, "concat: dtype mismatch, ", dtype_name(first->dtype), " and ",
              dtype_name(t->dtype));
     NS_CHECK(t->dim() == first->dim(), "concat: rank mismatch, ", shape_str(first->shape), " and ",
@@ -168,23 +182,34 @@ TensorPtr concat(const std::vector<TensorPtr>& xs, int64_t dim) {
     shape[dim] += t->shape[dim];
     sizes.push_back(t->shape[dim]);
   }
-  auto out = empty(shape, first->dtype);
-  const size_t es = dtype_size(first->dtype);
-  int64_t inner = 1, outer = 1;
-  for (int64_t d = dim + 1; d < first->dim(); ++d) inner *= shape[d];
-  for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
-  const int64_t out_block = shape[dim] * inner;
-  int64_t at = 0;
-  char* dst = static_cast<char*>(out->storage->data);
-  for (const auto& t : xs) {
-    auto td = dense(t);
-    const int64_t block = t->shape[dim] * inner;
-    const char* src = static_cast<const char*>(td->storage->data) + td->offset * es;
-    parallel_for(outer, 64, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        std::memcpy(dst + (o * out_block + at) * es, src + o * block * es, block * es);
-    });
-    at += block;
+  auto out = empty(shape, first->dtype, first->device());
+  if (first->is_cuda()) {
+    int64_t at = 0;  // along dim
+    for (const auto& t : xs) {
+      Shape region_shape = shape;
+      region_shape[dim] = t->shape[dim];
+      const auto region = make_view(out, region_shape, out->strides, at * out->strides[dim]);
+      if (t->numel() > 0) cuda_backend("concat").copy(region, t);
+      at += t->shape[dim];
+    }
+  } else {
+    const size_t es = dtype_size(first->dtype);
+    int64_t inner = 1, outer = 1;
+    for (int64_t d = dim + 1; d < first->dim(); ++d) inner *= shape[d];
+    for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
+    const int64_t out_block = shape[dim] * inner;
+    int64_t at = 0;  // in elements within an output block
+    char* dst = static_cast<char*>(out->storage->data);
+    for (const auto& t : xs) {
+      auto td = dense(t);
+      const int64_t block = t->shape[dim] * inner;
+      const char* src = static_cast<const char*>(td->storage->data) + td->offset * es;
+      parallel_for(outer, 64, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          std::memcpy(dst + (o * out_block + at) * es, src + o * block * es, block * es);
+      });
+      at += block;
+    }
   }
   if (needs_grad(xs)) {
     auto node = std::make_shared<ConcatBackward>();
@@ -197,9 +222,14 @@ TensorPtr concat(const std::vector<TensorPtr>& xs, int64_t dim) {
 
 TensorPtr cast(const TensorPtr& x, DType dtype) {
   if (x->dtype == dtype) return x;
-  NS_CHECK(x->dtype != DType::BF16 && dtype != DType::BF16, "cast: bfloat16 has no CPU kernels");
   auto xd = dense(x);
-  auto out = empty(x->shape, dtype);
+  auto out = empty(x->shape, dtype, x->device());
+  if (x->is_cuda()) {
+    // float32 is the only differentiable dtype on CUDA, so no gradient flows through a cast there.
+    if (x->numel() > 0) cuda_backend("cast").cast(out, xd);
+    return out;
+  }
+  NS_CHECK(x->dtype != DType::BF16 && dtype != DType::BF16, "cast: bfloat16 has no CPU kernels");
   const int64_t n = x->numel();
   auto convert = [&](auto* dst) {
     using D = std::remove_pointer_t<decltype(dst)>;
@@ -236,11 +266,26 @@ TensorPtr expand(const TensorPtr& x, const Shape& shape) {
     strides[od] = x->shape[d] == 1 ? 0 : x->strides[d];
   }
   auto view = make_view(x, shape, strides, x->offset);
-  auto out = empty(shape, x->dtype);
+  auto out = empty(shape, x->dtype, x->device());
   copy_into(out, view);
   if (needs_grad({x})) {
     auto node = std::make_shared<ExpandBackward>();
     node->in_shape = x->shape;
+    attach(out, node, {x});
+  }
+  return out;
+}
+
+}  // namespace ns
+
+namespace ns {
+
+TensorPtr to_device(const TensorPtr& x, Device device) {
+  if (x->device() == device) return x;
+  auto out = to_device_raw(x, device);
+  if (needs_grad({x})) {
+    auto node = std::make_shared<ToDeviceBackward>();
+    node->source = x->device();
     attach(out, node, {x});
   }
   return out;
