@@ -155,6 +155,13 @@ describe("device slots", () => {
       expect(() => parseDevices(spec, { gpus, cpuThreads: 2 })).toThrow(DeviceError);
       expect(() => parseDevices(spec, { gpus, cpuThreads: 2 })).toThrow(message);
     };
+    // auto: GPU 0 when there is one, else the CPU; CPU slots never see a GPU (they would use it)
+    expect(parseDevices("auto", { gpus: 0, cpuThreads: 8 })).toEqual([{ slot: 0, label: "cpu", env: {} }]);
+    expect(parseDevices("auto", { gpus: 2, cpuThreads: 8 })).toEqual([{ slot: 0, label: "cuda:0", env: { CUDA_VISIBLE_DEVICES: "0" } }]);
+    expect(parseDevices("cpu,cpu", { gpus: 1, cpuThreads: 8 }).map((d) => d.env)).toEqual([
+      { CUDA_VISIBLE_DEVICES: "", NIGHTSHIFT_NUM_THREADS: "4" },
+      { CUDA_VISIBLE_DEVICES: "", NIGHTSHIFT_NUM_THREADS: "4" },
+    ]);
     bad("0", 0, /no GPU the engine can use here.*--devices cpu/);
     bad("2", 2, /GPU 2 does not exist \(this machine has 2: 0\.\.1\)/);
     bad("0,0", 2, /listed twice/);

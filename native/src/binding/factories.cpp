@@ -15,6 +15,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     auto shape = a.ints(1);
     DType dtype = a.dtype(2);
     const Device device = a.device(3);
+    check_device_dtype(device, dtype);
     auto t = empty(shape, dtype);
     const size_t want = static_cast<size_t>(t->numel()) * dtype_size(dtype);
     NS_CHECK(arr.ByteLength() == want, "fromArray: ", arr.ElementLength(), " values do not fill shape ",
@@ -27,6 +28,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
 Napi::Value Full(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "full"};
+    check_device_dtype(a.device(3), a.dtype(1));
     return handle_of(info.Env(), full(a.ints(0), a.dtype(1), a.number(2), a.device(3)));
   });
 }
@@ -34,6 +36,7 @@ Napi::Value Full(const Napi::CallbackInfo& info) {
 Napi::Value Zeros(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     Args a{info, "zeros"};
+    check_device_dtype(a.device(2), a.dtype(1));
     return handle_of(info.Env(), zeros(a.ints(0), a.dtype(1), a.device(2)));
   });
 }

@@ -163,9 +163,6 @@ TensorPtr empty(const Shape& shape, DType dtype, Device device) {
     n *= d;
   }
   auto t = std::make_shared<TensorImpl>();
-  if (device.is_cuda())
-    NS_CHECK(dtype != DType::F64, "float64 tensors are not supported on ", device.str(),
-             " (the CUDA backend computes in float32; float64 is for CPU gradient checks)");
   t->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   t->shape = shape;
   t->strides = contiguous_strides(shape);
@@ -291,8 +288,14 @@ void fill(const TensorPtr& t, double value) {
   }
 }
 
+void check_device_dtype(Device device, DType dtype) {
+  NS_CHECK(!(device.is_cuda() && dtype == DType::F64), "float64 tensors are not supported on ", device.str(),
+           " (the CUDA backend computes in float32; float64 is for CPU gradient checks)");
+}
+
 TensorPtr to_device_raw(const TensorPtr& t, Device device) {
   if (t->device() == device) return t;
+  check_device_dtype(device, t->dtype);
   auto src = dense(t);
   auto out = empty(src->shape, src->dtype, device);
   const size_t n = static_cast<size_t>(src->numel()) * dtype_size(src->dtype);

@@ -93,6 +93,10 @@ void copy_into(const TensorPtr& dst, const TensorPtr& src);
 // Fills every element (dtype converted).
 void fill(const TensorPtr& t, double value);
 
+// Throws for dtypes users may not place on `device` (float64 on CUDA: the backend computes in
+// float32; its kernels may still use float64 scratch internally).
+void check_device_dtype(Device device, DType dtype);
+
 // A dense copy of t on `device` (t itself when it is already there). No autograd.
 TensorPtr to_device_raw(const TensorPtr& t, Device device);
 
