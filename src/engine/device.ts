@@ -4,7 +4,7 @@
  * - CPU: threads × clock × FLOPs per cycle of the vector unit, with the boost clock when the
  *   OS exposes it and the reported (often base) clock otherwise.
  * - CUDA: the dense bf16 tensor-core peak, SMs × SM clock × FLOPs per SM per cycle of the
- *   card's generation; on an H100 the 989.5 TFLOP/s that autoresearch divides by, so MFU
+ *   card's generation; on an H100 or H200 the 989.5 TFLOP/s that autoresearch divides by, so MFU
  *   figures compare with its own.
  * Either is a yardstick for comparing runs, not a measurement. NIGHTSHIFT_PEAK_FLOPS overrides it.
  */
@@ -37,7 +37,7 @@ function tensorFlopsPerSmCycle(major: number, minor: number): number {
 }
 
 function cudaPeakFlops(p: cuda.CudaProperties): number {
-  if (/H100/i.test(p.name)) return 989.5e12;
+  if (/H100|H200/i.test(p.name)) return 989.5e12; // the same GH100 tensor cores and clocks
   return p.multiprocessors * p.clockGhz * 1e9 * tensorFlopsPerSmCycle(p.major, p.minor);
 }
 
