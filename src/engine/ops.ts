@@ -25,7 +25,7 @@ function binary(op: "add" | "sub" | "mul" | "div" | "maximum" | "minimum", a: Te
       case "div":
         return wrapNative(() => native.mulScalar(a.native, 1 / b));
       default: {
-        const s = wrapNative(() => native.full([], a.dtype, b));
+        const s = wrapNative(() => native.full([], a.dtype, b, a.device));
         try {
           return wrapNative(() => native.binary(op, a.native, s.native));
         } finally {
