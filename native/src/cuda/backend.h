@@ -138,6 +138,8 @@ class CudaBackend {
                                       int64_t ignore_index, double softcap) = 0;
 
   // ---- attention (cuda/attention.cu) ----
+  // Follows the matmul precision: bf16 tensor cores (BF16, TF32) where the shape allows them
+  // (D <= 128, D % 4 == 0, 16-byte aligned, sm_80+), else exact f32 kernels (F32, any shape).
   // q: (B, T, H, D); k, v: (B, T, Hkv, D); out: (B, T, H, D); lse: (B, H, T) natural-log
   // sum-exp of the scaled scores. window < 0: plain causal; else keys i - window <= j <= i.
   virtual void attention_forward(const TensorPtr& out, const TensorPtr& lse, const TensorPtr& q, const TensorPtr& k,
