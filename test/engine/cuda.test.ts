@@ -50,6 +50,7 @@ import {
   ids,
   leafOn,
   normal,
+  rotaryTables,
   shapeStr,
   tinyBatch,
   tinyTrainStep,
@@ -188,19 +189,6 @@ function engineError(fn: () => unknown): EngineError {
 
 const rawBytes = (a: Float32Array | Float64Array | Int32Array | Uint16Array): Buffer =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-
-/** Rotary tables (Tc, D/2), base 10000, as the recipe builds them. */
-function rotaryTables(Tc: number, D: number): { cos: Float32Array; sin: Float32Array } {
-  const half = D / 2;
-  const cos = new Float32Array(Tc * half);
-  const sin = new Float32Array(Tc * half);
-  for (let t = 0; t < Tc; t++)
-    for (let j = 0; j < half; j++) {
-      cos[t * half + j] = Math.cos(t / 10000 ** ((2 * j) / D));
-      sin[t * half + j] = Math.sin(t / 10000 ** ((2 * j) / D));
-    }
-  return { cos, sin };
-}
 
 // ---- op cases ----------------------------------------------------------------------------
 

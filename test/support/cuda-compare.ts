@@ -378,16 +378,9 @@ export class TinyModel {
     this.wo = param(() => gen.uniform([C, C], -s / 4, s / 4));
     this.fc = param(() => gen.uniform([4 * C, C], -s, s));
     this.proj = param(() => gen.uniform([C, 4 * C], -s / 8, s / 8));
-    const half = D / 2;
-    const cos = new Float32Array(T * half);
-    const sin = new Float32Array(T * half);
-    for (let t = 0; t < T; t++)
-      for (let j = 0; j < half; j++) {
-        cos[t * half + j] = Math.cos(t / 10000 ** ((2 * j) / D));
-        sin[t * half + j] = Math.sin(t / 10000 ** ((2 * j) / D));
-      }
-    this.cos = tensor(cos, [T, half], "float32", device);
-    this.sin = tensor(sin, [T, half], "float32", device);
+    const { cos, sin } = rotaryTables(T, D);
+    this.cos = tensor(cos, [T, D / 2], "float32", device);
+    this.sin = tensor(sin, [T, D / 2], "float32", device);
   }
 
   /** Muon's matrices, grouped by shape. */
@@ -489,4 +482,17 @@ export function tinyTrainStep(model: TinyModel, optimizer: TinyOptimizer, batch:
   });
   optimizer.step();
   return loss;
+}
+
+/** Rotary tables (Tc, D/2), base 10000, as the recipe builds them. */
+export function rotaryTables(Tc: number, D: number): { cos: Float32Array; sin: Float32Array } {
+  const half = D / 2;
+  const cos = new Float32Array(Tc * half);
+  const sin = new Float32Array(Tc * half);
+  for (let t = 0; t < Tc; t++)
+    for (let j = 0; j < half; j++) {
+      cos[t * half + j] = Math.cos(t / 10000 ** ((2 * j) / D));
+      sin[t * half + j] = Math.sin(t / 10000 ** ((2 * j) / D));
+    }
+  return { cos, sin };
 }

@@ -20,34 +20,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-const char* binary_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Max: return "maximum";
-    case BinaryOp::Min: return "minimum";
-  }
-  return "binary";
-}
-
-const char* unary_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Rsqrt: return "rsqrt";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Abs: return "abs";
-  }
-  return "unary";
-}
-
 void require_f32(const char* op, std::initializer_list<const TensorPtr*> tensors) {
   for (const TensorPtr* t : tensors)
     if (*t)
@@ -347,7 +319,7 @@ __global__ void select_grad_kernel(float* ga, float* gb, const float* __restrict
 }  // namespace
 
 void CudaBackendImpl::binary(BinaryOp op, const TensorPtr& out, const TensorPtr& a, const TensorPtr& b) {
-  const char* name = binary_name(op);
+  const char* name = op_name(op);
   require_f32(name, {&out, &a, &b});
   const int64_t n = out->numel();
   if (n == 0) return;
@@ -364,7 +336,7 @@ void CudaBackendImpl::binary(BinaryOp op, const TensorPtr& out, const TensorPtr&
 }
 
 void CudaBackendImpl::unary(UnaryOp op, const TensorPtr& out, const TensorPtr& x) {
-  const char* name = unary_name(op);
+  const char* name = op_name(op);
   require_f32(name, {&out, &x});
   require_same_numel(name, out, x);
   const int64_t n = x->numel();
@@ -406,7 +378,7 @@ void CudaBackendImpl::scalar(ScalarOp op, const TensorPtr& out, const TensorPtr&
 }
 
 void CudaBackendImpl::unary_grad(UnaryOp op, const TensorPtr& gx, const TensorPtr& g, const TensorPtr& saved) {
-  const char* name = unary_name(op);
+  const char* name = op_name(op);
   require_f32(name, {&gx, &g, &saved});
   require_same_numel(name, gx, g);
   const int64_t n = g->numel();

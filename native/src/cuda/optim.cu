@@ -14,20 +14,11 @@
 #include <vector>
 
 #include "cuda/backend_impl.cuh"
+#include "ops/polar_express.h"
 
 namespace ns {
 namespace cuda {
 namespace {
-
-// (a, b, c) per Newton–Schulz iteration, autoresearch's polar_express_coeffs (as ops/optim.cpp).
-constexpr int64_t kPolarMaxSteps = 5;
-constexpr double kPolarCoeffs[kPolarMaxSteps][3] = {
-    {8.156554524902461, -22.48329292557795, 15.878769915207462},
-    {4.042929935166739, -2.808917465908714, 0.5000178451051316},
-    {3.8916678022926607, -2.772484153217685, 0.5060648178503393},
-    {3.285753657755655, -2.3681294933425376, 0.46449024233003106},
-    {2.3465413258596377, -1.7097828382687081, 0.42323551169305323},
-};
 
 constexpr int kThreads = 256;
 constexpr int kReduceThreads = 512;  // one block per matrix: as many threads as keep an SM's loads busy

@@ -443,6 +443,25 @@ struct CrossEntropyBackward : Node {
   }
 };
 
+// Attaches the backward to `out` when logits0 needs a gradient. logits: dense (N, V); targets:
+// dense (N), copied because callers may refill their targets buffer with the next batch before
+// backward runs.
+void attach_backward(const TensorPtr& out, const TensorPtr& logits0, const TensorPtr& targets0,
+                     const TensorPtr& logits, const TensorPtr& targets, const TensorPtr& lse, int64_t ignore_index,
+                     int64_t count, double softcap, bool mean) {
+  if (!needs_grad({logits0})) return;
+  auto node = std::make_shared<CrossEntropyBackward>();
+  node->logits = logits;
+  node->targets = empty(targets->shape, DType::I32, targets->device());
+  copy_into(node->targets, targets);
+  node->lse = lse;
+  node->ignore_index = ignore_index;
+  node->count = count;
+  node->softcap = softcap;
+  node->mean = mean;
+  attach(out, node, {logits0, targets0});
+}
+
 [[noreturn]] void fail_target(int64_t t, int64_t position, const TensorPtr& logits, int64_t ignore_index) {
   const int64_t V = logits->shape[1];
   fail("cross_entropy: target ", t, " at position ", position, " is out of range for logits ",
@@ -467,18 +486,7 @@ TensorPtr cross_entropy_cuda(const TensorPtr& logits0, const TensorPtr& targets0
     NoGradGuard no_grad;
     out = mul_scalar(sum(loss, {}, false), count > 0 ? 1.0 / double(count) : std::nan(""));
   }
-  if (needs_grad({logits0})) {
-    auto node = std::make_shared<CrossEntropyBackward>();
-    node->logits = logits;
-    node->targets = empty({N}, DType::I32, targets->device());
-    copy_into(node->targets, targets);
-    node->lse = lse;
-    node->ignore_index = ignore_index;
-    node->count = count;
-    node->softcap = softcap;
-    node->mean = mean;
-    attach(out, node, {logits0, targets0});
-  }
+  attach_backward(out, logits0, targets0, logits, targets, lse, ignore_index, count, softcap, mean);
   return out;
 }
 
@@ -503,9 +511,7 @@ TensorPtr cross_entropy(const TensorPtr& logits0, const TensorPtr& targets0, int
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = pt[i];
     if (t == ignore_index) continue;
-    NS_CHECK(t >= 0 && t < V, "cross_entropy: target ", t, " at position ", i, " is out of range for logits ",
-             shape_str(logits0->shape), " (targets must be in [0, V=", V, ") or equal ignore_index=", ignore_index,
-             ")");
+    if (t < 0 || t >= V) fail_target(t, i, logits0, ignore_index);
     ++count;
   }
 
@@ -537,19 +543,7 @@ TensorPtr cross_entropy(const TensorPtr& logits0, const TensorPtr& targets0, int
       out->data<T>()[0] = static_cast<T>(total / static_cast<double>(count));
     });
   }
-  if (needs_grad({logits0})) {
-    auto node = std::make_shared<CrossEntropyBackward>();
-    node->logits = logits;
-    // A private copy: callers may refill their targets buffer with the next batch before backward.
-    node->targets = empty({N}, DType::I32);
-    std::memcpy(node->targets->data<int32_t>(), pt, static_cast<size_t>(N) * sizeof(int32_t));
-    node->lse = lse;
-    node->ignore_index = ignore_index;
-    node->count = count;
-    node->softcap = softcap;
-    node->mean = mean;
-    attach(out, node, {logits0, targets0});
-  }
+  attach_backward(out, logits0, targets0, logits, targets, lse, ignore_index, count, softcap, mean);
   return out;
 }
 

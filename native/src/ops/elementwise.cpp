@@ -10,11 +10,8 @@
 #include "ops/ops.h"
 
 namespace ns {
-namespace {
 
-constexpr int64_t kGrain = 1 << 14;
-
-const char* binary_name(BinaryOp op) {
+const char* op_name(BinaryOp op) {
   switch (op) {
     case BinaryOp::Add: return "add";
     case BinaryOp::Sub: return "sub";
@@ -26,7 +23,7 @@ const char* binary_name(BinaryOp op) {
   return "binary";
 }
 
-const char* unary_name(UnaryOp op) {
+const char* op_name(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: return "neg";
     case UnaryOp::Exp: return "exp";
@@ -41,6 +38,10 @@ const char* unary_name(UnaryOp op) {
   }
   return "unary";
 }
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
 
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   const size_t nd = std::max(a.size(), b.size());
@@ -115,7 +116,7 @@ void binary_kernel(BinaryOp op, const Shape& out_shape, const TensorPtr& a, cons
 }
 
 TensorPtr binary_raw(BinaryOp op, const TensorPtr& a0, const TensorPtr& b0) {
-  const char* name = binary_name(op);
+  const char* name = op_name(op);
   NS_CHECK(a0->dtype == b0->dtype, name, ": dtype mismatch, ", dtype_name(a0->dtype), " ", shape_str(a0->shape),
            " and ", dtype_name(b0->dtype), " ", shape_str(b0->shape));
   check_same_device(name, {a0, b0});
@@ -191,9 +192,9 @@ TensorPtr scalar_raw(ScalarOp op, const TensorPtr& x, double s, const char* name
 
 TensorPtr unary_raw(UnaryOp op, const TensorPtr& x) {
   if (x->is_cuda())
-    return cuda_map(x, [&](const TensorPtr& out, const TensorPtr& xd) { cuda_backend(unary_name(op)).unary(op, out, xd); });
+    return cuda_map(x, [&](const TensorPtr& out, const TensorPtr& xd) { cuda_backend(op_name(op)).unary(op, out, xd); });
   TensorPtr out;
-  NS_DISPATCH_FLOAT(x->dtype, unary_name(op), {
+  NS_DISPATCH_FLOAT(x->dtype, op_name(op), {
     using T = scalar_t;
     switch (op) {
       case UnaryOp::Neg: out = map_unary<T>(x, [](T v) { return -v; }); break;
@@ -215,7 +216,7 @@ struct BinaryBackward : Node {
   BinaryOp op;
   TensorPtr a, b;  // saved only for ops whose gradient needs them
   Shape a_shape, b_shape;
-  const char* name() const override { return binary_name(op); }
+  const char* name() const override { return op_name(op); }
   void release_saved() override { a.reset(); b.reset(); }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     const bool ga_needed = inputs[0]->requires_grad, gb_needed = inputs[1]->requires_grad;
@@ -273,7 +274,7 @@ struct BinaryBackward : Node {
 struct UnaryBackward : Node {
   UnaryOp op;
   TensorPtr x, y;  // input and output, saved as the formula needs
-  const char* name() const override { return unary_name(op); }
+  const char* name() const override { return op_name(op); }
   void release_saved() override { x.reset(); y.reset(); }
   std::vector<TensorPtr> backward(const TensorPtr& g) override {
     if (op == UnaryOp::Neg) return {unary_raw(UnaryOp::Neg, g)};

@@ -24,6 +24,9 @@ TensorPtr to_device(const TensorPtr& x, Device device);    // a copy on `device`
 // ---- elementwise (elementwise.cpp) ----------------------------------------------------
 enum class BinaryOp { Add, Sub, Mul, Div, Max, Min };
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Sigmoid, Tanh, Relu, Square, Abs };
+// The op's user-facing name ("add", "maximum", "rsqrt", ...), for messages and autograd nodes.
+const char* op_name(BinaryOp op);
+const char* op_name(UnaryOp op);
 TensorPtr binary(BinaryOp op, const TensorPtr& a, const TensorPtr& b);  // numpy broadcasting
 TensorPtr unary(UnaryOp op, const TensorPtr& x);
 TensorPtr add_scalar(const TensorPtr& x, double s);
