@@ -246,7 +246,8 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     val_bpb: valBpb,
     training_seconds: trainingSeconds,
     total_seconds: performance.now() / 1000,
-    peak_vram_mb: engine.memoryStats().peakBytes / 1024 / 1024,
+    // The GPU's peak when training ran there; the host's otherwise.
+    peak_vram_mb: (device.kind === "cuda" ? engine.cuda.memoryStats(0) : engine.memoryStats()).peakBytes / 1024 / 1024,
     mfu_percent: tracker.mfuPercent(model.flopsPerToken, trainingSeconds),
     total_tokens_M: tracker.totalTokens / 1e6,
     num_steps: tracker.steps,
