@@ -97,7 +97,8 @@ void fill(const TensorPtr& t, double value);
 // float32; its kernels may still use float64 scratch internally).
 void check_device_dtype(Device device, DType dtype);
 
-// A dense copy of t on `device` (t itself when it is already there). No autograd.
+// t on `device`: a dense copy when it lives elsewhere, t itself (any layout) when it is already
+// there. No autograd.
 TensorPtr to_device_raw(const TensorPtr& t, Device device);
 
 // Throws unless every non-null tensor is on `first`'s device, naming the op and both devices.

@@ -1,14 +1,13 @@
 // Tensor primitives on a CUDA device: fill, strided copy (what dense() and every view that a
-// kernel needs dense go through), dtype casts and the index check behind embedding and
-// cross-entropy. All of them are memory-bound, so they aim for coalesced accesses and cheap
-// index arithmetic (32-bit whenever the tensor allows) rather than anything clever; only
-// check_indices synchronises, because its caller needs the answer on the host.
+// kernel needs dense go through, and the writes into views behind slice's gradient and
+// concat), dtype casts and the index check behind embedding and cross-entropy. All of them
+// are memory-bound, so they aim for coalesced accesses and cheap index arithmetic (32-bit
+// whenever the tensor allows) rather than anything clever; only check_indices synchronises,
+// because its caller needs the answer on the host.
 #include <cuda_bf16.h>
 
 #include <cstring>
 #include <limits>
-#include <utility>
-#include <vector>
 
 #include "cuda/backend_impl.cuh"
 
@@ -43,70 +42,72 @@ void fill_bits(void* data, T bits, int64_t n, int device) {
 
 constexpr int kMaxCopyDims = 8;
 
-// A source view with size-1 dims dropped and mergeable neighbours merged; dims are stored
-// innermost first so the kernel peels the flat index from the fastest dim outward.
+// The common shape of a copy with size-1 dims dropped and neighbours merged where both sides
+// walk memory as one dim; dims are stored innermost first so the kernel peels the flat index
+// from the fastest dim outward.
 struct StridedView {
   int ndim = 0;
   int64_t size[kMaxCopyDims] = {};
-  int64_t stride[kMaxCopyDims] = {};
+  int64_t dst_stride[kMaxCopyDims] = {};
+  int64_t src_stride[kMaxCopyDims] = {};
 };
 
-StridedView coalesce_view(const TensorPtr& src) {
-  // Outermost-first list of (size, stride) with size-1 dims dropped, merging a dim into its
-  // inner neighbour when together they walk memory as one dim.
-  std::vector<std::pair<int64_t, int64_t>> dims;
-  for (int64_t d = 0; d < src->dim(); ++d) {
-    const int64_t size = src->shape[d], stride = src->strides[d];
-    if (size == 1) continue;
-    dims.emplace_back(size, stride);
-  }
-  std::vector<std::pair<int64_t, int64_t>> merged;
-  for (int64_t i = static_cast<int64_t>(dims.size()) - 1; i >= 0; --i) {
-    if (!merged.empty() && dims[i].second == merged.back().second * merged.back().first) {
-      merged.back().first *= dims[i].first;  // the inner dim's stride carries over
-    } else {
-      merged.push_back(dims[i]);
-    }
-  }
-  NS_CHECK(static_cast<int>(merged.size()) <= kMaxCopyDims, "copy: a view of shape ", shape_str(src->shape),
-           " and strides ", shape_str(src->strides), " has more than ", kMaxCopyDims,
-           " non-mergeable dims; the CUDA copy does not support it");
+StridedView coalesce_view(const TensorPtr& dst, const TensorPtr& src) {
   StridedView view;
-  view.ndim = static_cast<int>(merged.size());
-  for (int i = 0; i < view.ndim; ++i) {
-    view.size[i] = merged[i].first;
-    view.stride[i] = merged[i].second;
+  // From the innermost dim out, merging a dim into its inner neighbour when on both sides its
+  // stride is that neighbour's stride times its size.
+  for (int64_t d = src->dim() - 1; d >= 0; --d) {
+    const int64_t size = src->shape[d];
+    if (size == 1) continue;
+    if (view.ndim > 0) {
+      const int inner = view.ndim - 1;
+      if (dst->strides[d] == view.dst_stride[inner] * view.size[inner] &&
+          src->strides[d] == view.src_stride[inner] * view.size[inner]) {
+        view.size[inner] *= size;
+        continue;
+      }
+    }
+    NS_CHECK(view.ndim < kMaxCopyDims, "copy: views of shape ", shape_str(src->shape), " with strides ",
+             shape_str(dst->strides), " <- ", shape_str(src->strides), " have more than ", kMaxCopyDims,
+             " non-mergeable dims; the CUDA copy does not support it");
+    view.size[view.ndim] = size;
+    view.dst_stride[view.ndim] = dst->strides[d];
+    view.src_stride[view.ndim] = src->strides[d];
+    ++view.ndim;
   }
   return view;
 }
 
-// Index is uint32_t when every flat index and source offset fits (the common case: 64-bit
-// division costs several times more than 32-bit), else int64_t.
+// Index is uint32_t when every flat index and offset fits (the common case: 64-bit division
+// costs several times more than 32-bit), else int64_t.
 template <class T, class Index>
 __global__ void strided_copy_kernel(T* __restrict__ dst, const T* __restrict__ src, StridedView view, Index n) {
   const Index step = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
-    Index rem = i, offset = 0;
+    Index rem = i, dst_offset = 0, src_offset = 0;
 #pragma unroll
     for (int d = 0; d < kMaxCopyDims; ++d) {
       if (d == view.ndim) break;
       const Index size = static_cast<Index>(view.size[d]);
-      offset += (rem % size) * static_cast<Index>(view.stride[d]);
+      const Index coord = rem % size;
       rem /= size;
+      dst_offset += coord * static_cast<Index>(view.dst_stride[d]);
+      src_offset += coord * static_cast<Index>(view.src_stride[d]);
     }
-    dst[i] = src[offset];
+    dst[dst_offset] = src[src_offset];
   }
 }
 
 template <class T>
 void strided_copy(void* dst, const void* src, const StridedView& view, int64_t n, int device) {
   bool fits_32 = n < (int64_t(1) << 31);
-  int64_t max_offset = 0;
+  int64_t max_dst_offset = 0, max_src_offset = 0;
   for (int d = 0; d < view.ndim; ++d) {
-    if (view.stride[d] < 0) fits_32 = false;
-    max_offset += (view.size[d] - 1) * (view.stride[d] < 0 ? -view.stride[d] : view.stride[d]);
+    if (view.dst_stride[d] < 0 || view.src_stride[d] < 0) fits_32 = false;
+    max_dst_offset += (view.size[d] - 1) * (view.dst_stride[d] < 0 ? -view.dst_stride[d] : view.dst_stride[d]);
+    max_src_offset += (view.size[d] - 1) * (view.src_stride[d] < 0 ? -view.src_stride[d] : view.src_stride[d]);
   }
-  fits_32 = fits_32 && max_offset < (int64_t(1) << 31);
+  fits_32 = fits_32 && max_dst_offset < (int64_t(1) << 31) && max_src_offset < (int64_t(1) << 31);
   const cudaStream_t s = stream(device);
   T* d = static_cast<T*>(dst);
   const T* sp = static_cast<const T*>(src);
@@ -247,18 +248,17 @@ void CudaBackendImpl::fill(const TensorPtr& t, double value) {
 void CudaBackendImpl::copy(const TensorPtr& dst, const TensorPtr& src) {
   NS_CHECK(dst->shape == src->shape, "copy: shape mismatch ", shape_str(dst->shape), " vs ", shape_str(src->shape));
   NS_CHECK(dst->dtype == src->dtype, "copy: dtype mismatch ", dtype_name(dst->dtype), " vs ", dtype_name(src->dtype));
-  NS_CHECK(dst->is_contiguous(), "copy: destination must be contiguous");
   check_float_bf16_int("copy", src);
   const int64_t n = src->numel();
   if (n == 0) return;
   const int device = device_of(dst);
   DeviceGuard guard(device);
-  if (src->is_contiguous()) {
+  if (dst->is_contiguous() && src->is_contiguous()) {
     NS_CUDA_CHECK(cudaMemcpyAsync(element_data(dst), element_data(src), static_cast<size_t>(n) * dtype_size(src->dtype),
                                   cudaMemcpyDeviceToDevice, stream(device)));
     return;
   }
-  const StridedView view = coalesce_view(src);
+  const StridedView view = coalesce_view(dst, src);
   // Copies move bits, so each element size has one kernel whatever the dtype.
   if (dtype_size(src->dtype) == 2)
     strided_copy<uint16_t>(dst->data<uint16_t>(), src->data<uint16_t>(), view, n, device);
@@ -272,6 +272,7 @@ void CudaBackendImpl::cast(const TensorPtr& dst, const TensorPtr& src) {
   check_float_bf16_int("cast", dst);
   const int64_t n = src->numel();
   if (n == 0) return;
+  NS_CHECK(dst->is_contiguous() && src->is_contiguous(), "cast: source and destination must be contiguous");
   const int device = device_of(dst);
   DeviceGuard guard(device);
   if (dst->dtype == src->dtype) {
