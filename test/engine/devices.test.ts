@@ -59,3 +59,14 @@ describe.skipIf(cuda.isCompiled())("an engine built without CUDA", () => {
     expect(() => cuda.setMatmulPrecision("fp8" as never)).toThrow(/expected "bf16", "tf32" or "f32"/);
   });
 });
+
+describe.skipIf(!cuda.isCompiled() || cuda.isAvailable())("an engine built with CUDA on a machine without a GPU", () => {
+  it("loads, counts no device and says so when a tensor is sent to cuda", () => {
+    expect(cuda.deviceCount()).toBe(0);
+    expect(deviceInfo().kind).toBe("cpu");
+    expect(cuda.unavailableReason()).toMatch(/^no CUDA device visible/);
+    expect(() => tensor([1, 2]).to("cuda")).toThrow(/a tensor on cuda:0: no CUDA device is visible/);
+    expect(() => cuda.properties()).toThrow(/cuda.properties: no CUDA device visible/);
+    expect(["bf16", "tf32", "f32"]).toContain(cuda.matmulPrecision());
+  });
+});

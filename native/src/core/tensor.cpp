@@ -91,8 +91,10 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   if (device.is_cuda()) {
     const std::string where = "a tensor on " + device.str();
     CudaBackend& cuda = cuda_backend(where.c_str());
-    NS_CHECK(device.index < cuda.device_count(), "device ", device.str(), " does not exist (",
-             cuda.device_count(), " CUDA device(s) visible)");
+    const int count = cuda.device_count();
+    NS_CHECK(count > 0, where, ": no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)");
+    NS_CHECK(device.index < count, where, ": there is no ", device.str(), " (", count, " CUDA device",
+             count == 1 ? "" : "s", " visible)");
     data = cuda.allocate(n, device.index);
     return;
   }
