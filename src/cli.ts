@@ -2,19 +2,31 @@
  * The `nightshift` command line: assembles the commands in src/commands/. Every command
  * validates its input; errors that are the user's to fix print one line and exit with code 2.
  */
-import yargs from "yargs";
+import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { UsageError, isUserError } from "./commands/common.ts";
-import { infoCommand } from "./commands/info.ts";
-import { prepareCommand } from "./commands/prepare.ts";
-import { reportCommand } from "./commands/report.ts";
-import { resultsCommand } from "./commands/results.ts";
-import { runCommand } from "./commands/run.ts";
-import { noiseCommand } from "./commands/noise.ts";
-import { verifyCommand } from "./commands/verify.ts";
-import { compareCommand } from "./commands/compare.ts";
-import { trainCommand } from "./commands/train.ts";
-import { tournamentCommand } from "./commands/tournament.ts";
+
+// Each command's module is loaded only when that command runs: together they pull in the
+// store, the loop, the tournament and the report renderer, most of a second of start-up that
+// `nightshift info` has no use for. Help and a mistyped command load them all.
+type Loader = () => Promise<CommandModule<object, never>>;
+const COMMANDS: Record<string, Loader> = {
+  info: async () => (await import("./commands/info.ts")).infoCommand as CommandModule<object, never>,
+  prepare: async () => (await import("./commands/prepare.ts")).prepareCommand as CommandModule<object, never>,
+  train: async () => (await import("./commands/train.ts")).trainCommand as CommandModule<object, never>,
+  run: async () => (await import("./commands/run.ts")).runCommand as CommandModule<object, never>,
+  results: async () => (await import("./commands/results.ts")).resultsCommand as CommandModule<object, never>,
+  noise: async () => (await import("./commands/noise.ts")).noiseCommand as CommandModule<object, never>,
+  verify: async () => (await import("./commands/verify.ts")).verifyCommand as CommandModule<object, never>,
+  compare: async () => (await import("./commands/compare.ts")).compareCommand as CommandModule<object, never>,
+  report: async () => (await import("./commands/report.ts")).reportCommand as CommandModule<object, never>,
+  tournament: async () => (await import("./commands/tournament.ts")).tournamentCommand as CommandModule<object, never>,
+};
+
+async function loadCommands(first: string | undefined): Promise<CommandModule<object, never>[]> {
+  const names = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
+  return Promise.all(names.map((name) => COMMANDS[name]!()));
+}
 
 async function main(): Promise<void> {
   const cli = yargs(hideBin(process.argv));
@@ -22,16 +34,7 @@ async function main(): Promise<void> {
     .scriptName("nightshift")
     .wrap(process.stdout.isTTY ? Math.min(120, cli.terminalWidth()) : null) // a pipe gets whole lines
     .usage("$0 <command> [options]\n\nAutonomous ML research: agents edit train.ts, orgs race for device nights.")
-    .command(infoCommand)
-    .command(prepareCommand)
-    .command(trainCommand)
-    .command(runCommand)
-    .command(resultsCommand)
-    .command(noiseCommand)
-    .command(verifyCommand)
-    .command(compareCommand)
-    .command(reportCommand)
-    .command(tournamentCommand)
+    .command(await loadCommands(hideBin(process.argv)[0]))
     .demandCommand(1, "name a command (see --help)")
     .strict()
     .recommendCommands()
