@@ -5,6 +5,8 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { LabError } from "../lab/errors.ts";
+import { checkRefComponent } from "../lab/names.ts";
 import { CodedError } from "../util/errors.ts";
 
 export class OrgError extends CodedError<"ORG_INVALID"> {
@@ -29,7 +31,12 @@ export function loadOrg(given: string): OrgSource {
   const dir = basename(dirname(path));
   const isTopLevel = existsSync(join(dirname(path), "package.json"));
   const name = isTopLevel || basename(path) !== "program.md" ? "default" : dir;
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
-    throw new OrgError(`--org ${given}: the org name '${name}' may only use letters, digits, '.', '_' and '-'`);
+  if (name.length > 64) throw new OrgError(`--org ${given}: the org name '${name}' is longer than 64 characters`);
+  try {
+    checkRefComponent("org", name); // the name becomes part of git branch names
+  } catch (err) {
+    if (err instanceof LabError) throw new OrgError(`--org ${given}: ${err.message} (it names the run's git branches)`);
+    throw err;
+  }
   return { name, path, programMd };
 }

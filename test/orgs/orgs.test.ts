@@ -8,7 +8,8 @@
  * device, no git, no network; a few hundred builtin proposals in well under a second.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -167,6 +168,26 @@ describe("the seed population", () => {
       expect(runBranchName("night-1", org.name)).toBe(`nightshift/night-1/${org.name}`);
     }
     expect(checkRefComponent("org", DEFAULT.name)).toBe("default");
+  });
+
+  it("refuses an org directory whose name git refs reject, before anything runs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ns-org-names-"));
+    try {
+      for (const [name, rule] of [
+        [".hidden", /must not start with '\.'/],
+        ["v1.lock", /must not end with '\.lock'/],
+        ["a..b", /must not contain '\.\.'/],
+        ["trailing.", /must not end with '\.'/],
+        ["has space", /may hold only letters, digits/],
+      ] as const) {
+        mkdirSync(join(dir, name));
+        writeFileSync(join(dir, name, "program.md"), "# an org\n");
+        expect(() => loadOrg(join(dir, name)), name).toThrow(rule);
+        expect(() => loadOrg(join(dir, name)), name).toThrow(/names the run's git branches/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("gives every org a strategy whose knobs exist in the baseline train.ts, with the baseline inside every range", () => {
