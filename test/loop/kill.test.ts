@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/index.ts";
 import { type Experiment, type ExperimentStatus, StoreError, openStore } from "../../src/store/index.ts";
-import { type TestProcess, processesUnder, waitUntilNoneUnder } from "../support/processes.ts";
+import { type TestProcess, endTestProcesses, processesUnder, waitUntilNoneUnder } from "../support/processes.ts";
 import { seededRandom } from "../support/random.ts";
 import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -114,21 +114,7 @@ const git = (cwd: string, args: string[], input?: string) =>
 // Pids of CLIs this file started and that have not exited yet: afterAll ends only these.
 const live = new Set<number>();
 afterAll(() => {
-  for (const pid of live) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  // Processes this file's CLIs left behind (if a test failed on them), chosen by pid.
-  for (const p of processesUnder(root)) {
-    try {
-      process.kill(p.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  endTestProcesses(live, root); // and whatever this file's CLIs left behind, if a test failed on them
   rmSync(root, { recursive: true, force: true });
 });
 beforeAll(async () => {

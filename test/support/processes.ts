@@ -2,8 +2,9 @@
  * Finds the processes a test's children left behind, by what they touch rather than by who
  * their parent is: after a kill -9 an orphan is re-parented to init, so the process tree no
  * longer leads to it. A process "belongs" to a test directory when its command line names a
- * path under it or its working directory is under it. Linux only (/proc); read-only: it never
- * signals anything, so a caller can only end processes it chose by pid.
+ * path under it or its working directory is under it. Linux only (/proc). Only
+ * endTestProcesses signals anything, and only what its caller names: the process groups the
+ * test started and the processes under the test's own directory.
  */
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { sep } from "node:path";
@@ -59,4 +60,21 @@ export async function waitUntilNoneUnder(
     now = processesUnder(dir);
   }
   return { first, goneAfterMs: Date.now() - t0, stillThere: now };
+}
+
+/**
+ * Teardown for tests that start CLIs in their own process groups and kill them: SIGKILLs each
+ * group in `groups` (by leader pid), then whatever is still under `dir` (orphans re-parented
+ * to init after a kill). Processes already gone are skipped.
+ */
+export function endTestProcesses(groups: Iterable<number>, dir: string): void {
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  for (const leader of groups) kill(-leader);
+  for (const p of processesUnder(dir)) kill(p.pid);
 }

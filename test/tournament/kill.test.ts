@@ -27,7 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBranchName } from "../../src/lab/index.ts";
 import { StoreError, openStore } from "../../src/store/index.ts";
 import { countedExperiments, nightTag } from "../../src/tournament/index.ts";
-import { processesUnder, waitUntilNoneUnder } from "../support/processes.ts";
+import { endTestProcesses, processesUnder, waitUntilNoneUnder } from "../support/processes.ts";
 import { seededRandom } from "../support/random.ts";
 import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -67,20 +67,7 @@ const git = (cwd: string, args: string[]) => spawnSync("git", args, { cwd, encod
 
 const live = new Set<number>();
 afterAll(() => {
-  for (const pid of live) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  for (const p of processesUnder(root)) {
-    try {
-      process.kill(p.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  endTestProcesses(live, root); // and whatever this file's CLIs left behind, if a test failed on them
   rmSync(root, { recursive: true, force: true });
 });
 beforeAll(async () => {
