@@ -179,9 +179,23 @@ export class Lab {
           throw new LabError("LAB_NOT_ANCESTOR", `cannot resume ${branch}: its history does not contain ${base.slice(0, 12)}`);
         return { branch, head: existing, created: false };
       }
+      await this.clearStaleRefLock(branch);
       await this.git.run(["branch", "--no-track", branch, base]);
       return { branch, head: base, created: true };
     });
+  }
+
+  /**
+   * A kill -9 while git writes a branch (branch, update-ref) leaves refs/heads/<branch>.lock,
+   * and every later write of that branch fails with "cannot lock ref". Deletes it, once no git
+   * process works in the lab (a live one's lock is not stale: LAB_BUSY after the wait). Call
+   * under the "repo" mutex, which keeps this process's own git commands out.
+   */
+  private async clearStaleRefLock(branch: string): Promise<void> {
+    const lock = join(this.dir, ".git", "refs", "heads", `${branch}.lock`);
+    if (!existsSync(lock)) return;
+    await waitForGitToLeave(this.dir, DEFAULT_BUSY_WAIT_MS);
+    rmSync(lock, { force: true });
   }
 
   /** The commit a branch points at, or null when it does not exist. */
@@ -248,7 +262,10 @@ export class Lab {
     await this.mutex.with("repo", async () => {
       const head = await this.git.resolveCommit(`refs/heads/${runBranch}`);
       if (!head) throw new LabError("LAB_NO_BRANCH", `addSlot: no branch ${runBranch} in the lab (startBranch first)`);
-      if (!(await this.git.resolveCommit(`refs/heads/${branch}`))) await this.git.run(["branch", "--no-track", branch, head]);
+      if (!(await this.git.resolveCommit(`refs/heads/${branch}`))) {
+        await this.clearStaleRefLock(branch);
+        await this.git.run(["branch", "--no-track", branch, head]);
+      }
     });
     const held = await this.worktree(slot);
     if (held && held.branch !== branch) await this.removeWorktree(slot);
@@ -267,6 +284,7 @@ export class Lab {
     await this.mutex.with("repo", async () => {
       if (!(await this.isAncestor(this.git, from, to)))
         throw new LabError("LAB_NOT_ANCESTOR", `advanceBranch: ${to.slice(0, 12)} does not descend from ${from.slice(0, 12)}`);
+      await this.clearStaleRefLock(run);
       const r = await this.git.tryRun(["update-ref", "-m", "nightshift: keep", `refs/heads/${run}`, to, from]);
       if (r.code !== 0) {
         const now = await this.git.resolveCommit(`refs/heads/${run}`);
@@ -289,6 +307,7 @@ export class Lab {
     await this.mutex.with("repo", async () => {
       const holder = (await this.listWorktreeRecords()).find((r) => r.branch === run);
       if (holder) throw new LabError("LAB_BRANCH_BUSY", `resetBranch: ${run} is checked out in ${holder.path}`);
+      await this.clearStaleRefLock(run);
       await this.git.run(["update-ref", "-m", "nightshift: recover", `refs/heads/${run}`, hash]);
     });
   }

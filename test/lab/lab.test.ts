@@ -405,6 +405,30 @@ describe("recover", () => {
     expect(next.parent).toBe(kept.commit);
   });
 
+  it("clears the ref lock a kill leaves on a run or slot branch, so creating and moving it works again", async () => {
+    const lab = await freshLab();
+    const base = (await lab.branchHead("main"))!;
+    const refLock = (branch: string) => join(lab.dir, ".git", "refs", "heads", `${branch}.lock`);
+    // Killed inside `git branch nightshift/lock/org`: the directories and the lock exist, the ref does not.
+    mkdirSync(join(lab.dir, ".git", "refs", "heads", "nightshift", "lock"), { recursive: true });
+    writeFileSync(refLock("nightshift/lock/org"), "");
+    expect(git(lab.dir, "branch", "--no-track", "nightshift/other/x", base)).toBe(""); // unrelated branches still work
+    const run = await lab.startBranch("lock", "org", base);
+    expect(run.created).toBe(true);
+    expect(existsSync(refLock(run.branch))).toBe(false);
+    // Killed inside `git update-ref` of a keep: the next keep must still land.
+    const wt = await lab.addSlot(0, run.branch);
+    const c = await lab.commitExperiment(wt, variant(1), "one");
+    writeFileSync(refLock(run.branch), "");
+    await lab.advanceBranch(run.branch, base, c.commit);
+    expect(await lab.branchHead(run.branch)).toBe(c.commit);
+    writeFileSync(refLock(run.branch), "");
+    await lab.removeWorktree(0);
+    await lab.resetBranch(run.branch, base);
+    expect(await lab.branchHead(run.branch)).toBe(base);
+    git(lab.dir, "fsck", "--no-progress");
+  });
+
   it("puts a detached HEAD back on the slot's branch", async () => {
     const { lab, base, wt, branch } = await labWithSlot();
     const c = await lab.commitExperiment(wt, variant(1), "one");
