@@ -18,6 +18,13 @@ nvcc="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 archs="${NIGHTSHIFT_CUDA_ARCHS:-90}"
 includes=(-I "$here/src")
 [[ -n "${CUBLAS_INCLUDE_DIR:-}" ]] && includes+=(-I "$CUBLAS_INCLUDE_DIR")
+toolkit_include="${CUDA_HOME:-$(cd "$(dirname "$(readlink -f "$nvcc")")/.." && pwd)}/include"
+[[ -d "$toolkit_include" ]] || toolkit_include=/usr/local/cuda/include
+if [[ ! -f "${CUBLAS_INCLUDE_DIR:-/nonexistent}/cublasLt.h" && ! -f "$toolkit_include/cublasLt.h" ]]; then
+  echo "check-cuda: no cublasLt.h in the toolkit ($toolkit_include); set CUBLAS_INCLUDE_DIR to cuBLAS headers" >&2
+  echo "  (e.g. from Debian's non-free nvidia-cuda-dev: apt-get download it and unpack usr/include/cublas*)" >&2
+  exit 2
+fi
 link=0
 [[ "${1:-}" == "--link" ]] && link=1
 out="$(mktemp -d)"
