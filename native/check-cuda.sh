@@ -46,7 +46,7 @@ done
 
 root="$(cd "$here/.." && pwd)"
 first_arch="${archs%%[ ;]*}"
-cxx_flags=(-std=c++17 -O1 -w -fPIC -DNS_WITH_CUDA=1 -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED
+cxx_flags=(-std=c++17 -O1 -w -Wno-psabi -fPIC -DNS_WITH_CUDA=1 -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED
   -DNAPI_CPP_EXCEPTIONS -I "$here/src" -I "$root/node_modules/node-api-headers/include"
   -I "$root/node_modules/node-addon-api" -I "$(dirname "$nvcc")/../include")
 for src in "$here"/src/{core,ops,text,binding,cpu}/*.cpp; do

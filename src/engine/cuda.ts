@@ -40,21 +40,13 @@ function checkIndex(op: string, index: number): void {
 
 export function properties(index = 0): CudaProperties {
   checkIndex("properties", index);
-  let p: CudaProperties | undefined;
-  callNative(() => {
-    p = native.cudaProperties(index);
-  });
-  return p!;
+  return callNative(() => native.cudaProperties(index));
 }
 
 /** Bytes on one device: live in tensors, their peak since the last reset (peak_vram), cached. */
 export function memoryStats(index = 0): MemoryStats {
   checkIndex("memoryStats", index);
-  let m: MemoryStats | undefined;
-  callNative(() => {
-    m = native.cudaMemoryStats(index);
-  });
-  return m!;
+  return callNative(() => native.cudaMemoryStats(index));
 }
 
 export function resetPeakMemory(index = 0): void {

@@ -112,11 +112,7 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    let v = 0;
-    callNative(() => {
-      v = native.item(this.native);
-    });
-    return v;
+    return callNative(() => native.item(this.native));
   }
 
   /** A copy of the values in row-major order. */
@@ -195,10 +191,10 @@ export function wrapNative(fn: () => TensorHandle): Tensor {
   return new Tensor(handle);
 }
 
-/** Runs an addon call that returns nothing, converting its errors. */
-export function callNative(fn: () => void): void {
+/** Runs an addon call, converting its errors, and returns what it returns. */
+export function callNative<T>(fn: () => T): T {
   try {
-    fn();
+    return fn();
   } catch (err) {
     throw fromNativeError(err);
   }

@@ -21,7 +21,6 @@
 import { describe, expect, it } from "vitest";
 import {
   type Device,
-  EngineError,
   Generator,
   type Tensor,
   cuda,
@@ -57,6 +56,7 @@ import {
   uniform,
   withMatmulPrecision,
 } from "../support/cuda-compare.ts";
+import { engineError } from "../support/engine-errors.ts";
 import { PROFILES } from "../../src/harness/constants.ts";
 import { GPT, SIZES, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
 
@@ -175,17 +175,6 @@ if (queryError !== null)
 else if (skipReason !== null) it.skip(`CUDA backend tests: ${skipReason}`, () => {});
 
 // ---- helpers ---------------------------------------------------------------------------
-
-/** The error fn throws, which must be an EngineError. */
-function engineError(fn: () => unknown): EngineError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    return err as EngineError;
-  }
-  throw new Error("expected an EngineError, nothing was thrown");
-}
 
 const rawBytes = (a: Float32Array | Float64Array | Int32Array | Uint16Array): Buffer =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength);

@@ -11,7 +11,6 @@ import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../support/random.ts";
 import {
-  EngineError,
   type DType,
   Tensor,
   numThreads,
@@ -20,6 +19,7 @@ import {
   setNumThreads,
   tensor,
 } from "../../src/engine/index.ts";
+import { engineError } from "../support/engine-errors.ts";
 import { gradcheck } from "../support/gradcheck.ts";
 
 // ---- seeded inputs --------------------------------------------------------------------
@@ -74,17 +74,6 @@ const bytes = (a: Values) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 function expectBitIdentical(a: Values, b: Values) {
   expect(bytes(a).equals(bytes(b))).toBe(true);
-}
-
-/** The EngineError fn throws (failing the test when it throws nothing or something else). */
-function engineError(fn: () => unknown): EngineError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    return err as EngineError;
-  }
-  throw new Error("expected an EngineError, nothing was thrown");
 }
 
 /** Runs fn with the engine's pool at n threads, restoring the previous size after. */

@@ -4,9 +4,9 @@
  * Inputs come from a seeded JS PRNG; float32 runs start from the same float32-rounded values.
  */
 import { describe, expect, it } from "vitest";
+import { engineError } from "../support/engine-errors.ts";
 import { seededRandom } from "../support/random.ts";
 import {
-  EngineError,
   type DType,
   numThreads,
   optim,
@@ -206,15 +206,9 @@ function singularValues(x: Float64Array, M: number, N: number): number[] {
 }
 
 function expectEngineError(fn: () => unknown, pattern: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(EngineError);
-  expect((err as EngineError).code).toBe("INVALID_ARGUMENT");
-  expect((err as EngineError).message).toMatch(pattern);
+  const err = engineError(fn);
+  expect(err.code).toBe("INVALID_ARGUMENT");
+  expect(err.message).toMatch(pattern);
 }
 
 // ---- AdamW ----------------------------------------------------------------------------

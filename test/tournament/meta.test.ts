@@ -19,6 +19,7 @@ import { type Store, openStore } from "../../src/store/index.ts";
 import { breedNight } from "../../src/tournament/evolve.ts";
 import { strategyKey } from "../../src/tournament/mutate.ts";
 import { DEFAULT_META, type MetaSettings, type TournamentSettings } from "../../src/tournament/settings.ts";
+import { offlineSettings } from "./settings.ts";
 import { type LlmServer, reply, startLlmServer } from "../support/llm-server.ts";
 import { smallTrainTs } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -42,20 +43,8 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const settings = (meta: Partial<MetaSettings>): TournamentSettings => ({
-  profile: "cpu",
-  timeBudget: 1,
-  datasetDir: "/nowhere",
-  experimentsPerNight: 8,
-  allocation: "halving",
-  seed: 42,
-  evolutionSeed: 7,
-  devices: "cpu",
-  verify: { maxSeeds: 2, minSeeds: 2, alpha: 0.05, effect: 0.002 },
-  breed: 1,
-  retire: 1,
-  meta: { ...DEFAULT_META, maxAttempts: 2, hyperMutationRate: 0, ...meta },
-});
+const settings = (meta: Partial<MetaSettings>): TournamentSettings =>
+  offlineSettings({ meta: { ...DEFAULT_META, maxAttempts: 2, hyperMutationRate: 0, ...meta } });
 
 /** A store with a two-org tournament whose night 1 is recorded and waits for its evolution. */
 function finishedNight(name: string) {

@@ -13,6 +13,7 @@ import { parseStrategy } from "../../src/agents/strategy.ts";
 import { baselineTrainTs } from "../../src/lab/index.ts";
 import type { NightResult, Org } from "../../src/store/index.ts";
 import { DEFAULT_META, type TournamentSettings, mutateProgram, planEvolution, strategyKey } from "../../src/tournament/index.ts";
+import { offlineSettings } from "./settings.ts";
 import { smallTrainTs } from "../support/small-lab.ts";
 import { TEST_ORGS } from "./orgs.ts";
 
@@ -28,20 +29,7 @@ function org(id: number, name: string, programMd: string, extra: Partial<Org> = 
 function result(orgId: number, rank: number): NightResult {
   return { id: rank, nightId: 1, orgId, runId: null, experimentId: null, verificationId: null, verdict: null, claimedGain: 0, verifiedGain: 0, deviceSeconds: 1, experiments: 2, score: 0, rank, createdAt: "" };
 }
-const settings = (breed: number, retire: number): TournamentSettings => ({
-  profile: "cpu",
-  timeBudget: 1,
-  datasetDir: "/nowhere",
-  experimentsPerNight: 8,
-  allocation: "halving",
-  seed: 42,
-  evolutionSeed: 7,
-  devices: "cpu",
-  verify: { maxSeeds: 2, minSeeds: 2, alpha: 0.05, effect: 0.002 },
-  breed,
-  retire,
-  meta: DEFAULT_META,
-});
+const settings = (breed: number, retire: number): TournamentSettings => offlineSettings({ breed, retire });
 
 describe("mutateProgram", () => {
   it("is deterministic per seed, and different seeds give different children", () => {

@@ -45,6 +45,29 @@ struct GemmSpec {
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   double alpha = 1, beta = 0;
+
+  // Every field in one call: (batch, transposes, M, N, K), then each operand's leading dim and
+  // batch stride, then alpha and beta.
+  static GemmSpec strided(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
+                          int64_t stride_a, int64_t ldb, int64_t stride_b, int64_t ldc, int64_t stride_c,
+                          double alpha = 1, double beta = 0) {
+    GemmSpec s;
+    s.trans_a = trans_a;
+    s.trans_b = trans_b;
+    s.batch = batch;
+    s.M = M;
+    s.N = N;
+    s.K = K;
+    s.lda = lda;
+    s.ldb = ldb;
+    s.ldc = ldc;
+    s.stride_a = stride_a;
+    s.stride_b = stride_b;
+    s.stride_c = stride_c;
+    s.alpha = alpha;
+    s.beta = beta;
+    return s;
+  }
 };
 
 // The result of checking an int32 index tensor against [0, limit): how many entries count

@@ -94,27 +94,6 @@ __global__ void frobenius_normalize_kernel(float* dst, const float* src, int64_t
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) d[i] = s[i] / denom;
 }
 
-GemmSpec batched_spec(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
-                      int64_t stride_a, int64_t ldb, int64_t stride_b, int64_t ldc, int64_t stride_c, double alpha,
-                      double beta) {
-  GemmSpec spec;
-  spec.batch = batch;
-  spec.trans_a = trans_a;
-  spec.trans_b = trans_b;
-  spec.M = M;
-  spec.N = N;
-  spec.K = K;
-  spec.lda = lda;
-  spec.ldb = ldb;
-  spec.ldc = ldc;
-  spec.stride_a = stride_a;
-  spec.stride_b = stride_b;
-  spec.stride_c = stride_c;
-  spec.alpha = alpha;
-  spec.beta = beta;
-  return spec;
-}
-
 void copy_on_stream(const TensorPtr& dst, const TensorPtr& src, int device) {
   NS_CUDA_CHECK(cudaMemcpyAsync(dst->data<float>(), src->data<float>(), src->numel() * sizeof(float),
                                 cudaMemcpyDeviceToDevice, stream(device)));
@@ -128,17 +107,17 @@ void newton_schulz_step(CudaBackendImpl& backend, const TensorPtr& x, const Tens
   const int64_t s = tall ? N : M;
   const int64_t mn = M * N, ss = s * s;
   if (tall) {  // A = x^T x: (N, M) @ (M, N)
-    backend.gemm(batched_spec(K, true, false, N, N, M, N, mn, N, mn, N, ss, 1.0, 0.0), x, x, A);
+    backend.gemm(GemmSpec::strided(K, true, false, N, N, M, N, mn, N, mn, N, ss, 1.0, 0.0), x, x, A);
   } else {  // A = x x^T: (M, N) @ (N, M)
-    backend.gemm(batched_spec(K, false, true, M, M, N, N, mn, N, mn, M, ss, 1.0, 0.0), x, x, A);
+    backend.gemm(GemmSpec::strided(K, false, true, M, M, N, N, mn, N, mn, M, ss, 1.0, 0.0), x, x, A);
   }
   copy_on_stream(B, A, device);
-  backend.gemm(batched_spec(K, false, false, s, s, s, s, ss, s, ss, s, ss, coeff[2], coeff[1]), A, A, B);
+  backend.gemm(GemmSpec::strided(K, false, false, s, s, s, s, ss, s, ss, s, ss, coeff[2], coeff[1]), A, A, B);
   copy_on_stream(y, x, device);
   if (tall) {  // y = a*x + x@B: (M, N) @ (N, N)
-    backend.gemm(batched_spec(K, false, false, M, N, N, N, mn, N, ss, N, mn, 1.0, coeff[0]), x, B, y);
+    backend.gemm(GemmSpec::strided(K, false, false, M, N, N, N, mn, N, ss, N, mn, 1.0, coeff[0]), x, B, y);
   } else {  // y = a*x + B@x: (M, M) @ (M, N)
-    backend.gemm(batched_spec(K, false, false, M, N, M, M, ss, N, mn, N, mn, 1.0, coeff[0]), B, x, y);
+    backend.gemm(GemmSpec::strided(K, false, false, M, N, M, M, ss, N, mn, N, mn, 1.0, coeff[0]), B, x, y);
   }
 }
 

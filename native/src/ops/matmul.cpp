@@ -68,15 +68,7 @@ TensorPtr mm(const TensorPtr& A, bool ta, const TensorPtr& B, bool tb) {
   auto a = dense(A), b = dense(B);
   auto out = empty({M, N}, a->dtype, a->device());
   if (a->is_cuda()) {
-    GemmSpec spec;
-    spec.trans_a = ta;
-    spec.trans_b = tb;
-    spec.M = M;
-    spec.N = N;
-    spec.K = K;
-    spec.lda = A->shape[1];
-    spec.ldb = B->shape[1];
-    spec.ldc = N;
+    const auto spec = GemmSpec::strided(1, ta, tb, M, N, K, A->shape[1], 0, B->shape[1], 0, N, 0);
     if (M > 0 && N > 0) cuda_backend("matmul").gemm(spec, a, b, out);
     return out;
   }
@@ -185,19 +177,7 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
   auto as = operand(a, ab, sa, ta, lda);
   auto bs = operand(b, bb, sb, tb, ldb);
   if (a->is_cuda()) {
-    GemmSpec spec;
-    spec.trans_a = ta;
-    spec.trans_b = tb;
-    spec.batch = nbatch;
-    spec.M = M;
-    spec.N = N;
-    spec.K = K;
-    spec.lda = lda;
-    spec.ldb = ldb;
-    spec.ldc = N;
-    spec.stride_a = sa;
-    spec.stride_b = sb;
-    spec.stride_c = M * N;
+    const auto spec = GemmSpec::strided(nbatch, ta, tb, M, N, K, lda, sa, ldb, sb, N, M * N);
     if (out->numel() > 0) cuda_backend("matmul").gemm(spec, as, bs, out);
   } else {
     NS_DISPATCH_FLOAT(a->dtype, "matmul",
