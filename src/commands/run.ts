@@ -13,8 +13,7 @@ import { AGENT_KINDS, type AgentKind, type LlmLimits } from "../loop/agent-facto
 import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../loop/org.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { parseDevices } from "../loop/devices.ts";
-import { deviceInfo } from "../engine/index.ts";
+import { engineMachine, parseDevices } from "../loop/devices.ts";
 import { RunDisplay } from "./run-display.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
 
@@ -99,8 +98,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
     const limits = llmLimits(argv);
-    const info = deviceInfo();
-    const devices = parseDevices(argv.devices, { gpus: info.gpus, cpuThreads: info.threads });
+    const devices = parseDevices(argv.devices, engineMachine());
     const org = loadOrg(argv.org);
     const datasetDir = resolveDatasetDir(argv.dataset, profile);
     const workspace = resolve(argv.workspace);

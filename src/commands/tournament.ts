@@ -9,10 +9,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
-import { deviceInfo } from "../engine/index.ts";
 import { PROFILES } from "../harness/constants.ts";
 import { AGENT_KINDS, type AgentKind, createAgent } from "../loop/agent-factory.ts";
-import { parseDevices } from "../loop/devices.ts";
+import { engineMachine, parseDevices } from "../loop/devices.ts";
 import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../loop/workspace.ts";
 import {
   ALLOCATION_POLICIES,
@@ -122,7 +121,7 @@ async function start(argv: TournamentArgs): Promise<void> {
   if (!(timeBudget > 0)) throw new UsageError(`--time-budget must be positive, got ${timeBudget}`);
   const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
   const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
-  parseDevices(argv.devices, { gpus: deviceInfo().gpus, cpuThreads: deviceInfo().threads }); // a bad --devices fails before anything is written
+  parseDevices(argv.devices, engineMachine()); // a bad --devices fails before anything is written
   const orgsDir = argv.orgs ?? DEFAULT_ORGS;
   const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
   const chosen = population === undefined ? sources : sources.slice(0, population);
@@ -172,7 +171,7 @@ async function resume(argv: TournamentArgs): Promise<void> {
 async function drive(ws: Workspace, name: string, argv: TournamentArgs): Promise<void> {
   const t = ws.store.getTournamentByName(name)!;
   const spec = typeof t.settings.devices === "string" ? t.settings.devices : argv.devices;
-  const slots = parseDevices(spec, { gpus: deviceInfo().gpus, cpuThreads: deviceInfo().threads });
+  const slots = parseDevices(spec, engineMachine());
   const abort = new AbortController();
   let asked = false;
   const onSigint = () => {

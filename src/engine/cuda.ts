@@ -70,5 +70,5 @@ export function setMatmulPrecision(precision: MatmulPrecision): void {
 
 export function matmulPrecision(): MatmulPrecision {
   if (!isCompiled()) invalid(`cuda.matmulPrecision: ${unavailableReason()}`);
-  return native.cudaMatmulPrecision() as MatmulPrecision;
+  return callNative(() => native.cudaMatmulPrecision()) as MatmulPrecision;
 }

@@ -6,6 +6,7 @@
  * GPU, so it really trains on the CPU. `auto` (the default) is GPU 0 when the engine has a
  * GPU, else one CPU slot.
  */
+import { deviceInfo } from "../engine/index.ts";
 import { CodedError } from "../util/errors.ts";
 
 export class DeviceError extends CodedError<"BAD_DEVICES"> {}
@@ -24,6 +25,12 @@ export interface Machine {
   gpus: number;
   /** Threads the engine uses on this machine. */
   cpuThreads: number;
+}
+
+/** This machine as the engine sees it. */
+export function engineMachine(): Machine {
+  const info = deviceInfo();
+  return { gpus: info.gpus, cpuThreads: info.threads };
 }
 
 /** Parses a comma-separated list of GPU indices or `cpu` entries, e.g. "0,1" or "cpu,cpu", or `auto`. */

@@ -4,6 +4,8 @@
  * without CUDA says so in one line instead of failing somewhere deeper. The arithmetic of the
  * CUDA backend itself is compared with the CPU in cuda.test.ts, which needs a GPU.
  */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { cuda, deviceInfo, ops, scope, tensor, zeros, full, arange } from "../../src/engine/index.ts";
 
@@ -68,5 +70,16 @@ describe.skipIf(!cuda.isCompiled() || cuda.isAvailable())("an engine built with 
     expect(() => tensor([1, 2]).to("cuda")).toThrow(/a tensor on cuda:0: no CUDA device is visible/);
     expect(() => cuda.properties()).toThrow(/cuda.properties: no CUDA device visible/);
     expect(["bf16", "tf32", "f32"]).toContain(cuda.matmulPrecision());
+  });
+
+  it("refuses a mistyped NIGHTSHIFT_CUDA_MATMUL by name", () => {
+    const engine = fileURLToPath(new URL("../../src/engine/index.ts", import.meta.url));
+    const script = `import(${JSON.stringify(engine)}).then(({ cuda }) => console.log(cuda.matmulPrecision()))`;
+    const run = (value: string) =>
+      spawnSync(process.execPath, ["--import", "tsx", "-e", script], { encoding: "utf8", env: { ...process.env, NIGHTSHIFT_CUDA_MATMUL: value } });
+    expect(run("tf32").stdout.trim()).toBe("tf32");
+    const bad = run("bf61");
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/NIGHTSHIFT_CUDA_MATMUL must be bf16, tf32 or f32, got 'bf61'/);
   });
 });

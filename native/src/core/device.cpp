@@ -28,6 +28,16 @@ std::atomic<CudaBackend*> registered{nullptr};
 
 void register_cuda_backend(CudaBackend* backend) { registered.store(backend); }
 
+CudaBackend& cuda_backend_for(Device device) {
+  CudaBackend* b = registered.load();
+  if (b && device.index < b->device_count()) return *b;
+  const std::string where = "a tensor on " + device.str();
+  CudaBackend& cuda = cuda_backend(where.c_str());
+  const int count = cuda.device_count();
+  NS_CHECK(count > 0, where, ": no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)");
+  fail(where, ": there is no ", device.str(), " (", count, " CUDA device", count == 1 ? "" : "s", " visible)");
+}
+
 bool cuda_compiled() { return registered.load() != nullptr; }
 
 bool cuda_available() {

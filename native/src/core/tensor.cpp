@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -89,13 +88,7 @@ void empty_cache() {
 
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   if (device.is_cuda()) {
-    const std::string where = "a tensor on " + device.str();
-    CudaBackend& cuda = cuda_backend(where.c_str());
-    const int count = cuda.device_count();
-    NS_CHECK(count > 0, where, ": no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)");
-    NS_CHECK(device.index < count, where, ": there is no ", device.str(), " (", count, " CUDA device",
-             count == 1 ? "" : "s", " visible)");
-    data = cuda.allocate(n, device.index);
+    data = cuda_backend_for(device).allocate(n, device.index);
     return;
   }
   // 64-byte alignment keeps every row start usable by aligned AVX-512 loads.

@@ -191,6 +191,9 @@ bool cuda_compiled();
 bool cuda_available();
 // The backend; throws an EngineError saying why there is none (not built, no device) naming `op`.
 CudaBackend& cuda_backend(const char* op);
+// The backend to hold memory on `device`; throws naming the device when the engine has no
+// CUDA or no such device is visible. Allocation calls this: its check builds no message.
+CudaBackend& cuda_backend_for(Device device);
 // Called once at module load by the CUDA build.
 void register_cuda_backend(CudaBackend* backend);
 

@@ -181,12 +181,13 @@ CachingAllocator& allocator() {
   return *instance;
 }
 
+// A mistyped value is an error at the first product, not a silent bf16 run.
 MatmulPrecision initial_matmul_precision() {
   const char* env = std::getenv("NIGHTSHIFT_CUDA_MATMUL");
-  if (!env) return MatmulPrecision::BF16;
+  if (!env || std::strcmp(env, "bf16") == 0) return MatmulPrecision::BF16;
   if (std::strcmp(env, "tf32") == 0) return MatmulPrecision::TF32;
   if (std::strcmp(env, "f32") == 0) return MatmulPrecision::F32;
-  return MatmulPrecision::BF16;  // "bf16", and anything unrecognised keeps the default
+  fail("NIGHTSHIFT_CUDA_MATMUL must be bf16, tf32 or f32, got '", env, "'");
 }
 
 std::atomic<MatmulPrecision>& matmul_precision_setting() {
