@@ -4,7 +4,7 @@ What it is: the model of src/recipe/train.ts (RMSNorm, rotary, QK-norm, value em
 input-dependent gates, resid/x0 lambdas, ReLU^2 MLP, logit softcap 15) with autoresearch's
 dtypes and init, trained the way autoresearch's train.py trains it on an H100: bf16 autocast for
 the forward, bf16 embedding tables, torch.compile(model, dynamic=False) and the optimizer's
-fused step functions compiled as autoresearch compiles them. It times one micro-batch
+step functions compiled too (written here from the recipe's math). It times one micro-batch
 forward + backward and the optimizer step separately (torch.cuda.synchronize() before every
 clock read) and prints one JSON line last on stdout; progress goes to stderr. It must not need
 anything beyond torch, and must not change the model's math relative to the recipe except where
@@ -201,90 +201,49 @@ def masked_attention_flops(H, D, T, windows):
 # Optimizer: Muon for the block matrices, AdamW for embeddings, head and scalars
 # ---------------------------------------------------------------------------------------------
 
-# Compiled path: autoresearch's fused steps, hyperparameters as 0-D CPU tensors so that changing
-# values never recompiles.
-def adamw_step_fused(p, grad, exp_avg, exp_avg_sq, step_t, lr_t, beta1_t, beta2_t, eps_t, wd_t):
-    p.mul_(1 - lr_t * wd_t)
-    exp_avg.lerp_(grad, 1 - beta1_t)
-    exp_avg_sq.lerp_(grad.square(), 1 - beta2_t)
-    bias1 = 1 - beta1_t ** step_t
-    bias2 = 1 - beta2_t ** step_t
-    denom = (exp_avg_sq / bias2).sqrt() + eps_t
-    step_size = lr_t / bias1
-    p.add_(exp_avg / denom, alpha=-step_size)
+# One implementation of each step, the math of src/recipe/train.ts and native/src/ops/optim.cpp.
+# Hyperparameters arrive as 0-D CPU tensors: torch.compile then never recompiles when a value
+# changes, and eager PyTorch treats them as scalars. Written without lerp_ and alpha=, which in
+# eager mode want weights of the operand's own dtype and device.
+def adamw_step(p, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, wd):
+    p.mul_(1 - lr * wd)  # decoupled weight decay
+    exp_avg.add_((grad - exp_avg) * (1 - beta1))
+    exp_avg_sq.add_((grad * grad - exp_avg_sq) * (1 - beta2))
+    corrected_var = exp_avg_sq / (1 - beta2 ** step)
+    p.sub_(exp_avg / (corrected_var.sqrt() + eps) * (lr / (1 - beta1 ** step)))
 
 
-def muon_step_fused(stacked_grads, stacked_params, momentum_buffer, second_momentum_buffer,
-                    momentum_t, lr_t, wd_t, beta2_t, ns_steps, red_dim):
-    momentum = momentum_t.to(stacked_grads.dtype)
-    momentum_buffer.lerp_(stacked_grads, 1 - momentum)
-    g = stacked_grads.lerp_(momentum_buffer, momentum)  # Nesterov
-    X = g.bfloat16()
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) * 1.02 + 1e-6)
-    if g.size(-2) > g.size(-1):
-        for a, b, c in POLAR_EXPRESS[:ns_steps]:
-            A = X.mT @ X
-            B = b * A + c * (A @ A)
-            X = a * X + X @ B
-    else:
-        for a, b, c in POLAR_EXPRESS[:ns_steps]:
-            A = X @ X.mT
-            B = b * A + c * (A @ A)
-            X = a * X + B @ X
-    g = X
-    beta2 = beta2_t.to(g.dtype)  # NorMuon variance reduction
-    v_mean = g.float().square().mean(dim=red_dim, keepdim=True)
-    red_dim_size = g.size(red_dim)
-    v_norm = (v_mean.sum(dim=(-2, -1), keepdim=True) * red_dim_size).sqrt()
-    second_momentum_buffer.lerp_(v_mean.to(dtype=second_momentum_buffer.dtype), 1 - beta2)
-    step_size = second_momentum_buffer.clamp_min(1e-10).rsqrt()
-    scaled_sq_sum = (v_mean * red_dim_size) * step_size.float().square()
-    v_norm_new = scaled_sq_sum.sum(dim=(-2, -1), keepdim=True).sqrt()
-    final_scale = step_size * (v_norm / v_norm_new.clamp_min(1e-10))
-    g = g * final_scale.to(g.dtype)
-    lr, wd = lr_t.to(g.dtype), wd_t.to(g.dtype)
-    mask = (g * stacked_params) >= 0  # cautious weight decay
-    stacked_params.sub_(lr * g + lr * wd * stacked_params * mask)
-
-
-# Eager path: the same math with Python floats (eager lerp_ wants a weight of its own dtype and
-# device, and alpha= a number, which the 0-D CPU tensors above are not).
-def adamw_step_eager(p, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, wd):
-    p.mul_(1 - lr * wd)
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.lerp_(grad.square(), 1 - beta2)
-    denom = (exp_avg_sq / (1 - beta2 ** step)).sqrt() + eps
-    p.add_(exp_avg / denom, alpha=-lr / (1 - beta1 ** step))
-
-
-def muon_step_eager(stacked_grads, stacked_params, momentum_buffer, second_momentum_buffer,
-                    momentum, lr, wd, beta2, ns_steps, red_dim):
-    momentum_buffer.lerp_(stacked_grads, 1 - momentum)
-    g = stacked_grads.lerp_(momentum_buffer, momentum)
-    X = g.bfloat16()
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) * 1.02 + 1e-6)
+def orthogonalize(g, ns_steps):
+    """Polar-express Newton-Schulz on a (K, M, N) stack, in bf16 as autoresearch runs it."""
+    x = g.bfloat16()
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) * 1.02 + 1e-6)
+    tall = g.size(-2) > g.size(-1)
     for a, b, c in POLAR_EXPRESS[:ns_steps]:
-        if g.size(-2) > g.size(-1):
-            A = X.mT @ X
-            X = a * X + X @ (b * A + c * (A @ A))
-        else:
-            A = X @ X.mT
-            X = a * X + (b * A + c * (A @ A)) @ X
-    g = X
-    v_mean = g.float().square().mean(dim=red_dim, keepdim=True)
-    n = g.size(red_dim)
-    v_norm = (v_mean.sum(dim=(-2, -1), keepdim=True) * n).sqrt()
-    second_momentum_buffer.lerp_(v_mean.to(second_momentum_buffer.dtype), 1 - beta2)
-    step_size = second_momentum_buffer.clamp_min(1e-10).rsqrt()
-    v_norm_new = ((v_mean * n) * step_size.float().square()).sum(dim=(-2, -1), keepdim=True).sqrt()
-    g = g * (step_size * (v_norm / v_norm_new.clamp_min(1e-10))).to(g.dtype)
-    mask = (g * stacked_params) >= 0
-    stacked_params.sub_(lr * g + lr * wd * stacked_params * mask)
+        gram = x.mT @ x if tall else x @ x.mT
+        poly = b * gram + c * (gram @ gram)
+        x = a * x + (x @ poly if tall else poly @ x)
+    return x
+
+
+def muon_step(grads, params, momentum_buffer, second_buffer, momentum, lr, wd, beta2, ns_steps, red_dim):
+    momentum_buffer.add_((grads - momentum_buffer) * (1 - momentum))
+    nesterov = grads + (momentum_buffer - grads) * momentum
+    u = orthogonalize(nesterov, ns_steps)
+    # NorMuon: per-row (or per-column) second moments rescale the update, its total norm kept.
+    sq_mean = u.float().square().mean(dim=red_dim, keepdim=True)
+    n = u.size(red_dim)
+    norm_before = (sq_mean.sum(dim=(-2, -1), keepdim=True) * n).sqrt()
+    second_buffer.add_((sq_mean.to(second_buffer.dtype) - second_buffer) * (1 - beta2))
+    inv_rms = second_buffer.clamp_min(1e-10).rsqrt()
+    norm_after = (sq_mean * n * inv_rms.float().square()).sum(dim=(-2, -1), keepdim=True).sqrt()
+    u = u * (inv_rms * (norm_before / norm_after.clamp_min(1e-10))).to(u.dtype)
+    agrees = (u * params) >= 0  # cautious weight decay: only where update and weight agree in sign
+    params.sub_(lr * u + lr * wd * params * agrees)
 
 
 class MuonAdamW:
-    """autoresearch's MuonAdamW (single GPU). compile=True uses the compiled fused steps and falls
-    back to the eager ones, for good, on the first error (recorded in compile_error)."""
+    """MuonAdamW as the recipe (single GPU). compile=True runs the steps through torch.compile and
+    falls back to the plain ones, for good, on the first error (recorded in compile_error)."""
 
     def __init__(self, model, compile):
         scale = (model.C / 768) ** -0.5  # AdamW LRs scaled by 1/sqrt(d_model/768)
@@ -306,40 +265,38 @@ class MuonAdamW:
         self.muon_state = {}
         self.compiled = False
         self.compile_error = None
+        self.adamw_impl, self.muon_impl = adamw_step, muon_step
         if compile:
             if hasattr(torch, "compile"):
                 try:
-                    self.adamw_fused = torch.compile(adamw_step_fused, dynamic=False, fullgraph=True)
-                    self.muon_fused = torch.compile(muon_step_fused, dynamic=False, fullgraph=True)
+                    self.adamw_impl = torch.compile(adamw_step, dynamic=False, fullgraph=True)
+                    self.muon_impl = torch.compile(muon_step, dynamic=False, fullgraph=True)
                     self.compiled = True
                 except Exception as e:  # noqa: BLE001 - any failure means: run eager
                     self.compile_error = f"{type(e).__name__}: {e}"
             else:
                 self.compile_error = f"torch {torch.__version__} has no torch.compile"
-        if self.compiled:
-            cpu = lambda: torch.tensor(0.0, dtype=torch.float32, device="cpu")
-            self.t = {k: cpu() for k in ("step", "lr", "beta1", "beta2", "eps", "wd", "m_momentum", "m_lr", "m_wd", "m_beta2")}
+        cpu = lambda: torch.tensor(0.0, dtype=torch.float32, device="cpu")
+        self.t = {k: cpu() for k in ("step", "lr", "beta1", "beta2", "eps", "wd", "m_momentum", "m_lr", "m_wd", "m_beta2")}
 
-    def _fallback(self, e):
-        self.compiled = False
-        self.compile_error = f"{type(e).__name__}: {e}"
-        log(f"optimizer compile failed, running eager: {self.compile_error.splitlines()[0][:300]}")
+    def _run(self, which, *args):
+        """Calls the compiled step, and on its first error the plain one, for good."""
+        try:
+            return getattr(self, which)(*args)
+        except Exception as e:  # noqa: BLE001
+            if not self.compiled:
+                raise
+            self.compiled = False
+            self.compile_error = f"{type(e).__name__}: {e}"
+            log(f"optimizer compile failed, running eager: {self.compile_error.splitlines()[0][:300]}")
+            self.adamw_impl, self.muon_impl = adamw_step, muon_step
+            return getattr(self, which)(*args)
 
     def _adamw(self, p, st, lr, betas, eps, wd):
-        if self.compiled:
-            t = self.t
-            t["step"].fill_(st[0])
-            t["lr"].fill_(lr)
-            t["beta1"].fill_(betas[0])
-            t["beta2"].fill_(betas[1])
-            t["eps"].fill_(eps)
-            t["wd"].fill_(wd)
-            try:
-                self.adamw_fused(p, p.grad, st[1], st[2], t["step"], t["lr"], t["beta1"], t["beta2"], t["eps"], t["wd"])
-                return
-            except Exception as e:  # noqa: BLE001
-                self._fallback(e)
-        adamw_step_eager(p, p.grad, st[1], st[2], st[0], lr, betas[0], betas[1], eps, wd)
+        t = self.t
+        for key, value in (("step", st[0]), ("lr", lr), ("beta1", betas[0]), ("beta2", betas[1]), ("eps", eps), ("wd", wd)):
+            t[key].fill_(value)
+        self._run("adamw_impl", p, p.grad, st[1], st[2], t["step"], t["lr"], t["beta1"], t["beta2"], t["eps"], t["wd"])
 
     def _muon(self, params):
         M, N = params[0].shape
@@ -354,23 +311,12 @@ class MuonAdamW:
         red_dim = -1 if M >= N else -2
         grads = torch.stack([p.grad for p in params])
         stacked = torch.stack(list(params))
+        t = self.t
         lr = self.muon_lr * max(1.0, M / N) ** 0.5
-        done = False
-        if self.compiled:
-            t = self.t
-            t["m_momentum"].fill_(self.momentum)
-            t["m_lr"].fill_(lr)
-            t["m_wd"].fill_(self.muon_wd)
-            t["m_beta2"].fill_(self.muon_beta2)
-            try:
-                self.muon_fused(grads, stacked, mom, second, t["m_momentum"], t["m_lr"], t["m_wd"], t["m_beta2"],
-                                self.ns_steps, red_dim)
-                done = True
-            except Exception as e:  # noqa: BLE001
-                self._fallback(e)
-        if not done:
-            muon_step_eager(grads, stacked, mom, second, self.momentum, lr, self.muon_wd, self.muon_beta2,
-                            self.ns_steps, red_dim)
+        for key, value in (("m_momentum", self.momentum), ("m_lr", lr), ("m_wd", self.muon_wd), ("m_beta2", self.muon_beta2)):
+            t[key].fill_(value)
+        self._run("muon_impl", grads, stacked, mom, second, t["m_momentum"], t["m_lr"], t["m_wd"], t["m_beta2"],
+                  self.ns_steps, red_dim)
         if hasattr(torch, "_foreach_copy_"):
             torch._foreach_copy_(params, list(stacked.unbind(0)))
         else:
