@@ -50,9 +50,6 @@ function flopsPerCycle(kernel: string, name: string): number {
 }
 
 export function deviceInfo(): DeviceInfo {
-  const cpu = cpus()[0];
-  const name = cpu?.model?.trim() || "unknown CPU";
-  const ghz = clockGhz(cpu?.speed ?? 0);
   const { gemmKernel } = native.cpuInfo();
   const threads = native.numThreads();
   const override = Number(process.env.NIGHTSHIFT_PEAK_FLOPS);
@@ -61,7 +58,9 @@ export function deviceInfo(): DeviceInfo {
     const gpu = cuda.properties(0);
     return { kind: "cuda", name: gpu.name, gpus, threads, gemmKernel, peakFlops: override > 0 ? override : cudaPeakFlops(gpu) };
   }
-  const peakFlops = override > 0 ? override : threads * ghz * 1e9 * flopsPerCycle(gemmKernel, name);
+  const cpu = cpus()[0];
+  const name = cpu?.model?.trim() || "unknown CPU";
+  const peakFlops = override > 0 ? override : threads * clockGhz(cpu?.speed ?? 0) * 1e9 * flopsPerCycle(gemmKernel, name);
   return { kind: "cpu", name, gpus, threads, gemmKernel, peakFlops };
 }
 
