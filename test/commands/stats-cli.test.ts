@@ -64,7 +64,10 @@ beforeAll(async () => {
 
 describe("nightshift verify", () => {
   it("confirms the planted gain, credits no negligible change, and flags none of the real diffs", () => {
-    const r = cli("verify", "--run", "a", "--max-seeds", "3", "--json");
+    // alpha 0.01: a WEIGHT_DECAY nudge of 1e-7 does shift training a little, consistently across
+    // paired seeds, so at the default 0.05 one of the nudges was confirmed real in about one CI
+    // run in six; the planted +0.19 bpb gain clears 0.01 by far.
+    const r = cli("verify", "--run", "a", "--max-seeds", "3", "--alpha", "0.01", "--json");
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     const verdicts = new Map<string, string>(out.claims.map((c: { experiment: { description: string }; verification: { verdict: string } }) => [c.experiment.description, c.verification.verdict]));
