@@ -92,7 +92,7 @@ function fillRun(store: Store, runId: number, count: number, seed: number, start
     store.startExperiment(e.id, { commit, diff, seed: 42 });
     clock.t += (BUDGET + 30) * 1000; // training and evaluation
     const roll = random();
-    const base: Pick<RunResult, "seed" | "profile" | "timeBudget"> = { seed: 42, profile: "cpu", timeBudget: BUDGET };
+    const base: Pick<RunResult, "seed" | "profile" | "timeBudget" | "sandboxed"> = { seed: 42, profile: "cpu", timeBudget: BUDGET, sandboxed: true };
     if (i > 0 && roll < 0.08) {
       store.finishExperiment(e.id, { status: "crash", result: { ...base, status: "crash", error: "RangeError: offset is out of bounds", logTail: "step 3\nRangeError: offset is out of bounds\n".repeat(10) } });
       crashed.push(e.id);

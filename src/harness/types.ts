@@ -123,7 +123,11 @@ export interface DatasetManifest {
 
 // ---- the outcome of a run ------------------------------------------------------------------
 
-export type RunStatus = "ok" | "crash" | "timeout" | "over-budget" | "non-finite" | "out-of-memory";
+/**
+ * How a run ended. `invalid`: the trusted evaluator's probes caught the model cheating (its
+ * logits looked ahead, or changed when the same rows were sent again); never kept or credited.
+ */
+export type RunStatus = "ok" | "crash" | "timeout" | "over-budget" | "non-finite" | "out-of-memory" | "invalid";
 
 /** autoresearch's summary block, as numbers. */
 export interface RunSummary {
@@ -151,4 +155,6 @@ export interface RunResult {
   seed: number;
   profile: Profile;
   timeBudget: number;
+  /** Whether train.ts ran inside the sandbox (bubblewrap); false means it could reach the host. */
+  sandboxed: boolean;
 }

@@ -122,6 +122,7 @@ async function simulate(org: LoadedOrg, n: number, seed: number): Promise<Simula
       seed: seed + i,
       profile: "cpu",
       timeBudget: 300,
+      sandboxed: true,
     };
     const { status } = decide(result, headBpb, org.strategy.simplicityThreshold);
     out.push({ changes, editCount: proposal.edits.length, linesChanged, kept: status === "keep" });

@@ -98,6 +98,7 @@ const result = (status: RunStatus, seed: number, valBpb?: number, error?: string
         seed,
         profile: "cpu",
         timeBudget: BUDGET,
+        sandboxed: true,
         logTail,
         summary: {
           val_bpb: valBpb!,
@@ -111,7 +112,7 @@ const result = (status: RunStatus, seed: number, valBpb?: number, error?: string
           depth: 4,
         },
       }
-    : { status, seed, profile: "cpu", timeBudget: BUDGET, logTail, ...(error ? { error } : {}) };
+    : { status, seed, profile: "cpu", timeBudget: BUDGET, sandboxed: true, logTail, ...(error ? { error } : {}) };
 
 /**
  * Creates <dir>/nightshift.db and <dir>/lab with one run (tag "mar5", org "default") that went

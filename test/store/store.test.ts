@@ -62,6 +62,7 @@ const ok = (valBpb: number, peakVramMb: number, seed = 1): RunResult => ({
   seed,
   profile: "gpu",
   timeBudget: 300,
+  sandboxed: true,
 });
 const failed = (status: RunResult["status"], error: string, seed = 1): RunResult => ({
   status,
@@ -70,6 +71,7 @@ const failed = (status: RunResult["status"], error: string, seed = 1): RunResult
   seed,
   profile: "gpu",
   timeBudget: 300,
+  sandboxed: true,
 });
 
 /** A store with one org and one run (gpu profile, 300 s), and a clock that ticks 1 s a call. */
@@ -466,7 +468,7 @@ describe("secrets", () => {
       store.startExperiment(e.id, { commit: sha("e"), diff: `+// ${envKey}`, seed: 1 });
       const done = store.finishExperiment(e.id, {
         status: "crash",
-        result: { status: "crash", error: `401 for key ${envKey}`, logTail: `auth ${envKey}`, seed: 1, profile: "cpu", timeBudget: 10 },
+        result: { status: "crash", error: `401 for key ${envKey}`, logTail: `auth ${envKey}`, seed: 1, profile: "cpu", timeBudget: 10, sandboxed: true },
       });
       expect(done).toMatchObject({ description: "key [REDACTED]", hypothesis: "[REDACTED]", reason: "401 for key [REDACTED]" });
       const walBytes = () => (existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`) : Buffer.alloc(0));

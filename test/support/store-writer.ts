@@ -71,7 +71,7 @@ for (let i = 0; ; i++) {
   const kind = i % 3;
   const result: RunResult =
     kind === 2
-      ? { status: "timeout", error: "run exceeded the budget", logTail: `${filler(8000)}\n${echoed}`, seed, profile: "cpu", timeBudget: 10 }
+      ? { status: "timeout", error: "run exceeded the budget", logTail: `${filler(8000)}\n${echoed}`, seed, profile: "cpu", timeBudget: 10, sandboxed: true }
       : {
           status: "ok",
           summary: {
@@ -89,6 +89,7 @@ for (let i = 0; ; i++) {
           seed,
           profile: "cpu",
           timeBudget: 10,
+          sandboxed: true,
         };
   const status = kind === 0 ? "keep" : kind === 1 ? "discard" : "crash";
   store.finishExperiment(e.id, { status, result, reason: kind === 1 ? "not better than the head" : undefined });

@@ -272,6 +272,7 @@ function compileFailure(opts: ResolvedOptions, options: RunTrainOptions, err: Tr
     seed: opts.seed,
     profile: opts.profile,
     timeBudget: opts.timeBudget,
+    sandboxed: false,
   };
 }
 
@@ -459,6 +460,7 @@ function superviseChild(opts: ResolvedOptions, options: RunTrainOptions, bundle:
         seed: opts.seed,
         profile: opts.profile,
         timeBudget: opts.timeBudget,
+        sandboxed: false,
       });
     }
   });
