@@ -9,7 +9,8 @@ export type RunnerErrorCode =
   | "HARNESS_FAILED" // the child failed before train.ts ran (dataset missing, engine not built)
   | "RUN_ABORTED" // the caller's AbortSignal fired; the child was killed
   | "CALLBACK_FAILED" // an onOutput/onLine/onProgress callback threw; the child was killed
-  | "SPAWN_FAILED"; // the child process could not be started
+  | "SPAWN_FAILED" // the child process could not be started
+  | "SANDBOX_UNAVAILABLE"; // sandbox "required", but bubblewrap cannot run here
 
 export class RunnerError extends CodedError<RunnerErrorCode> {}
 

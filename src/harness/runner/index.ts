@@ -8,3 +8,4 @@ export type { ProgressSnapshot } from "./protocol.ts";
 export { formatSummary, parseSummary } from "./summary.ts";
 export { formatProgressLine } from "./progress.ts";
 export { isProcessAlive } from "./process-group.ts";
+export { sandboxSupport, SANDBOX_MODES, type SandboxMode, type SandboxSupport } from "./sandbox.ts";

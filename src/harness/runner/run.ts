@@ -20,6 +20,7 @@ import { HEAP_OOM, classifyRun } from "./classify.ts";
 import { bundleRun } from "./compile.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
 import { LineSplitter, TailBuffer } from "./log-tail.ts";
+import { SANDBOX_MODES, type SandboxMode } from "./sandbox.ts";
 import { killGroup, trackGroup, untrackGroup } from "./process-group.ts";
 import { processExists } from "../../util/processes.ts";
 import { type ChildConfig, type ChildOutcome, type ProgressSnapshot, RESULT_FD, parseChildMessage } from "./protocol.ts";
@@ -59,6 +60,12 @@ export interface RunTrainOptions {
    * in API_KEY, SECRET, TOKEN, PASSWORD, CREDENTIALS); undefined removes a key.
    */
   env?: Record<string, string | undefined>;
+  /**
+   * Where train.ts runs: "auto" (default) in the bubblewrap sandbox when it works here, else on
+   * the host (RunResult.sandboxed says which); "required" rejects with SANDBOX_UNAVAILABLE
+   * instead; "off" never sandboxes.
+   */
+  sandbox?: SandboxMode;
   /** Also measure bpb on the held-out test split (RunResult.testBpb). Default false. */
   evalTest?: boolean;
   /** Extra Node.js flags for the child, e.g. ["--max-old-space-size=4096"]. */
@@ -91,6 +98,7 @@ const OPTION_KEYS: readonly (keyof RunTrainOptions)[] = [
   "progressIntervalMs",
   "env",
   "evalTest",
+  "sandbox",
   "nodeArgs",
   "cwd",
   "signal",
@@ -165,6 +173,8 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
     if (!Number.isInteger(value) || value < min) invalid(`'${name}' must be an integer >= ${min}, got ${String(value)}`);
     return value;
   };
+  if (options.sandbox !== undefined && !SANDBOX_MODES.includes(options.sandbox))
+    invalid(`'sandbox' must be one of ${SANDBOX_MODES.map((m) => `"${m}"`).join(", ")}, got ${JSON.stringify(options.sandbox)}`);
   for (const name of ["onOutput", "onLine", "onProgress", "onSpawn"] as const)
     if (options[name] !== undefined && typeof options[name] !== "function") invalid(`'${name}' must be a function`);
   return {
