@@ -7,6 +7,37 @@ import { simpleGit, type SimpleGit } from "simple-git";
 import { LabError, gitFailure, withoutTrace } from "./errors.ts";
 
 /**
+ * Settings that beat the lab's own .git/config on every command. Whoever can write the lab's .git
+ * (a train.ts run outside the sandbox could) must not get a program of theirs run by nightshift's
+ * git calls, nor switch off what LOCAL_CONFIG (lab.ts) relies on. Environment config has command
+ * scope, the highest precedence: a repo setting, or one it pulls in with include.path, loses.
+ * - core.hooksPath=/dev/null: git looks for /dev/null/<hook>, which cannot exist, so no hook
+ *   runs. --no-verify only skips pre-commit and commit-msg; before this, commit, checkout,
+ *   reset, update-ref and worktree add ran prepare-commit-msg, post-commit, post-checkout,
+ *   post-index-change and reference-transaction from .git/hooks (test/lab/hooks.test.ts).
+ * - core.fsmonitor=false: status, reset and checkout would run a program it names.
+ * - commit.gpgsign=false, log.showSignature=false: signing a commit or showing a signature
+ *   runs gpg.program (or gpg.ssh.program, gpg.x509.program).
+ * - gc.auto=0, maintenance.auto=false: a commit may start an automatic gc, which outlives the
+ *   command and, with a repo-set gc.reflogExpireUnreachable / gc.pruneExpire, deletes the
+ *   discarded experiments the lab keeps reachable by hash.
+ * Left alone, on purpose: network settings (core.sshCommand, core.gitProxy, credential.helper,
+ * protocol.*): no lab command talks to a remote; diff.external: every lab diff passes
+ * --no-ext-diff; core.pager and core.editor: git pages only to a terminal, and the lab commits
+ * with -m. Filter and textconv drivers (filter.<name>.*, diff.<name>.textconv) have names chosen
+ * by whoever writes .git/info/attributes, so no fixed key can switch them off; keeping train.ts
+ * away from the lab's .git (the sandbox) is the defence there.
+ */
+const LAB_OVERRIDES: readonly (readonly [string, string])[] = [
+  ["core.hooksPath", "/dev/null"],
+  ["core.fsmonitor", "false"],
+  ["commit.gpgsign", "false"],
+  ["log.showSignature", "false"],
+  ["gc.auto", "0"],
+  ["maintenance.auto", "false"],
+];
+
+/**
  * The environment every git command runs in. Built from scratch rather than copied from
  * process.env, for three reasons:
  * - The user's global and system config must not change what the lab does: a global
@@ -26,6 +57,8 @@ import { LabError, gitFailure, withoutTrace } from "./errors.ts";
  * merge-base --is-ancestor, config) took ~55 ms each where `git status` took 4 ms; with a trace
  * line on stderr every command completes as soon as git exits. The trace lines are dropped from
  * error messages (TRACE_LINE) and never reach stdout.
+ *
+ * LAB_OVERRIDES travel as GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: see there.
  */
 function gitEnv(): Record<string, string> {
   const env: Record<string, string> = {
@@ -36,7 +69,12 @@ function gitEnv(): Record<string, string> {
     GIT_TRACE: "2",
     LC_ALL: "C",
     LANG: "C",
+    GIT_CONFIG_COUNT: String(LAB_OVERRIDES.length),
   };
+  LAB_OVERRIDES.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
   for (const key of ["PATH", "HOME", "TMPDIR", "SYSTEMROOT"]) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
@@ -69,8 +107,16 @@ export class Git {
         const text = withoutTrace(Buffer.concat([...result.stdErr, ...result.stdOut]).toString("utf8"));
         return Buffer.from(`[git exit ${result.exitCode}] ${text}`);
       },
-      // Our own environment sets GIT_CONFIG_GLOBAL (to /dev/null: see gitEnv).
-      unsafe: { allowUnsafeConfigPaths: true },
+      // simple-git refuses these settings in the environment, since they could name a program;
+      // ours only switch programs off (GIT_CONFIG_GLOBAL=/dev/null and LAB_OVERRIDES: see
+      // gitEnv). The same flags would let `-c core.hooksPath=...` through in args, and the lab
+      // never puts a -c in them.
+      unsafe: {
+        allowUnsafeConfigPaths: true,
+        allowUnsafeConfigEnvCount: true,
+        allowUnsafeHooksPath: true,
+        allowUnsafeFsMonitor: true,
+      },
       // Git never waits on a lock, so a command silent for this long is hung: kill it.
       timeout: { block: 120_000 },
     }).env(gitEnv());
