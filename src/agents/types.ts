@@ -20,12 +20,15 @@ export interface Proposal {
   hypothesis: string;
 }
 
-/** One past experiment, with autoresearch's results.tsv columns. */
+/**
+ * One past experiment, with autoresearch's results.tsv columns. `invalid`: the evaluator's
+ * probes caught the model cheating (not in autoresearch's program.md).
+ */
 export interface HistoryEntry {
   commit: string;
   val_bpb: number | null;
   memory_gb: number;
-  status: "keep" | "discard" | "crash";
+  status: "keep" | "discard" | "crash" | "invalid";
   description: string;
 }
 

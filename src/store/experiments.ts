@@ -1,5 +1,6 @@
 /**
- * Experiments through their life: proposed → running → keep | discard | crash, or skipped.
+ * Experiments through their life: proposed → running → keep | discard | crash | invalid, or
+ * skipped.
  * Each transition is one transaction that moves the row only from the state it expects
  * (UPDATE ... WHERE status = ...), so a retried or duplicated call fails loudly instead of
  * overwriting a result, and a kill -9 leaves every row in exactly one complete state.
@@ -21,8 +22,8 @@ import type {
 } from "./types.ts";
 import { checkCommit, checkCount, checkId, checkOneOf, checkSeed, checkText, optionalText, show } from "./validate.ts";
 
-export const RUN_OUTCOMES: readonly RunStatus[] = ["ok", "crash", "timeout", "over-budget", "non-finite", "out-of-memory"];
-const DECISIONS: readonly Decision[] = ["keep", "discard", "crash"];
+export const RUN_OUTCOMES: readonly RunStatus[] = ["ok", "crash", "timeout", "over-budget", "non-finite", "out-of-memory", "invalid"];
+const DECISIONS: readonly Decision[] = ["keep", "discard", "crash", "invalid"];
 
 export interface ExperimentRow {
   id: number;
@@ -58,6 +59,8 @@ export interface ExperimentRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** 1: train.ts ran in the sandbox, 0: it did not, null: unknown (finished before v5) or not finished. */
+  sandboxed: number | null;
 }
 
 function toSummary(r: ExperimentRow): RunSummary | null {
@@ -98,6 +101,7 @@ export const toExperiment = (r: ExperimentRow): Experiment => ({
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  sandboxed: r.sandboxed === null ? null : r.sandboxed === 1,
 });
 
 function row(ctx: StoreContext, id: number): ExperimentRow | undefined {
@@ -303,10 +307,13 @@ function checkSummary(where: string, summary: RunSummary | undefined): RunSummar
 }
 
 /**
- * running → keep | discard | crash, with the run's result. The rules (also CHECKs in the schema):
- * keep needs an ok result; crash needs a failed one (its reason defaults to result.error, then
- * to the outcome); discard takes either, and a failed one needs a reason. The result must have
- * been produced under the run's profile and budget, with the seed the experiment started with.
+ * running → keep | discard | crash | invalid, with the run's result. The rules (also CHECKs in
+ * the schema): keep needs an ok result; crash needs a failed one (its reason defaults to
+ * result.error, then to the outcome); invalid is exactly the outcome "invalid" (the evaluator's
+ * probes caught the model cheating; its reason defaults to the probe's evidence in
+ * result.error); discard takes the other outcomes, and a failed one needs a reason. The result
+ * must have been produced under the run's profile and budget, with the seed the experiment
+ * started with, and say whether it ran sandboxed.
  */
 export function finishExperiment(ctx: StoreContext, id: number, input: ExperimentFinish): Experiment {
   const where = "finishExperiment";
@@ -325,7 +332,16 @@ export function finishExperiment(ctx: StoreContext, id: number, input: Experimen
   if (status === "keep" && outcome !== "ok") invalid(`${where}: cannot keep experiment ${id}: its run ended ${outcome}`);
   if (status === "crash" && outcome === "ok")
     invalid(`${where}: experiment ${id} ran ok; record it as keep or discard, not crash`);
-  if (outcome !== "ok") reason = reason ?? error ?? (status === "crash" ? `run ended ${outcome}` : null);
+  if ((status === "invalid") !== (outcome === "invalid"))
+    invalid(
+      status === "invalid"
+        ? `${where}: experiment ${id} ended ${outcome}; only a run the evaluator found invalid is recorded as invalid`
+        : `${where}: experiment ${id}'s run was found invalid by the evaluator; record it as invalid, not ${status}`,
+    );
+  if (typeof result.sandboxed !== "boolean")
+    invalid(`${where}: result.sandboxed must be a boolean (whether train.ts ran in the sandbox), got ${show(result.sandboxed)}`);
+  if (outcome !== "ok")
+    reason = reason ?? error ?? (status === "crash" || status === "invalid" ? `run ended ${outcome}` : null);
   if (status === "discard" && outcome !== "ok" && !reason)
     invalid(`${where}: discarding experiment ${id} whose run ended ${outcome} needs a reason`);
 
@@ -343,7 +359,7 @@ export function finishExperiment(ctx: StoreContext, id: number, input: Experimen
         `UPDATE experiments SET status = ?, outcome = ?, reason = ?,
            val_bpb = ?, training_seconds = ?, total_seconds = ?, peak_vram_mb = ?, mfu_percent = ?,
            total_tokens_m = ?, num_steps = ?, num_params_m = ?, depth = ?,
-           seed = ?, log_tail = ?, log_path = coalesce(?, log_path), finished_at = ?
+           seed = ?, log_tail = ?, log_path = coalesce(?, log_path), finished_at = ?, sandboxed = ?
          WHERE id = ? AND status = 'running' RETURNING *`,
       )
       .get(
@@ -363,6 +379,7 @@ export function finishExperiment(ctx: StoreContext, id: number, input: Experimen
         logTail,
         logPath,
         ctx.now(),
+        result.sandboxed ? 1 : 0,
         id,
       ) as ExperimentRow | undefined;
     if (!r) throw transitionError(where, id, "running");

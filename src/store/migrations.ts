@@ -11,7 +11,8 @@
  *   running   a commit, started, no outcome yet
  *   keep      finished with outcome 'ok' and a finite val_bpb
  *   discard   finished; outcome 'ok', or a reason why not
- *   crash     finished with an outcome other than 'ok' and a reason
+ *   crash     finished with an outcome other than 'ok' (nor 'invalid') and a reason
+ *   invalid   finished with the outcome 'invalid' and the probe's evidence as its reason (v5)
  *   skipped   finished with a reason, never run to an outcome
  *   metrics   all nine summary columns present exactly when the outcome is 'ok'
  *
@@ -331,12 +332,129 @@ CREATE INDEX meta_prompts_tournament ON meta_prompts(tournament_id, id);
 CREATE INDEX agent_calls_no_run ON agent_calls(purpose) WHERE run_id IS NULL;
 `;
 
+// A model the trusted evaluator catches cheating (its logits looked ahead at future tokens, or
+// changed when the same rows were sent again) ends with the outcome 'invalid', and its
+// experiment gets a status of its own, 'invalid': never kept, never a crash to fix, its reason the
+// probe's evidence. Every training outcome also records whether train.ts ran inside the sandbox
+// (sandboxed 0/1; NULL for rows written before this version: unknown).
+//
+// SQLite cannot alter a CHECK, so experiments and measurements are rebuilt: copied aside, dropped,
+// created anew and refilled in id order, with every id kept. Foreign keys stay on: the DROP's
+// implicit DELETE leaves deferred violations in the rows that point at experiments
+// (agent_calls, verifications, night_results, fix_of), and refilling the parent rows resolves
+// each of them before the commit, which fails if any were lost. Neither table has a trigger;
+// their indexes are created again by the same names.
+const V5 = /* sql */ `
+PRAGMA defer_foreign_keys = ON;
+
+CREATE TABLE experiments_v4_copy AS SELECT * FROM experiments;
+DROP TABLE experiments;
+CREATE TABLE experiments (
+  id               INTEGER PRIMARY KEY,
+  run_id           INTEGER NOT NULL REFERENCES runs(id),
+  seq              INTEGER NOT NULL CHECK (seq >= 1),
+  slot             INTEGER NOT NULL DEFAULT 0 CHECK (slot >= 0),
+  parent_commit    TEXT NOT NULL,
+  commit_hash      TEXT,
+  diff             TEXT,
+  description      TEXT NOT NULL DEFAULT '',
+  hypothesis       TEXT NOT NULL DEFAULT '',
+  status           TEXT NOT NULL DEFAULT 'proposed'
+                   CHECK (status IN ('proposed', 'running', 'keep', 'discard', 'crash', 'invalid', 'skipped')),
+  outcome          TEXT CHECK (outcome IS NULL OR outcome IN
+                     ('ok', 'crash', 'timeout', 'over-budget', 'non-finite', 'out-of-memory', 'invalid')),
+  reason           TEXT,
+  val_bpb          REAL CHECK (val_bpb IS NULL OR (val_bpb >= 0 AND val_bpb < 1e300)),
+  training_seconds REAL,
+  total_seconds    REAL,
+  peak_vram_mb     REAL,
+  mfu_percent      REAL,
+  total_tokens_m   REAL,
+  num_steps        INTEGER,
+  num_params_m     REAL,
+  depth            INTEGER,
+  seed             INTEGER,
+  log_path         TEXT,
+  log_tail         TEXT,
+  fix_attempt      INTEGER NOT NULL DEFAULT 0 CHECK (fix_attempt >= 0),
+  fix_of           INTEGER REFERENCES experiments(id),
+  agent_calls      INTEGER NOT NULL DEFAULT 0 CHECK (agent_calls >= 0),
+  input_tokens     INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+  output_tokens    INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+  cost_usd         REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+  created_at       TEXT NOT NULL,
+  started_at       TEXT,
+  finished_at      TEXT,
+  sandboxed        INTEGER CHECK (sandboxed IS NULL OR sandboxed IN (0, 1)),
+  UNIQUE (run_id, seq),
+  CHECK (status <> 'proposed' OR
+         (commit_hash IS NULL AND outcome IS NULL AND started_at IS NULL AND finished_at IS NULL)),
+  CHECK (status <> 'running' OR
+         (commit_hash IS NOT NULL AND outcome IS NULL AND started_at IS NOT NULL AND finished_at IS NULL)),
+  CHECK (status NOT IN ('keep', 'discard', 'crash', 'invalid') OR
+         (commit_hash IS NOT NULL AND outcome IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL)),
+  CHECK (status <> 'keep' OR (outcome = 'ok' AND val_bpb IS NOT NULL)),
+  CHECK (status <> 'discard' OR outcome = 'ok' OR reason IS NOT NULL),
+  CHECK (status <> 'crash' OR (outcome <> 'ok' AND reason IS NOT NULL)),
+  CHECK ((status = 'invalid') = (outcome IS 'invalid')),
+  CHECK (status <> 'invalid' OR reason IS NOT NULL),
+  CHECK (status <> 'skipped' OR (outcome IS NULL AND reason IS NOT NULL AND finished_at IS NOT NULL)),
+  CHECK (sandboxed IS NULL OR outcome IS NOT NULL),
+  CHECK ((outcome IS 'ok') = (${allMetrics("IS NOT NULL")})),
+  CHECK (outcome IS 'ok' OR (${allMetrics("IS NULL")}))
+) STRICT;
+INSERT INTO experiments (id, run_id, seq, slot, parent_commit, commit_hash, diff, description, hypothesis, status,
+  outcome, reason, val_bpb, training_seconds, total_seconds, peak_vram_mb, mfu_percent, total_tokens_m, num_steps,
+  num_params_m, depth, seed, log_path, log_tail, fix_attempt, fix_of, agent_calls, input_tokens, output_tokens,
+  cost_usd, created_at, started_at, finished_at)
+SELECT id, run_id, seq, slot, parent_commit, commit_hash, diff, description, hypothesis, status,
+  outcome, reason, val_bpb, training_seconds, total_seconds, peak_vram_mb, mfu_percent, total_tokens_m, num_steps,
+  num_params_m, depth, seed, log_path, log_tail, fix_attempt, fix_of, agent_calls, input_tokens, output_tokens,
+  cost_usd, created_at, started_at, finished_at
+FROM experiments_v4_copy ORDER BY id;
+DROP TABLE experiments_v4_copy;
+CREATE INDEX experiments_run_status ON experiments(run_id, status);
+CREATE INDEX experiments_commit ON experiments(commit_hash);
+
+CREATE TABLE measurements_v4_copy AS SELECT * FROM measurements;
+DROP TABLE measurements;
+CREATE TABLE measurements (
+  id               INTEGER PRIMARY KEY,
+  commit_hash      TEXT NOT NULL,
+  seed             INTEGER NOT NULL,
+  profile          TEXT NOT NULL,
+  time_budget      REAL NOT NULL CHECK (time_budget > 0),
+  device_kind      TEXT NOT NULL,
+  dataset          TEXT NOT NULL,
+  purpose          TEXT NOT NULL CHECK (purpose IN ('noise', 'verify')),
+  outcome          TEXT NOT NULL CHECK (outcome IN ('ok', 'crash', 'timeout', 'over-budget', 'non-finite', 'out-of-memory', 'invalid')),
+  val_bpb          REAL CHECK (val_bpb IS NULL OR (val_bpb >= 0 AND val_bpb < 1e300)),
+  test_bpb         REAL CHECK (test_bpb IS NULL OR (test_bpb >= 0 AND test_bpb < 1e300)),
+  training_seconds REAL,
+  num_steps        INTEGER,
+  error            TEXT,
+  log_path         TEXT,
+  created_at       TEXT NOT NULL,
+  sandboxed        INTEGER CHECK (sandboxed IS NULL OR sandboxed IN (0, 1)),
+  CHECK ((outcome = 'ok') = (val_bpb IS NOT NULL)),
+  CHECK (outcome = 'ok' OR error IS NOT NULL)
+) STRICT;
+INSERT INTO measurements (id, commit_hash, seed, profile, time_budget, device_kind, dataset, purpose, outcome,
+  val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at)
+SELECT id, commit_hash, seed, profile, time_budget, device_kind, dataset, purpose, outcome,
+  val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at
+FROM measurements_v4_copy ORDER BY id;
+DROP TABLE measurements_v4_copy;
+CREATE INDEX measurements_key ON measurements(commit_hash, profile, time_budget, device_kind, dataset, seed);
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
   { version: 2, description: "measurements, noise_floors, verifications (statistics)", sql: V2 },
   { version: 3, description: "tournaments, tournament_orgs, nights, allocations, night_results, champions", sql: V3 },
   { version: 4, description: "meta_prompts (the meta-agent's prompt, with lineage)", sql: V4 },
+  { version: 5, description: "the 'invalid' outcome and experiment status; sandboxed on experiments and measurements (tables rebuilt)", sql: V5 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

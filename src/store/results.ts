@@ -1,7 +1,8 @@
 /**
  * A run's results as autoresearch has them: the history the agents see (HistoryEntry) and the
- * exact results.tsv text. Both list the finished experiments (keep, discard, crash) in seq
- * order; skipped proposals and experiments still in flight are not results.
+ * exact results.tsv text. Both list the finished experiments (keep, discard, crash, and invalid:
+ * a model the evaluator caught cheating, a status autoresearch's program.md lacks) in seq order;
+ * skipped proposals and experiments still in flight are not results.
  *
  * results.tsv, as program.md specifies it: header `commit\tval_bpb\tmemory_gb\tstatus\tdescription`,
  * the 7-character short hash, val_bpb with 6 decimals, memory_gb = peak_vram_mb / 1024 with 1
@@ -17,7 +18,7 @@ export const RESULTS_TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescripti
 function finishedRows(ctx: StoreContext, runId: number): ExperimentRow[] {
   getRun(ctx, runId);
   return ctx
-    .stmt("SELECT * FROM experiments WHERE run_id = ? AND status IN ('keep', 'discard', 'crash') ORDER BY seq")
+    .stmt("SELECT * FROM experiments WHERE run_id = ? AND status IN ('keep', 'discard', 'crash', 'invalid') ORDER BY seq")
     .all(runId) as ExperimentRow[];
 }
 

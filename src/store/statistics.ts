@@ -11,7 +11,7 @@ import type { JsonValue } from "./secrets.ts";
 import type { Measurement, MeasurementKey, NewMeasurement, NewNoiseFloor, NewVerification, NoiseFloor, Verdict, Verification } from "./types.ts";
 import { checkCommit, checkCount, checkId, checkOneOf, checkSeed, checkText, show } from "./validate.ts";
 
-const OUTCOMES: readonly RunStatus[] = ["ok", "crash", "timeout", "over-budget", "non-finite", "out-of-memory"];
+const OUTCOMES: readonly RunStatus[] = ["ok", "crash", "timeout", "over-budget", "non-finite", "out-of-memory", "invalid"];
 const VERDICTS: readonly Verdict[] = ["real", "noise", "inconclusive", "flagged"];
 const KEY_FIELDS = ["commit", "profile", "timeBudget", "deviceKind", "dataset"] as const;
 
@@ -50,6 +50,7 @@ interface MeasurementRow {
   error: string | null;
   log_path: string | null;
   created_at: string;
+  sandboxed: number | null;
 }
 
 const toMeasurement = (r: MeasurementRow): Measurement => ({
@@ -69,11 +70,12 @@ const toMeasurement = (r: MeasurementRow): Measurement => ({
   error: r.error,
   logPath: r.log_path,
   createdAt: r.created_at,
+  sandboxed: r.sandboxed === null ? null : r.sandboxed === 1,
 });
 
 export function recordMeasurement(ctx: StoreContext, m: NewMeasurement): Measurement {
   const where = "recordMeasurement";
-  checkKeys(where, m, [...KEY_FIELDS, "seed", "purpose", "outcome", "valBpb", "testBpb", "trainingSeconds", "numSteps", "error", "logPath"]);
+  checkKeys(where, m, [...KEY_FIELDS, "seed", "purpose", "outcome", "valBpb", "testBpb", "trainingSeconds", "numSteps", "error", "logPath", "sandboxed"]);
   checkKey(where, m);
   checkSeed(where, m.seed);
   checkOneOf(where, "purpose", m.purpose, ["noise", "verify"]);
@@ -82,17 +84,19 @@ export function recordMeasurement(ctx: StoreContext, m: NewMeasurement): Measure
   if (m.outcome !== "ok" && !m.error) invalid(`${where}: a failed measurement needs its error`);
   const values = [optional(where, "valBpb", m.valBpb), optional(where, "testBpb", m.testBpb), optional(where, "trainingSeconds", m.trainingSeconds)];
   const steps = m.numSteps === undefined ? null : checkCount(where, "numSteps", m.numSteps);
+  if (m.sandboxed !== undefined && typeof m.sandboxed !== "boolean") invalid(`${where}: sandboxed must be a boolean, got ${show(m.sandboxed)}`);
+  const sandboxed = m.sandboxed === undefined ? null : m.sandboxed ? 1 : 0;
   return ctx.write(where, () =>
     toMeasurement(
       ctx
         .stmt(
           `INSERT INTO measurements (commit_hash, seed, profile, time_budget, device_kind, dataset, purpose, outcome,
-             val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+             val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at, sandboxed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
         )
         .get(
           m.commit, m.seed, m.profile, m.timeBudget, m.deviceKind, m.dataset, m.purpose, m.outcome,
-          ...values, steps, ctx.redactor.text(m.error ?? null), m.logPath ?? null, ctx.now(),
+          ...values, steps, ctx.redactor.text(m.error ?? null), m.logPath ?? null, ctx.now(), sandboxed,
         ) as MeasurementRow,
     ),
   );

@@ -90,9 +90,13 @@ export interface RunFilter {
 
 // ---- experiments ---------------------------------------------------------------------------
 
-export type ExperimentStatus = "proposed" | "running" | "keep" | "discard" | "crash" | "skipped";
+/**
+ * `invalid`: the trusted evaluator's probes caught the model cheating (outcome "invalid"); the
+ * reason holds the probe's evidence. Never kept, never a crash to fix, never credited.
+ */
+export type ExperimentStatus = "proposed" | "running" | "keep" | "discard" | "crash" | "invalid" | "skipped";
 /** How a run experiment ends. */
-export type Decision = "keep" | "discard" | "crash";
+export type Decision = "keep" | "discard" | "crash" | "invalid";
 
 export interface UsageTotals {
   calls: number;
@@ -117,7 +121,7 @@ export interface Experiment {
   status: ExperimentStatus;
   /** The RunResult status of the training run, once finished. */
   outcome: RunStatus | null;
-  /** Why it crashed, was skipped, or (for a failed run) was discarded. */
+  /** Why it crashed, was found invalid (the probe's evidence), was skipped, or (for a failed run) was discarded. */
   reason: string | null;
   /** The summary block, present exactly when outcome is "ok". */
   summary: RunSummary | null;
@@ -133,6 +137,11 @@ export interface Experiment {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * Whether train.ts trained inside the sandbox: set when the experiment finishes with an
+   * outcome; null before that, and for experiments finished before the store recorded it.
+   */
+  sandboxed: boolean | null;
 }
 
 export interface NewExperiment {
@@ -242,9 +251,11 @@ export interface NewMeasurement extends MeasurementKey {
   testBpb?: number;
   trainingSeconds?: number;
   numSteps?: number;
-  /** Why the training failed (required when the outcome is not "ok"). */
+  /** Why the training failed (required when the outcome is not "ok"); for "invalid", the probe's evidence. */
   error?: string;
   logPath?: string;
+  /** Whether train.ts trained inside the sandbox (RunResult.sandboxed); absent: unknown. */
+  sandboxed?: boolean;
 }
 
 export interface Measurement extends MeasurementKey {
@@ -259,6 +270,8 @@ export interface Measurement extends MeasurementKey {
   error: string | null;
   logPath: string | null;
   createdAt: string;
+  /** Whether train.ts trained inside the sandbox; null: not recorded (measured before the store kept it). */
+  sandboxed: boolean | null;
 }
 
 export interface NewNoiseFloor extends MeasurementKey {
