@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Profile } from "../../harness/constants.ts";
-import { runTrain } from "../../harness/runner/index.ts";
+import { type SandboxMode, runTrain } from "../../harness/runner/index.ts";
 import type { Lab } from "../../lab/index.ts";
 import type { Measurement, MeasurementKey, MeasurementPurpose, Store } from "../../store/index.ts";
 
@@ -22,6 +22,8 @@ export interface MeasureSetup {
   datasetDir: string;
   deviceKind: string;
   hardLimit?: number;
+  /** The runner's sandbox mode for every training (default "auto"; "off" for --no-sandbox). */
+  sandbox?: SandboxMode;
   signal?: AbortSignal;
   /** Called before each training that is not already in the store. */
   onTraining?: (commit: string, seed: number) => void;
@@ -57,6 +59,7 @@ export async function measure(setup: MeasureSetup, commit: string, seed: number,
       timeBudget: setup.timeBudget,
       logFile: logPath,
       evalTest: options.test === true,
+      sandbox: setup.sandbox ?? "auto",
       ...(setup.hardLimit !== undefined ? { hardLimit: setup.hardLimit } : {}),
       ...(setup.signal ? { signal: setup.signal } : {}),
     });
@@ -67,6 +70,7 @@ export async function measure(setup: MeasureSetup, commit: string, seed: number,
       purpose,
       outcome: result.status,
       logPath,
+      sandboxed: result.sandboxed,
       ...(s ? { valBpb: s.val_bpb, trainingSeconds: s.training_seconds, numSteps: s.num_steps } : {}),
       ...(result.testBpb !== undefined ? { testBpb: result.testBpb } : {}),
       ...(result.status !== "ok" ? { error: result.error ?? `the run ended ${result.status}` } : {}),

@@ -2,7 +2,8 @@
  * Verifying a run's claimed wins with seed reruns. Each claim (a kept experiment after the
  * baseline) is checked in order:
  *   1. Integrity: a diff that only changes a seed, comments or whitespace is `flagged` and never
- *      credited, without any rerun.
+ *      credited, without any rerun. So is a claim whose rerun the trusted evaluator finds
+ *      invalid (the model cheated under measurement; ./failed.ts): it stops there.
  *   2. Paired reruns: the candidate and its parent train with the same fresh seeds (same init,
  *      same data order), one seed at a time, until the group-sequential rule (../sequential.ts)
  *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
@@ -23,6 +24,7 @@ import { naiveKeepsUnderNoise } from "../null-model.ts";
 import { sequentialDecision, sequentialDesign } from "../sequential.ts";
 import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
+import { rerunFailure } from "./failed.ts";
 import { type MeasureSetup, measure } from "./measure.ts";
 
 /** Verification seeds start here, away from the run's own seed (42 by default). */
@@ -85,7 +87,7 @@ export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experi
   const claimOutcomes: ClaimOutcome[] = judged.map((j) => ({ experiment: j.experiment, verification: setup.store.recordVerification(j.verification) }));
   const counts: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0, flagged: 0 };
   for (const c of claimOutcomes) counts[c.verification.verdict]++;
-  const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash").length;
+  const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash" || e.status === "invalid").length;
   const nullModel = naiveKeepsUnderNoise(Math.max(1, finished));
   return { claims: claimOutcomes, counts, naive: { keeps: claims.length, finished, expectedFalseKeeps: nullModel.expected, sd: nullModel.sd } };
 }
@@ -144,9 +146,11 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Retur
     const test = i === 0;
     const parent = await measure(setup, parentCommit, seed, "verify", { test });
     const candidate = await measure(setup, e.commit!, seed, "verify", { test });
-    const failed = [parent, candidate].find((m) => m.outcome !== "ok");
-    if (failed) {
-      pending.reason = `the rerun of ${failed === parent ? "the parent" : "the candidate"} at seed ${seed} failed (${failed.outcome}): ${failed.error ?? ""}`.trim();
+    const failure = rerunFailure(parent, candidate, seed);
+    if (failure) {
+      pending.verdict = failure.verdict;
+      pending.reason = failure.reason;
+      if (failure.verdict === "flagged") pending.details.integrity = "invalid";
       break;
     }
     if (test) {
@@ -163,7 +167,8 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Retur
       break;
     }
   }
-  if (gains.length >= 2) {
+  // A flagged claim takes no part in Benjamini–Hochberg (no p-value), like a trivial diff.
+  if (gains.length >= 2 && pending.verdict !== "flagged") {
     const fixed = verifyGains(gains, { alpha: o.alpha });
     pending.pValue = fixed.pValue;
     pending.details.interval = [fixed.interval.lower, fixed.interval.upper];
