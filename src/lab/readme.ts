@@ -89,6 +89,8 @@ export function labReadme(options: LabReadmeOptions = {}): string {
   line("   a few fix attempts with its log tail). An experiment is **kept** only when its `val_bpb` is lower");
   line("   than the branch head's, within the budget and finite; the org's program.md may also ask for a");
   line("   minimum improvement per unit of added complexity. Simpler is better at equal `val_bpb`.");
+  line("10. **Causal models only:** the logits at position t may depend only on tokens 0..t; the evaluator checks and marks look-ahead `invalid`.");
+  line("11. **Held-out data is out of reach:** `train.ts` trains in a sandbox with the train split only — no val/test, store, lab `.git` or network.");
   line();
 
   line("## The contract (`nightshift/harness`)");

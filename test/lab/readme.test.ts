@@ -32,6 +32,8 @@ describe("labReadme", () => {
     expect(readme).toContain("ctx.clock.expired()");
     expect(readme).toContain("new Generator(ctx.seed)");
     expect(readme).toMatch(/kept\*\* only when its `val_bpb` is lower/);
+    expect(readme).toMatch(/Causal models only:\*\* the logits at position t may depend only on tokens 0\.\.t;.*`invalid`/);
+    expect(readme).toMatch(/Held-out data is out of reach:\*\* `train\.ts` trains in a sandbox with the train split only/);
   });
 
   it("lists exactly the ops and optimizer kernels the engine exports", () => {
