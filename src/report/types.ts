@@ -113,6 +113,18 @@ export interface Headline {
   /** trainingSeconds / (wallSeconds × device slots), 0..1; null without wall time. */
   utilization: number | null;
   cost: UsageTotals;
+  /** Whether the trainings ran in the sandbox, over all runs. */
+  sandbox: SandboxCounts;
+}
+
+/** How many of the finished trainings ran outside the bubblewrap sandbox. */
+export interface SandboxCounts {
+  /** Finished trainings whose sandboxing was recorded. */
+  trainings: number;
+  /** Of those, the ones that ran without the sandbox (train.ts could reach the host). */
+  unsandboxed: number;
+  /** Finished trainings from before the store recorded it (unknown). */
+  unknown: number;
 }
 
 export interface ExperimentRef {
@@ -139,6 +151,8 @@ export interface StatusCounts {
   keep: number;
   discard: number;
   crash: number;
+  /** Finished, but the evaluator's probes caught the model cheating: never kept or fixed. */
+  invalid: number;
   skipped: number;
   /** proposed or running: the run is still going, or was killed with these in flight. */
   inFlight: number;
@@ -172,6 +186,8 @@ export interface RunSection {
   startedAt: string;
   endedAt: string | null;
   counts: StatusCounts;
+  /** Whether this run's trainings ran in the sandbox. */
+  sandbox: SandboxCounts;
   baselineBpb: number | null;
   bestBpb: number | null;
   experiments: ExperimentRow[];
@@ -232,10 +248,12 @@ export interface KeptChange {
   diff: DiffView;
 }
 
+/** A run that did not finish ok: a crash (with its fix attempts) or an invalid model. */
 export interface CrashRow {
   seq: number;
   commit: string;
   outcome: string;
+  /** Why: the error, or for an invalid model the evaluator's evidence. */
   reason: string;
   description: string;
   /** The last lines of the run's output. */

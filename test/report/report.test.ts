@@ -59,7 +59,7 @@ describe("the run report model", () => {
     expect(model.headline.baselineBpb).toBe(1.88);
     expect(model.headline.champion).toMatchObject({ seq: 6, valBpb: 1.865, org: "default", description: "wider heads, shapes fixed" });
     expect(model.headline.naiveGain).toBeCloseTo(0.015, 9);
-    expect(model.headline.counts).toEqual({ total: 7, keep: 3, discard: 2, crash: 1, skipped: 1, inFlight: 0 });
+    expect(model.headline.counts).toEqual({ total: 7, keep: 3, discard: 2, crash: 1, invalid: 0, skipped: 1, inFlight: 0 });
     expect(model.headline.verifiedGain).toBeUndefined();
     expect(model.leaderboard).toBeUndefined();
   });

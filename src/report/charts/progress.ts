@@ -19,8 +19,8 @@ export interface ProgressChart {
   summary: string;
 }
 
-const STATUSES = ["keep", "discard", "crash"] as const;
-const PLACES = ["measured", "above the chart", "crashed"] as const;
+const STATUSES = ["keep", "discard", "crash", "invalid"] as const;
+const PLACES = ["measured", "above the chart", "no result"] as const;
 
 /** The y range: the kept line fills the chart; outliers above it are clamped to the top. */
 function yDomain(measured: number[], kept: number[]): [number, number] {
@@ -34,7 +34,7 @@ function yDomain(measured: number[], kept: number[]): [number, number] {
 
 export function progressChart(id: string, series: readonly ProgressSeries[]): ProgressChart {
   const finished = series.flatMap((s) =>
-    s.experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash").map((e) => ({ s, e })),
+    s.experiments.filter((e) => (STATUSES as readonly string[]).includes(e.status)).map((e) => ({ s, e })),
   );
   if (finished.length === 0) return { chart: null, offChart: 0, summary: "no experiment has finished yet" };
   const measured = finished.filter(({ e }) => e.valBpb !== null).map(({ e }) => e.valBpb!);
@@ -46,7 +46,7 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
   const points = finished.map(({ s, e }) => {
     let place: (typeof PLACES)[number] = "measured";
     let y = e.valBpb ?? top;
-    if (e.valBpb === null) place = "crashed";
+    if (e.valBpb === null) place = "no result"; // a crash, or an invalid model
     else if (e.valBpb > hi) {
       place = "above the chart";
       y = top;

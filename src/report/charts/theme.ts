@@ -10,6 +10,7 @@ export const STATUS_COLORS: Record<string, string> = {
   keep: "#2f9e5b",
   discard: "#8c939d",
   crash: "#d9534f",
+  invalid: "#9b59b6",
   skipped: "#b58a2e",
   running: "#3d8bd9",
   proposed: "#3d8bd9",

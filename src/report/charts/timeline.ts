@@ -15,7 +15,7 @@ export interface TimelineBar {
   end: number;
 }
 
-const STATUSES = ["keep", "discard", "crash", "skipped", "running"] as const;
+const STATUSES = ["keep", "discard", "crash", "invalid", "skipped", "running"] as const;
 
 export function timelineChart(id: string, bars: readonly TimelineBar[], wallMinutes: number, description: string): ChartSpec | null {
   if (bars.length === 0) return null;

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
 import { progressChart, type ProgressSeries } from "../charts/progress.ts";
 import type { ChartSpec, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
-import { buildRunSection, countStatuses } from "./run-section.ts";
+import { addSandboxCounts, buildRunSection, countStatuses } from "./run-section.ts";
 import { buildVerdicts, championTestBpb } from "./verdicts.ts";
 
 export interface ReportOptions {
@@ -53,6 +53,7 @@ function headline(runs: readonly RunSection[]): Headline {
     wallSeconds,
     utilization: capacity > 0 ? Math.min(1, trainingSeconds / capacity) : null,
     cost,
+    sandbox: addSandboxCounts(runs.map((r) => r.sandbox)),
   };
 }
 

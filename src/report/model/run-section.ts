@@ -2,7 +2,9 @@
  * One org run as the report shows it (RunSection), computed from the store's public reads only
  * (listExperiments, listAgentCalls, runCost, getOrg): the experiment table with each result's
  * difference from the head it was proposed against, the kept changes with their diffs, the
- * crashes with their fix attempts, the skipped proposals, device utilization and agent cost.
+ * crashes with their fix attempts and the invalid models with the evaluator's evidence, the
+ * skipped proposals, how many trainings ran without the sandbox, device utilization and agent
+ * cost.
  * A run report has one of these; a night report will have one per org.
  */
 import type { AgentCallRecord, Experiment, Org, Run, Store } from "../../store/index.ts";
@@ -17,6 +19,7 @@ import type {
   KeptChange,
   OrgInfo,
   RunSection,
+  SandboxCounts,
   SkippedRow,
   StatusCounts,
   UtilizationSection,
@@ -28,12 +31,34 @@ export const LOG_TAIL_LINES = 20;
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 
 export function countStatuses(experiments: readonly { status: string }[]): StatusCounts {
-  const counts: StatusCounts = { total: experiments.length, keep: 0, discard: 0, crash: 0, skipped: 0, inFlight: 0 };
+  const counts: StatusCounts = { total: experiments.length, keep: 0, discard: 0, crash: 0, invalid: 0, skipped: 0, inFlight: 0 };
   for (const e of experiments) {
-    if (e.status === "keep" || e.status === "discard" || e.status === "crash" || e.status === "skipped") counts[e.status]++;
+    if (e.status === "keep" || e.status === "discard" || e.status === "crash" || e.status === "invalid" || e.status === "skipped") counts[e.status]++;
     else counts.inFlight++;
   }
   return counts;
+}
+
+/** Finished trainings, and how many ran without the sandbox (or predate the record of it). */
+export function countSandboxed(experiments: readonly Pick<Experiment, "outcome" | "sandboxed">[]): SandboxCounts {
+  const counts: SandboxCounts = { trainings: 0, unsandboxed: 0, unknown: 0 };
+  for (const e of experiments) {
+    if (e.outcome === null) continue;
+    if (e.sandboxed === null) counts.unknown++;
+    else {
+      counts.trainings++;
+      if (!e.sandboxed) counts.unsandboxed++;
+    }
+  }
+  return counts;
+}
+
+export function addSandboxCounts(parts: readonly SandboxCounts[]): SandboxCounts {
+  return parts.reduce((a, b) => ({ trainings: a.trainings + b.trainings, unsandboxed: a.unsandboxed + b.unsandboxed, unknown: a.unknown + b.unknown }), {
+    trainings: 0,
+    unsandboxed: 0,
+    unknown: 0,
+  });
 }
 
 /** The run's baseline: its first kept experiment that changes nothing (the unchanged train.ts). */
@@ -238,6 +263,7 @@ export function buildRunSection(store: Store, run: Run, chartPrefix = `run-${run
     startedAt: run.startedAt,
     endedAt: run.endedAt,
     counts: countStatuses(experiments),
+    sandbox: countSandboxed(experiments),
     baselineBpb: baseline?.summary?.val_bpb ?? null,
     bestBpb: measured.length > 0 ? Math.min(...measured) : null,
     experiments: rows,

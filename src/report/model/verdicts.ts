@@ -45,7 +45,7 @@ export function buildVerdicts(store: Store, run: Run, section: RunSection): Verd
       reason: v.reason,
     });
   }
-  const finished = section.counts.keep + section.counts.discard + section.counts.crash;
+  const finished = section.counts.keep + section.counts.discard + section.counts.crash + section.counts.invalid;
   return {
     rows,
     naiveKeeps: section.kept.length,
