@@ -16,6 +16,12 @@ export class RunDisplay {
   constructor(private readonly mode: { json: boolean; tty: boolean }) {}
 
   show(e: LoopEvent): void {
+    if (e.kind === "warning") {
+      // stderr in every mode: --json keeps stdout to records.
+      this.clearStatus();
+      process.stderr.write(`nightshift: ${e.message}\n`);
+      return;
+    }
     if (this.mode.json) {
       if (e.kind === "run") this.line(JSON.stringify({ event: "run", run: e.run, resumed: e.resumed, interrupted: e.interrupted, devices: e.slots.map((s) => s.label) }));
       if (e.kind === "finished" || e.kind === "skipped") this.line(JSON.stringify({ event: e.kind, slot: e.slot, experiment: e.experiment }));
@@ -45,7 +51,7 @@ export class RunDisplay {
         this.best = e.best;
         this.slots.set(e.slot, { doing: "idle" });
         const bpb = x.summary ? x.summary.val_bpb.toFixed(6) : "—";
-        const why = x.reason && x.status === "crash" ? ` (${x.reason})` : "";
+        const why = x.reason && (x.status === "crash" || x.status === "invalid") ? ` (${x.reason})` : "";
         this.line(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  ${x.description}${why}`);
         break;
       }

@@ -21,7 +21,7 @@ import type { Agent } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
 import { RunnerError, runTrain } from "../harness/runner/index.ts";
-import type { ProgressSnapshot } from "../harness/runner/index.ts";
+import type { ProgressSnapshot, SandboxMode } from "../harness/runner/index.ts";
 import { LabError, type Worktree, labReadme, runBranchName } from "../lab/index.ts";
 import type { Experiment, Run } from "../store/index.ts";
 import { CodedError } from "../util/errors.ts";
@@ -30,6 +30,7 @@ import { type Answer, BASELINE, type Candidate, type CrashToFix, ask, materializ
 import type { DeviceSlot } from "./devices.ts";
 import { decide } from "./keep-rule.ts";
 import type { OrgSource } from "./org.ts";
+import { authorOfAgent, checkSandbox, storedSandboxMode } from "./sandbox.ts";
 import { type Workspace, openWorkspace } from "./workspace.ts";
 
 export type LoopErrorCode = "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | "BASELINE_FAILED";
@@ -42,7 +43,9 @@ export type LoopEvent =
   | { kind: "training"; slot: number; seq: number; description: string }
   | { kind: "progress"; slot: number; seq: number; progress: ProgressSnapshot }
   | { kind: "finished"; slot: number; experiment: Experiment; best: number | null }
-  | { kind: "skipped"; slot: number; experiment: Experiment };
+  | { kind: "skipped"; slot: number; experiment: Experiment }
+  /** Something the user should know before the run goes on (train.ts trains unsandboxed). */
+  | { kind: "warning"; message: string };
 
 export interface LoopOptions {
   workspace: string;
@@ -72,6 +75,14 @@ export interface LoopOptions {
   fixAttempts?: number;
   /** Seconds after which a training child is killed (default: the runner's, 1.5 × budget + 180 s). */
   hardLimit?: number;
+  /**
+   * Where every train.ts trains (the runner's sandbox option): "auto" sandboxes it when bubblewrap
+   * works here, "off" never (the user's --no-sandbox). Undefined: a resumed run keeps the mode
+   * stored with it, a new run takes "auto". The mode is stored in the run's settings. Either way
+   * an LLM agent's run is refused before anything is written when the sandbox cannot run and the
+   * mode is not "off" (SandboxRefusal, from ./sandbox.ts).
+   */
+  sandbox?: SandboxMode;
   /** Checked between experiments: true stops the loop gracefully. */
   stopRequested?: () => boolean;
   /** Aborting abandons the experiments in flight (recorded as interrupted). */
@@ -140,6 +151,7 @@ class RunDriver {
     private readonly agent: Agent,
     private readonly threshold: number,
     private readonly readme: string,
+    private readonly sandbox: SandboxMode,
   ) {
     const { store } = ws;
     this.head = store.runHead(run.id);
@@ -169,8 +181,11 @@ class RunDriver {
     if (run && !o.resume)
       throw new LoopError("RUN_EXISTS", `run ${branchName} already exists: pass --resume to continue it, or --tag to start a new one`);
     if (!run && o.resume) throw new LoopError("NO_RUN_TO_RESUME", `there is no run ${branchName} to resume: drop --resume to start it`);
-    // The agent is built (and its configuration checked) before anything is written: a bad
-    // option or a missing key leaves no run behind that a retry would trip over.
+    // The sandbox is checked first, then the agent is built (and its configuration checked),
+    // both before anything is written: a refusal, a bad option or a missing key leaves no run
+    // behind that a retry would trip over, and an LLM agent is refused without a key or a call.
+    const sandbox = o.sandbox ?? storedSandboxMode(run?.settings.sandbox) ?? "auto";
+    const sandboxWarning = checkSandbox(authorOfAgent(o.agent.kind), sandbox, `the ${o.agent.kind} agent's train.ts`);
     const startCommit = run ? store.runHead(run.id) : (o.baseCommit ?? (await lab.branchHead("main")));
     if (!startCommit) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
     const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.trainTsAt(startCommit));
@@ -195,6 +210,7 @@ class RunDriver {
           fixAttempts: o.fixAttempts ?? 2,
           devices: devices.map((d) => d.label),
           dataset: o.datasetDir,
+          sandbox,
           ...(o.agent.baseURL ? { baseURL: o.agent.baseURL } : {}),
         },
       });
@@ -212,10 +228,11 @@ class RunDriver {
     await lab.resetBranch(run.branch, head);
     for (const { wt } of slots) await lab.recover(wt, head);
     o.onEvent?.({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length, slots: devices });
+    if (sandboxWarning) o.onEvent?.({ kind: "warning", message: sandboxWarning });
 
     const threshold = parseStrategy(o.org.programMd)?.simplicityThreshold ?? 0;
     const readme = labReadme({ profile: o.profile, timeBudget: o.timeBudget });
-    return new RunDriver(ws, o, run, slots, agent, threshold, readme);
+    return new RunDriver(ws, o, run, slots, agent, threshold, readme, sandbox);
   }
 
   async drive(): Promise<LoopSummary> {
@@ -378,6 +395,7 @@ class RunDriver {
             timeBudget: this.o.timeBudget,
             logFile: logPath,
             env: device.env,
+            sandbox: this.sandbox,
             ...(this.o.hardLimit !== undefined ? { hardLimit: this.o.hardLimit } : {}),
             signal: this.halt.signal,
             onProgress: (progress) => this.emit({ kind: "progress", slot, seq: experiment.seq, progress }),
@@ -412,13 +430,15 @@ class RunDriver {
         this.done++;
 
         if (isBaseline) {
-          if (status === "crash") {
+          if (status === "crash" || status === "invalid") {
             this.baselineFailed = true;
             this.resolveBaseline();
             throw new LoopError("BASELINE_FAILED", `the unchanged train.ts does not run (${reason}); see ${logPath}`);
           }
           this.resolveBaseline();
         }
+        // Only a crash gets fix attempts: an invalid model (the evaluator caught it cheating) ran
+        // as written, and asking the agent to "fix" it would ask for a cheat the probes miss.
         const attempt: number = (crash?.attempt ?? 0) + 1;
         crash =
           status === "crash" && attempt <= fixAttempts

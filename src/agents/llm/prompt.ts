@@ -69,7 +69,7 @@ function renderUser(trainTs: string, rows: string[], dropped: number, crashLog: 
   } else {
     const omitted = dropped > 0 ? `(${dropped} older experiments not shown)\n` : "";
     parts.push(
-      `History of this run, oldest first (results.tsv; val_bpb 0.000000 = crash):\n<results.tsv>\n${omitted}${[TSV_HEADER, ...rows].join("\n")}\n</results.tsv>`,
+      `History of this run, oldest first (results.tsv; val_bpb 0.000000 = no result; status invalid = the harness caught the model looking ahead at future tokens, or answering differently for the same rows):\n<results.tsv>\n${omitted}${[TSV_HEADER, ...rows].join("\n")}\n</results.tsv>`,
     );
   }
   if (crashLog !== undefined) {
