@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the commands: the errors that are the user's to fix (printed as one line,
- * exit code 2) and the --profile option.
+ * exit code 2), the --profile option and the --sandbox / --no-sandbox flag.
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -32,6 +32,23 @@ export function withProfile<T>(y: Argv<T>) {
     choices: PROFILE_NAMES,
     describe: "constants profile (default: gpu when a CUDA device is present, else cpu)",
   });
+}
+
+/**
+ * --sandbox / --no-sandbox: whether train.ts trains inside the bubblewrap sandbox. Left unset
+ * (undefined) so that a resumed run or tournament keeps the setting it was started with.
+ */
+export function withSandbox<T>(y: Argv<T>) {
+  return y.option("sandbox", {
+    type: "boolean",
+    describe:
+      "train train.ts inside the bubblewrap sandbox, the default where it works; --no-sandbox trains it on the host, at your own risk (without bubblewrap, LLM agents refuse to run unless given --no-sandbox)",
+  });
+}
+
+/** A one-line warning on stderr (the sandbox cannot run, and known code trains without it). */
+export function warn(line: string | null): void {
+  if (line) process.stderr.write(`nightshift: ${line}\n`);
 }
 
 export function resolveProfile(given: string | undefined): Profile {

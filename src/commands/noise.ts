@@ -2,13 +2,15 @@
  * `nightshift noise`: the noise floor of the current setup. One commit (the lab's baseline, or a
  * run's head) is retrained with k fresh seeds; the spread of its val_bpb, and the smallest gain
  * a paired verification can detect, are stored per profile, budget, device kind and dataset.
+ * Without the sandbox, a commit an LLM agent wrote is refused (--no-sandbox accepts the risk);
+ * the baseline and a builtin agent's commits train unsandboxed with a warning.
  */
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { measureNoiseFloor } from "../stats/reruns/noise.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { UsageError, pickRun, resolveProfile, withProfile } from "./common.ts";
-import { measureSetup, openForMeasuring } from "./stats-setup.ts";
+import { UsageError, pickRun, resolveProfile, withProfile, withSandbox } from "./common.ts";
+import { authorOfCommits, measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
 
 interface NoiseArgs {
   seeds: number;
@@ -20,13 +22,14 @@ interface NoiseArgs {
   "time-budget"?: number;
   dataset?: string;
   json: boolean;
+  sandbox?: boolean;
 }
 
 export const noiseCommand: CommandModule<object, NoiseArgs> = {
   command: "noise",
   describe: "Measure the noise floor: one commit retrained with k seeds, and the smallest gain verification can detect",
   builder: (y) =>
-    withProfile(y)
+    withSandbox(withProfile(y))
       .option("seeds", { type: "number", default: 5, describe: "reruns (k ≥ 2)" })
       .option("verify-seeds", { type: "number", default: 8, describe: "paired seeds a verification uses (for the detectable effect)" })
       .option("run", { type: "string", describe: "measure this run's head under its conditions (id, branch or tag)" })
@@ -51,7 +54,8 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
         if (!resolved) throw new UsageError(`--commit ${argv.commit} names no commit in the lab`);
         commit = resolved;
       } else commit = run ? opened.store.runHead(run.id) : (await opened.lab.branchHead("main"))!;
-      const setup = measureSetup(opened, { profile, timeBudget, ...(argv.dataset ? { dataset: argv.dataset } : {}), ...(run ? { run } : {}), quiet: argv.json });
+      const sandbox = sandboxFor(argv.sandbox, authorOfCommits(opened.store, [commit]));
+      const setup = measureSetup(opened, { profile, timeBudget, ...(argv.dataset ? { dataset: argv.dataset } : {}), ...(run ? { run } : {}), sandbox, quiet: argv.json });
       const { floor, values, failed } = await measureNoiseFloor(setup, commit, argv.seeds, argv["verify-seeds"]);
       if (argv.json) console.log(JSON.stringify({ floor, values, failed }));
       else {

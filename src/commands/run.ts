@@ -14,8 +14,9 @@ import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../loop/org.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
 import { engineMachine, parseDevices } from "../loop/devices.ts";
+import { authorOfAgent, checkSandbox, sandboxModeFromFlag } from "../loop/sandbox.ts";
 import { RunDisplay } from "./run-display.ts";
-import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, withProfile, withSandbox } from "./common.ts";
 
 const DEFAULT_ORG = fileURLToPath(new URL("../../program.md", import.meta.url));
 
@@ -47,13 +48,14 @@ interface RunArgs {
   price?: string;
   stream: boolean;
   json: boolean;
+  sandbox?: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: "run",
   describe: "Run the research loop: an agent edits train.ts, each experiment trains for the budget, improvements are kept",
   builder: (y) =>
-    withProfile(y)
+    withSandbox(withProfile(y))
       .option("org", { type: "string", default: DEFAULT_ORG, describe: "the org: orgs/NAME or a program.md (default: the top-level program.md)" })
       .option("agent", { choices: AGENT_KINDS, default: "builtin" as AgentKind, describe: "who proposes experiments" })
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
@@ -83,7 +85,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example("$0 run --agent builtin --experiments 8 --time-budget 10", "a quick offline run")
       .example("$0 run --org orgs/tuner --agent anthropic --hours 8", "a night with Claude")
       .example("$0 run --devices 0,1,2,3 --agent openai --base-url http://localhost:8000/v1 --model qwen", "four GPUs, a local model")
-      .example("$0 run --resume --tag nov24", "continue after a kill") as never,
+      .example("$0 run --resume --tag nov24", "continue after a kill")
+      .example("$0 run --agent anthropic --no-sandbox", "an LLM agent on a machine without bubblewrap, at your own risk") as never,
   handler: async (argv) => {
     const profile = resolveProfile(argv.profile);
     const positive = (name: string, v: number | undefined) => {
@@ -98,6 +101,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!Number.isInteger(argv["fix-attempts"]) || argv["fix-attempts"] < 0)
       throw new UsageError(`--fix-attempts must be a non-negative integer, got ${argv["fix-attempts"]}`);
     const limits = llmLimits(argv);
+    // An LLM agent is refused here, before the dataset, the workspace or its key is looked at,
+    // when the sandbox cannot run and --no-sandbox was not given. A resumed run is checked by
+    // the loop against the mode stored with it. (A warning for the builtin agent comes from the loop.)
+    const sandbox = sandboxModeFromFlag(argv.sandbox);
+    if (!argv.resume) checkSandbox(authorOfAgent(argv.agent), sandbox ?? "auto", `the ${argv.agent} agent's train.ts`);
     const devices = parseDevices(argv.devices, engineMachine());
     const org = loadOrg(argv.org);
     const datasetDir = resolveDatasetDir(argv.dataset, profile);
@@ -137,6 +145,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         pipeline: argv.pipeline,
         ...(argv["max-cost"] !== undefined ? { maxCostUsd: argv["max-cost"] } : {}),
         ...(argv["hard-limit"] !== undefined ? { hardLimit: argv["hard-limit"] } : {}),
+        ...(sandbox !== undefined ? { sandbox } : {}),
         signal: abort.signal,
         stopRequested: () => {
           if (existsSync(stopFile)) {

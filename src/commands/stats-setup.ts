@@ -1,16 +1,18 @@
 /**
  * What `noise` and `verify` share: an existing workspace opened for measuring (store + lab), the
  * conditions measurements are taken under (a run's profile, budget and dataset, or the flags'),
- * and the progress line they print while training.
+ * the sandbox they train in, and the progress line they print while training.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
+import type { SandboxMode } from "../harness/runner/index.ts";
 import { Lab } from "../lab/index.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
 import { type Run, type Store, openStore } from "../store/index.ts";
-import { resolveDatasetDir, workspaceDb } from "./common.ts";
+import { type CodeAuthor, authorOfAgent, checkSandbox } from "../loop/sandbox.ts";
+import { resolveDatasetDir, warn, workspaceDb } from "./common.ts";
 
 export interface OpenedForMeasuring {
   store: Store;
@@ -32,10 +34,32 @@ export async function openForMeasuring(workspace: string): Promise<OpenedForMeas
   }
 }
 
+/**
+ * Who wrote the train.ts of these commits: an LLM when one of them is an experiment that changed
+ * train.ts in a run of an LLM agent (its claims, its head), else known code (the recipe and its
+ * unchanged baselines, a builtin agent's knob changes).
+ */
+export function authorOfCommits(store: Store, commits: readonly string[]): CodeAuthor {
+  const edited = (e: { commit: string | null; diff: string | null }) => e.commit !== null && commits.includes(e.commit) && (e.diff ?? "").trim() !== "";
+  for (const run of store.listRuns()) if (authorOfAgent(run.agent) === "llm" && store.listExperiments(run.id).some(edited)) return "llm";
+  return "known";
+}
+
+/**
+ * The sandbox mode of the trainings (--no-sandbox: "off", else "auto"), checked before any
+ * training: an LLM agent's train.ts is refused where the sandbox cannot run (as `run` refuses
+ * it), known code trains unsandboxed with a warning.
+ */
+export function sandboxFor(flag: boolean | undefined, author: CodeAuthor): SandboxMode {
+  const mode: SandboxMode = flag === false ? "off" : "auto";
+  warn(checkSandbox(author, mode, author === "llm" ? "an LLM agent's train.ts" : "the train.ts"));
+  return mode;
+}
+
 /** Measuring conditions: a run's own, unless flags override them (a different dataset is the caller's call). */
 export function measureSetup(
   opened: OpenedForMeasuring,
-  conditions: { profile: Profile; timeBudget: number; dataset?: string; run?: Run; hardLimit?: number; quiet: boolean },
+  conditions: { profile: Profile; timeBudget: number; dataset?: string; run?: Run; hardLimit?: number; sandbox: SandboxMode; quiet: boolean },
 ): MeasureSetup {
   const recorded = conditions.run?.settings.dataset;
   const datasetDir =
@@ -51,6 +75,7 @@ export function measureSetup(
     datasetDir,
     deviceKind: conditions.run?.deviceKind ?? deviceInfo().kind,
     ...(conditions.hardLimit !== undefined ? { hardLimit: conditions.hardLimit } : {}),
+    sandbox: conditions.sandbox,
     onTraining: (commit, seed) => {
       if (!conditions.quiet) process.stderr.write(`  training ${commit.slice(0, 7)} with seed ${seed} (${conditions.timeBudget} s)\n`);
     },

@@ -3,7 +3,10 @@
  * (builtin or LLM agents), each org's best is verified, the champion moves only on a verified
  * gain, winners breed (the builtin mutator, or an LLM meta-agent: --meta-agent) and losers
  * retire. `resume` continues after any stop or kill; `stop` asks a running tournament to stop
- * after the experiments in flight (a STOP file its loops check).
+ * after the experiments in flight (a STOP file its loops check). Where the bubblewrap sandbox
+ * cannot run, LLM agents are refused unless given --no-sandbox (stored with the tournament;
+ * `resume --no-sandbox` or `resume --sandbox` overrides it for that invocation); the builtin
+ * agent's experiments train unsandboxed with a warning.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -12,6 +15,7 @@ import type { Argv, CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { AGENT_KINDS, type AgentKind, createAgent } from "../loop/agent-factory.ts";
 import { engineMachine, parseDevices } from "../loop/devices.ts";
+import { authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../loop/sandbox.ts";
 import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../loop/workspace.ts";
 import {
   ALLOCATION_POLICIES,
@@ -29,7 +33,7 @@ import {
 import { TournamentError } from "../tournament/errors.ts";
 import { metaAgentFor } from "../tournament/evolve.ts";
 import { META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
-import { UsageError, resolveDatasetDir, resolveProfile, withProfile, workspaceDb } from "./common.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
 const DEFAULT_ORGS = join(PROJECT, "orgs");
@@ -58,6 +62,7 @@ interface TournamentArgs {
   "meta-base-url"?: string;
   workspace: string;
   json: boolean;
+  sandbox?: boolean;
 }
 
 const QUICK = { population: 4, timeBudget: 10, experiments: 12, maxSeeds: 3 };
@@ -66,7 +71,7 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
   command: "tournament <action> [name]",
   describe: "Research orgs race for device nights; verified winners breed, losers retire",
   builder: (y: Argv) =>
-    withProfile(y)
+    withSandbox(withProfile(y))
       .positional("action", { choices: ["start", "resume", "status", "stop"] as const, describe: "what to do" })
       .positional("name", { type: "string", describe: "the tournament (default: the latest; start: today's date)" })
       .option("nights", { type: "number", describe: "nights to run (start)" })
@@ -92,7 +97,8 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .example("$0 tournament start --nights 1 --quick", "a short tournament on the CPU")
       .example("$0 tournament start --nights 7 --experiments 96 --devices 0,1,2,3 --name week1", "a weekly tournament on four GPUs")
       .example("$0 tournament start --nights 3 --quick --meta-agent anthropic", "winners bred by an LLM meta-agent")
-      .example("$0 tournament resume week1", "continue after a stop or a kill") as never,
+      .example("$0 tournament resume week1", "continue after a stop or a kill")
+      .example("$0 tournament start --nights 1 --quick --agent anthropic --no-sandbox", "LLM agents on a machine without bubblewrap, at your own risk") as never,
   handler: async (argv) => {
     switch (argv.action) {
       case "start":
@@ -114,6 +120,10 @@ function log(line: string): void {
 async function start(argv: TournamentArgs): Promise<void> {
   if (argv.nights === undefined) throw new UsageError("tournament start needs --nights N");
   if (!Number.isInteger(argv.nights) || argv.nights < 1) throw new UsageError(`--nights must be an integer ≥ 1, got ${argv.nights}`);
+  // An LLM agent without the sandbox is refused first: before the dataset, the orgs or its key.
+  // The builtin agent's warning waits until every flag has been checked.
+  const sandbox = sandboxModeFromFlag(argv.sandbox) ?? "auto";
+  const sandboxWarning = checkSandboxOf({ agent: { kind: argv.agent }, sandbox });
   const population = argv.population ?? (argv.quick ? QUICK.population : undefined);
   if (population !== undefined && (!Number.isInteger(population) || population < 2)) throw new UsageError(`--population must be an integer ≥ 2, got ${population}`);
   const profile = argv.quick && argv.profile === undefined ? "cpu" : resolveProfile(argv.profile);
@@ -148,6 +158,7 @@ async function start(argv: TournamentArgs): Promise<void> {
     },
     agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
     ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
+    sandbox,
   };
   // An LLM agent's configuration (its key above all) is checked before anything is written.
   if (settings.agent && settings.agent.kind !== "builtin") createAgent(settings.agent, chosen[0]!.programMd, "");
@@ -155,6 +166,7 @@ async function start(argv: TournamentArgs): Promise<void> {
   const name = argv.name ?? new Date().toISOString().slice(0, 10);
   await withWorkspace(argv.workspace, profile, true, async (ws) => {
     const t = await startTournament(ws, { name, nights: argv.nights!, population: chosen, settings });
+    warn(sandboxWarning);
     log(`tournament ${t.name}: ${chosen.length} orgs (${chosen.map((o) => o.name).join(", ")}), ${t.nights} night${t.nights === 1 ? "" : "s"} of ${experiments} experiments, ${settings.allocation}`);
     await drive(ws, t.name, argv);
   });
@@ -164,6 +176,9 @@ async function resume(argv: TournamentArgs): Promise<void> {
   await withWorkspace(argv.workspace, undefined, false, async (ws) => {
     const t = findTournament(ws, argv.name);
     if (t.status === "finished") throw new TournamentError("TOURNAMENT_FINISHED", `tournament '${t.name}' is finished: \`nightshift tournament status ${t.name}\` shows its results`);
+    const stored = t.settings as { agent?: { kind?: string }; sandbox?: unknown };
+    const sandbox = sandboxModeFromFlag(argv.sandbox) ?? storedSandboxMode(stored.sandbox) ?? "auto";
+    warn(checkSandboxOf({ agent: { kind: stored.agent?.kind ?? "builtin" }, sandbox }));
     await drive(ws, t.name, argv);
   });
 }
@@ -182,7 +197,8 @@ async function drive(ws: Workspace, name: string, argv: TournamentArgs): Promise
   };
   process.on("SIGINT", onSigint);
   try {
-    const end = await driveTournament(ws, t, { slots, signal: abort.signal, log });
+    const sandbox = sandboxModeFromFlag(argv.sandbox);
+    const end = await driveTournament(ws, t, { slots, signal: abort.signal, log, ...(sandbox !== undefined ? { sandbox } : {}) });
     if (argv.json) console.log(JSON.stringify(tournamentStatus(ws.store, end)));
     else console.log(formatStatus(tournamentStatus(ws.store, end)));
   } finally {
@@ -207,6 +223,12 @@ async function stop(argv: TournamentArgs): Promise<void> {
     writeFileSync(file, "stop\n");
     console.log(`tournament ${t.name}: asked to stop after the experiments in flight`);
   });
+}
+
+/** The sandbox check of a tournament's agent: throws for an LLM agent, a warning line for the builtin one. */
+function checkSandboxOf(s: { agent?: { kind: string }; sandbox?: TournamentSettings["sandbox"] }): string | null {
+  const kind = s.agent?.kind ?? "builtin";
+  return checkSandbox(authorOfAgent(kind), s.sandbox ?? "auto", `the ${kind} agent's train.ts`);
 }
 
 /** Opens the workspace; resume/status/stop need one that exists. */

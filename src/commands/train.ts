@@ -1,7 +1,8 @@
 /**
  * `nightshift train [FILE]`: runs a train.ts (default: the baseline recipe) under the harness —
  * a child process, the profile's fixed data and budget, the harness's own val_bpb — and prints
- * autoresearch's summary block. Exit code 0 only for an "ok" run.
+ * autoresearch's summary block. Exit code 0 only for an "ok" run. The file is the user's choice:
+ * where the sandbox cannot run it trains unsandboxed with a warning (--no-sandbox: silently).
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -9,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { runTrain } from "../harness/runner/index.ts";
-import { UsageError, resolveDatasetDir, resolveProfile, withProfile } from "./common.ts";
+import { checkSandbox, sandboxModeFromFlag } from "../loop/sandbox.ts";
+import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox } from "./common.ts";
 
 export const RECIPE_FILE = fileURLToPath(new URL("../recipe/train.ts", import.meta.url));
 
@@ -21,13 +23,14 @@ interface TrainArgs {
   dataset?: string;
   log?: string;
   json: boolean;
+  sandbox?: boolean;
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: "train [file]",
   describe: "Train a train.ts (default: the baseline recipe) for the budget and report val_bpb",
   builder: (y) =>
-    withProfile(y)
+    withSandbox(withProfile(y))
       .positional("file", { type: "string", describe: "a train.ts exporting `default async function train(ctx)`" })
       .option("seed", { type: "number", default: 42, describe: "the run's seed (init and data order)" })
       .option("time-budget", { type: "number", describe: "training seconds (default: the profile's TIME_BUDGET)" })
@@ -46,6 +49,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (!(timeBudget > 0) || !Number.isFinite(timeBudget))
       throw new UsageError(`--time-budget must be a positive number of seconds, got ${argv["time-budget"]}`);
     const datasetDir = resolveDatasetDir(argv.dataset, profile);
+    const sandbox = sandboxModeFromFlag(argv.sandbox) ?? "auto";
+    warn(checkSandbox("known", sandbox, file));
 
     const abort = new AbortController();
     const onSigint = () => abort.abort();
@@ -58,6 +63,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         profile,
         seed: argv.seed,
         timeBudget,
+        sandbox,
         signal: abort.signal,
         ...(argv.log ? { logFile: resolve(argv.log) } : {}),
         onOutput: (chunk) => live.write(chunk),

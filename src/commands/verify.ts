@@ -2,7 +2,9 @@
  * `nightshift verify`: rerun claimed wins with fresh paired seeds and say which are real.
  * One experiment (its id, or its commit as results.tsv shows it) or every claim of a run
  * (`--run`); the verdicts (real / noise / inconclusive / flagged) are stored and printed beside
- * what the naive keep rule would keep under pure noise.
+ * what the naive keep rule would keep under pure noise. Without the sandbox, the claims of an LLM
+ * agent's run are refused (--no-sandbox accepts the risk); a builtin agent's train unsandboxed
+ * with a warning.
  */
 import { basename } from "node:path";
 import type { CommandModule } from "yargs";
@@ -10,8 +12,9 @@ import { parseStrategy } from "../agents/strategy.ts";
 import { type VerifySummary, claimsOf, verifyClaimsOfRun } from "../stats/reruns/verify.ts";
 import type { Experiment, Run, Store } from "../store/index.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { UsageError, pickRun } from "./common.ts";
-import { measureSetup, openForMeasuring } from "./stats-setup.ts";
+import { authorOfAgent } from "../loop/sandbox.ts";
+import { UsageError, pickRun, withSandbox } from "./common.ts";
+import { measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
 
 interface VerifyArgs {
   experiment?: string;
@@ -24,6 +27,7 @@ interface VerifyArgs {
   dataset?: string;
   "hard-limit"?: number;
   json: boolean;
+  sandbox?: boolean;
 }
 
 /** Without --effect: the noise floor's detectable effect, else the org's simplicity threshold, at least this. */
@@ -33,7 +37,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: "verify [experiment]",
   describe: "Rerun claimed wins with paired seeds: real, noise, inconclusive, or flagged",
   builder: (y) =>
-    y
+    withSandbox(y)
       .positional("experiment", { type: "string", describe: "an experiment id, or its commit (as results.tsv shows it)" })
       .option("run", { type: "string", describe: "verify every kept experiment of this run (id, branch or tag)" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
@@ -60,12 +64,14 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     try {
       const { store } = opened;
       const { run, claims } = selectClaims(store, argv.experiment, argv.run);
+      const sandbox = sandboxFor(argv.sandbox, authorOfAgent(run.agent));
       const setup = measureSetup(opened, {
         profile: run.profile,
         timeBudget: run.timeBudget,
         ...(argv.dataset ? { dataset: argv.dataset } : {}),
         run,
         ...(argv["hard-limit"] !== undefined ? { hardLimit: argv["hard-limit"] } : {}),
+        sandbox,
         quiet: argv.json,
       });
       const effect = argv.effect ?? defaultEffect(store, run, setup.datasetDir);

@@ -209,6 +209,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
           seed: c.settings.seed,
           resume: run !== undefined,
           baseCommit: night.baseCommit,
+          sandbox: c.settings.sandbox ?? "auto",
           devices: [slot],
           experiments: remaining,
           stopRequested: c.stopRequested,
@@ -258,6 +259,7 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     timeBudget: c.settings.timeBudget,
     datasetDir: c.settings.datasetDir,
     deviceKind: deviceInfo().kind,
+    sandbox: c.settings.sandbox ?? "auto",
     ...(c.signal ? { signal: c.signal } : {}),
     onTraining: (commit, seed) => {
       if (c.stopRequested()) throw new StopBeforeTraining();

@@ -4,6 +4,7 @@
  * too; an LLM meta-agent's prompt starts here and its later versions are stored with lineage.
  */
 import type { Profile } from "../harness/constants.ts";
+import { SANDBOX_MODES, type SandboxMode } from "../harness/runner/index.ts";
 import type { JsonValue } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 
@@ -64,6 +65,12 @@ export interface TournamentSettings {
   agent?: { kind: AgentKind; model?: string; baseURL?: string };
   /** Agent spending allowed per night over all orgs, USD; allocations stop once it is spent. */
   maxCostPerNight?: number;
+  /**
+   * Where every train.ts trains, experiments and verification reruns alike: "auto" (in the
+   * bubblewrap sandbox when it works here) or "off" (--no-sandbox). Absent (tournaments started
+   * before it was stored): "auto".
+   */
+  sandbox?: SandboxMode;
 }
 
 export const DEFAULT_META: MetaSettings = {
@@ -88,6 +95,7 @@ export function checkSettings(s: TournamentSettings): void {
   if (s.meta.hyperMutationRate !== undefined && !(s.meta.hyperMutationRate >= 0 && s.meta.hyperMutationRate <= 1)) fail(`the hyper-mutation rate must be in [0, 1], got ${s.meta.hyperMutationRate}`);
   if (!Number.isInteger(s.verify.maxSeeds) || s.verify.maxSeeds < 2) fail(`verification needs at least 2 seeds, got ${s.verify.maxSeeds}`);
   if (!(s.verify.effect > 0)) fail(`the verification effect must be positive, got ${s.verify.effect}`);
+  if (s.sandbox !== undefined && !SANDBOX_MODES.includes(s.sandbox)) fail(`the sandbox setting must be one of ${SANDBOX_MODES.join(", ")}, got ${String(s.sandbox)}`);
 }
 
 export function settingsToJson(s: TournamentSettings): { [key: string]: JsonValue } {

@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { SandboxMode } from "../harness/runner/index.ts";
 import type { DeviceSlot } from "../loop/devices.ts";
 import type { OrgSource } from "../loop/org.ts";
 import type { Workspace } from "../loop/workspace.ts";
@@ -17,6 +18,8 @@ import { type TournamentSettings, checkSettings, settingsFromJson, settingsToJso
 
 export interface DriveOptions {
   slots: DeviceSlot[];
+  /** This invocation's sandbox mode, over the stored setting (`resume --no-sandbox`); not stored. */
+  sandbox?: SandboxMode;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -63,7 +66,7 @@ export function findTournament(ws: Workspace, name: string | undefined): Tournam
 /** Runs nights until the tournament is finished or stopped; returns its final state. */
 export async function driveTournament(ws: Workspace, tournament: Tournament, o: DriveOptions): Promise<Tournament> {
   const { store } = ws;
-  const settings = settingsFromJson(tournament.settings);
+  const settings = { ...settingsFromJson(tournament.settings), ...(o.sandbox !== undefined ? { sandbox: o.sandbox } : {}) };
   const stop = stopFile(ws, tournament.name);
   mkdirSync(join(stop, ".."), { recursive: true });
   rmSync(stop, { force: true }); // a stop asked of an earlier invocation was already obeyed

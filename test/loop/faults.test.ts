@@ -116,7 +116,8 @@ async function startScenario(
   const ws = join(root, `ws-${tag}`);
   await Lab.init(join(ws, "lab"), { trainTs: LAB_TRAIN_TS, readme: labReadme({ profile: "cpu" }) });
   const baseURL = agent === "openai" ? server.openaiBaseURL : server.anthropicBaseURL;
-  const args = ["run", "--workspace", ws, "--dataset", dataset, "--time-budget", "1", "--tag", tag, "--agent", agent, "--base-url", baseURL, ...flags];
+  // --no-sandbox: these LLM runs test the agents' faults, on machines with or without bubblewrap.
+  const args = ["run", "--workspace", ws, "--dataset", dataset, "--time-budget", "1", "--tag", tag, "--agent", agent, "--no-sandbox", "--base-url", baseURL, ...flags];
   const env = {
     ...process.env,
     NIGHTSHIFT_HOME: root,

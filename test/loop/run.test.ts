@@ -102,12 +102,12 @@ describe("nightshift run (builtin agent, CPU)", () => {
     expect(org.stderr).toMatch(/--org .*no such file or directory/);
     const n = cli(...args(join(root, "ws-bad"), "--experiments", "0"));
     expect(n.stderr).toMatch(/--experiments must be a positive number/);
-    const price = cli(...args(join(root, "ws-bad"), "--agent", "openai", "--price", "3"));
+    const price = cli(...args(join(root, "ws-bad"), "--agent", "openai", "--no-sandbox", "--price", "3"));
     expect(price.status).toBe(2);
     expect(price.stderr).toMatch(/--price must be two non-negative numbers/);
     // A bad agent option is found before anything is written: the same command fails the same way again.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const turns = spawnSync(process.execPath, [bin, ...args(join(root, "ws-bad"), "--agent", "openai", "--max-turns", "0", "--tag", "t")], {
+      const turns = spawnSync(process.execPath, [bin, ...args(join(root, "ws-bad"), "--agent", "openai", "--no-sandbox", "--max-turns", "0", "--tag", "t")], {
         encoding: "utf8",
         env: { ...process.env, NIGHTSHIFT_HOME: root, OPENAI_API_KEY: "sk-test-not-a-key" },
       });

@@ -55,7 +55,7 @@ const args = (name: string) => ["tournament", "start", name, "--nights", "1", "-
 
 describe("nightshift tournament --agent openai --max-cost-per-night", () => {
   it("stops handing out experiments once the night's agent budget is spent, and finishes the night", async () => {
-    const child = spawn(process.execPath, [bin, ...args("llm"), "--agent", "openai", "--base-url", server.openaiBaseURL, "--max-cost-per-night", String(CAP)], {
+    const child = spawn(process.execPath, [bin, ...args("llm"), "--agent", "openai", "--no-sandbox", "--base-url", server.openaiBaseURL, "--max-cost-per-night", String(CAP)], {
       env: { ...process.env, NIGHTSHIFT_HOME: root, OPENAI_API_KEY: "sk-test-tournament" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -93,7 +93,8 @@ describe("nightshift tournament --agent openai --max-cost-per-night", () => {
   it("refuses an LLM agent without its key before writing anything", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: root };
     delete env.OPENAI_API_KEY;
-    const r = spawnSync(process.execPath, [bin, ...args("nokey"), "--agent", "openai"], { encoding: "utf8", env });
+    // --no-sandbox: past the sandbox check, which a machine without bubblewrap fails first.
+    const r = spawnSync(process.execPath, [bin, ...args("nokey"), "--agent", "openai", "--no-sandbox"], { encoding: "utf8", env });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/OPENAI_API_KEY/);
