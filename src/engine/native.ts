@@ -143,4 +143,7 @@ function findAddon(): string {
   );
 }
 
-export const native: NativeModule = createRequire(import.meta.url)(findAddon()) as NativeModule;
+/** Where the loaded addon lives (the runner makes it visible inside the sandbox). */
+export const addonPath = findAddon();
+
+export const native: NativeModule = createRequire(import.meta.url)(addonPath) as NativeModule;

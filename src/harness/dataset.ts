@@ -28,9 +28,19 @@ export interface Dataset {
 export interface OpenDatasetOptions {
   /** Also check every file's SHA-256 (slower); sizes are always checked. */
   verify?: boolean;
+  /**
+   * Which files to read: "all" (default); "train", the train split alone (what a training
+   * process gets: no tokenizer, no byte lengths, nothing held out); "held-out", val and test
+   * with the token byte lengths (what the trusted evaluator needs).
+   */
+  part?: "all" | "train" | "held-out";
 }
 
-const SPLITS: readonly SplitName[] = ["train", "val", "test"];
+const PART_SPLITS: Record<NonNullable<OpenDatasetOptions["part"]>, readonly SplitName[]> = {
+  all: ["train", "val", "test"],
+  train: ["train"],
+  "held-out": ["val", "test"],
+};
 
 export function openDataset(dir: string, options: OpenDatasetOptions = {}): Dataset {
   const manifestPath = join(dir, "manifest.json");
@@ -68,12 +78,16 @@ export function openDataset(dir: string, options: OpenDatasetOptions = {}): Data
     return data;
   };
 
-  const tb = readChecked(manifest.tokenBytes.file, manifest.tokenBytes.sha256, manifest.vocabSize * 4);
-  const tokenBytes = new Int32Array(tb.buffer.slice(tb.byteOffset, tb.byteOffset + tb.byteLength));
-  readChecked(manifest.tokenizer.file, manifest.tokenizer.sha256, null);
+  const part = options.part ?? "all";
+  let tokenBytes: Int32Array = new Int32Array(0);
+  if (part !== "train") {
+    const tb = readChecked(manifest.tokenBytes.file, manifest.tokenBytes.sha256, manifest.vocabSize * 4);
+    tokenBytes = new Int32Array(tb.buffer.slice(tb.byteOffset, tb.byteOffset + tb.byteLength));
+  }
+  if (part === "all") readChecked(manifest.tokenizer.file, manifest.tokenizer.sha256, null);
 
   const splits = new Map<SplitName, TokenArray>();
-  for (const name of SPLITS) {
+  for (const name of PART_SPLITS[part]) {
     const info = manifest.splits[name];
     const total = info.shards.reduce((n, s) => n + s.tokens, 0);
     const out = width === 4 ? new Uint32Array(total) : new Uint16Array(total);
@@ -94,6 +108,10 @@ export function openDataset(dir: string, options: OpenDatasetOptions = {}): Data
     dir,
     manifest,
     tokenBytes,
-    split: (name) => splits.get(name)!,
+    split: (name) => {
+      const tokens = splits.get(name);
+      if (!tokens) throw new DatasetError("DATASET_MISSING", `split ${name} of ${dir} was not opened (part "${part}")`);
+      return tokens;
+    },
   };
 }

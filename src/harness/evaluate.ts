@@ -1,13 +1,17 @@
 /**
- * The fixed metric: validation bits per byte. The harness runs the model's logits over
- * EVAL_TOKENS tokens of the validation split (packed as in training, in the split's own order),
- * computes per-token cross-entropy itself, and divides the nats by ln 2 × the UTF-8 bytes of
- * the targets; targets that are special tokens (0 bytes) count in neither sum. Nothing a
- * train.ts computes enters the result.
+ * The fixed metric: validation bits per byte. The model's logits over EVAL_TOKENS tokens of the
+ * validation split (packed as in training, in the split's own order) are scored with per-token
+ * cross-entropy computed by the harness, and the nats divided by ln 2 × the UTF-8 bytes of the
+ * targets; targets that are special tokens (0 bytes) count in neither sum.
+ *
+ * Runs always score through the trusted evaluator (evaluation/trusted.ts), in a process the
+ * train.ts never runs in. evaluateBpb here scores a model object in this process: the reference
+ * the trusted path is tested against, and the tool for tests and benchmarks of honest models.
  */
-import { noGrad, ops, scope } from "../engine/index.ts";
+import { type DeviceSpec, noGrad, ops, scope, tensor } from "../engine/index.ts";
 import type { Dataset } from "./dataset.ts";
-import { makeBatchLoader } from "./dataloader.ts";
+import { BpbAccumulator, type BpbResult, type EvalShape, evaluationBatches } from "./evaluation/score.ts";
+import type { ModelServer } from "./evaluation/trusted.ts";
 import type { TrainedModel } from "./types.ts";
 
 export interface EvaluateOptions {
@@ -19,55 +23,39 @@ export interface EvaluateOptions {
   split?: "val" | "test";
 }
 
-export interface EvaluateResult {
-  bpb: number;
-  /** Tokens actually scored (a multiple of batchSize × seqLen). */
-  tokens: number;
-  nats: number;
-  bytes: number;
+export type EvaluateResult = BpbResult;
+
+/** Rows per forward pass of an evaluation. */
+export const EVAL_BATCH_SIZE = 8;
+
+/**
+ * The logits of `model` for one batch of ids, as float32 on the host, checked to be (B, T, V).
+ * The one place a TrainedModel is called for evaluation (in the model's own process for runs).
+ */
+export function modelLogits(model: TrainedModel, ids: Int32Array, shape: EvalShape, device: DeviceSpec = "cpu"): Float32Array {
+  const { batchSize: B, seqLen: T, vocabSize: V } = shape;
+  return scope(() =>
+    noGrad(() => {
+      const logits = model.logits(tensor(ids, [B, T], "int32", device));
+      const s = logits.shape;
+      if (s.length !== 3 || s[0] !== B || s[1] !== T || s[2] !== V)
+        throw new RangeError(`model.logits returned shape [${s.join(", ")}]; the harness needs [${B}, ${T}, ${V}] (B, T, vocab)`);
+      // Cast where the logits are (bf16 on a GPU), then one copy to the host.
+      return ops.cast(logits, "float32").to("cpu").toArray() as Float32Array;
+    }),
+  );
+}
+
+/** A model object served in this process: for tests and benchmarks of the trusted path. */
+export function serveInProcess(model: TrainedModel, shape: EvalShape): ModelServer {
+  return { logits: async (ids) => modelLogits(model, ids, shape) };
 }
 
 export function evaluateBpb(model: TrainedModel, dataset: Dataset, options: EvaluateOptions): EvaluateResult {
   const split = options.split ?? "val";
-  const batchSize = options.batchSize ?? 8;
-  const { seqLen } = options;
-  const tokens = dataset.split(split);
-  const perBatch = batchSize * seqLen;
-  const steps = Math.floor(Math.min(options.evalTokens, tokens.length) / perBatch);
-  if (steps < 1)
-    throw new RangeError(
-      `the ${split} split has ${tokens.length} tokens, fewer than one evaluation batch (${perBatch}): prepare more data`,
-    );
-  const loader = makeBatchLoader(tokens, dataset.manifest.bosId, batchSize, seqLen, { seed: null });
-  const V = dataset.manifest.vocabSize;
-  const tokenBytes = dataset.tokenBytes;
-  let nats = 0;
-  let bytes = 0;
-  for (let s = 0; s < steps; s++) {
-    const { x, y } = loader.next();
-    const losses = scope(() =>
-      noGrad(() => {
-        const logits = model.logits(x);
-        const shape = logits.shape;
-        if (shape.length !== 3 || shape[0] !== batchSize || shape[1] !== seqLen || shape[2] !== V)
-          throw new RangeError(
-            `model.logits returned shape [${shape.join(", ")}]; the harness needs [${batchSize}, ${seqLen}, ${V}] (B, T, vocab)`,
-          );
-        const flat = ops.reshape(ops.cast(logits, "float32"), [-1, V]);
-        const targets = ops.reshape(y, [-1]).to(flat.device);
-        return ops.crossEntropy(flat, targets, { reduction: "none", ignoreIndex: -1 }).toArray();
-      }),
-    );
-    const targets = y.toArray();
-    for (let i = 0; i < targets.length; i++) {
-      const b = tokenBytes[targets[i]!]!;
-      if (b > 0) {
-        nats += losses[i]!;
-        bytes += b;
-      }
-    }
-    x.dispose();
-    y.dispose();
-  }
-  return { bpb: nats / (Math.LN2 * bytes), tokens: steps * perBatch, nats, bytes };
+  const shape = { batchSize: options.batchSize ?? EVAL_BATCH_SIZE, seqLen: options.seqLen, vocabSize: dataset.manifest.vocabSize };
+  const batches = evaluationBatches(dataset.split(split), dataset.manifest.bosId, split, options.evalTokens, shape);
+  const sum = new BpbAccumulator(dataset.tokenBytes, shape.vocabSize);
+  for (const batch of batches) sum.add(modelLogits(model, batch.ids, shape), batch.targets);
+  return sum.result();
 }

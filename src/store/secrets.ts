@@ -14,13 +14,7 @@
  */
 
 export const SECRET_KEY_PATTERN = /key|token|secret|password|passwd|auth|credential/i;
-export const REDACTED = "[REDACTED]";
-
-/** Shorter values are placeholders ("ollama", "x"); replacing them everywhere would garble text. */
-const MIN_SECRET_LENGTH = 8;
-const ENV_SECRET_NAME = /api_?key|token|secret|password|credential/i;
-/** Names that hold where a secret lives, not the secret (HF_TOKEN_PATH, GOOGLE_CREDENTIALS_FILE). */
-const ENV_LOCATION_NAME = /_(path|file|dir)$/i;
+export { REDACTED, Redactor, environmentSecrets } from "../util/secrets.ts";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -55,34 +49,3 @@ function scrubUrl<T>(value: T): T {
   return value.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, "$1") as T;
 }
 
-/** Replaces every occurrence of a known secret value with [REDACTED]. */
-export class Redactor {
-  readonly #secrets: string[];
-
-  constructor(secrets: ReadonlyArray<string | undefined>) {
-    // Longest first, so a secret that contains another is replaced whole.
-    this.#secrets = [...new Set(secrets.filter((s): s is string => !!s && s.length >= MIN_SECRET_LENGTH))].sort(
-      (a, b) => b.length - a.length,
-    );
-  }
-
-  text(text: string): string;
-  text(text: string | null | undefined): string | null;
-  text(text: string | null | undefined): string | null {
-    if (text === null || text === undefined) return null;
-    let out = text;
-    for (const secret of this.#secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-    return out;
-  }
-}
-
-/** Values of environment variables named like credentials (whitespace-free, long enough). */
-export function environmentSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(env)) {
-    if (!value || !ENV_SECRET_NAME.test(name) || ENV_LOCATION_NAME.test(name)) continue;
-    // A path is no secret, and redacting it would garble every log line that names it.
-    if (value.length >= MIN_SECRET_LENGTH && !/\s/.test(value) && !/^[/~.]/.test(value)) out.push(value);
-  }
-  return out;
-}

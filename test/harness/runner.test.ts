@@ -290,7 +290,7 @@ describe("fault outcomes", () => {
   it("reports a train.ts that exits the process itself as a crash", async () => {
     const { result } = await run(fixture("exits-early"));
     expectFailure(result, "crash");
-    expect(result.error).toMatch(/exited before reporting a result/);
+    expect(result.error).toMatch(/exited before train\(\) returned \(did train\.ts call process\.exit\(\)\?\)/);
   });
 
   it("keeps only a bounded tail of a run that prints 50 MB, and the whole of it in the log file", async () => {

@@ -1,11 +1,11 @@
 /**
- * The child process of a run (bundled with the train.ts by compile.ts, started by runTrain):
- * loads the dataset and the engine, then train.ts, calls train(ctx) under the budget clock,
- * evaluates the returned model with the harness metric, prints autoresearch's summary block
- * and sends the outcome to the parent on fd 3. It never trusts a loss train.ts computed, and it exits as soon as the
- * outcome is sent (a train.ts that left timers running must not hold the run open).
+ * The child process of a run (bundled with the train.ts by compile.ts, started by runTrain,
+ * inside the sandbox when there is one): loads the train split and the engine, then train.ts,
+ * calls train(ctx), and then serves the returned model: for each batch of ids the parent sends
+ * it writes the logits to the exchange file. It never sees held-out data, never computes the
+ * metric and cannot report a result: everything it says is checked or timed by the parent.
  */
-import { writeSync } from "node:fs";
+import { openSync, readSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { Worker } from "node:worker_threads";
 import type * as EngineModule from "../../engine/index.ts";
@@ -13,18 +13,17 @@ import type * as DataloaderModule from "../dataloader.ts";
 import type * as DatasetModule from "../dataset.ts";
 import type * as EvaluateModule from "../evaluate.ts";
 import { PROFILES } from "../constants.ts";
-import type { RunSummary, TrainFunction, TrainedModel } from "../types.ts";
+import type { TrainFunction, TrainedModel } from "../types.ts";
 import { ConsoleProgress, buildTrainContext, createLogger, startBudgetClock } from "./context.ts";
 import { TrainLoadError, oneLineError } from "./errors.ts";
-import { type ChildConfig, type ChildMessage, type ChildOutcome, RESULT_FD } from "./protocol.ts";
+import { CHANNEL_FD, type ChildConfig, type ChildFailure, type ChildMessage, decodeIds, parseParentMessage } from "./protocol.ts";
 import { StepTracker } from "./progress.ts";
-import { formatSummary } from "./summary.ts";
 
 let finished = false;
 
 function send(message: ChildMessage): void {
   try {
-    writeSync(RESULT_FD, `${JSON.stringify(message)}\n`);
+    writeSync(CHANNEL_FD, `${JSON.stringify(message)}\n`);
   } catch {
     // The parent is gone (EPIPE): nobody is left to tell; the watchdog ends this process.
   }
@@ -44,15 +43,14 @@ function makeOutputBlocking(): void {
   }
 }
 
-/** Prints the outcome, sends it to the parent and ends the process. */
-function finish(outcome: ChildOutcome): never {
+/** Tells the parent the run failed, and ends the process. */
+function fail(status: ChildFailure, error: string): never {
   if (!finished) {
     finished = true;
-    if (outcome.status === "ok" && outcome.summary) process.stdout.write(`${formatSummary(outcome.summary)}\n`);
-    else process.stdout.write(`FAIL (${outcome.status}): ${outcome.error ?? ""}\n`);
-    send({ type: "result", outcome });
+    process.stdout.write(`FAIL (${status}): ${error}\n`);
+    send({ type: "failed", status, error });
   }
-  process.exit(outcome.status === "ok" ? 0 : 1);
+  process.exit(1);
 }
 
 function harnessFailed(code: string, err: unknown): never {
@@ -62,25 +60,25 @@ function harnessFailed(code: string, err: unknown): never {
   process.exit(70);
 }
 
-/** An error thrown by train.ts or by its model, as an outcome. */
-function classifyError(err: unknown): ChildOutcome {
+/** An error thrown by train.ts or by its model, as a failure status. */
+function classifyError(err: unknown): ChildFailure {
   const code = (err as { code?: unknown } | null)?.code;
-  if (code === "OUT_OF_MEMORY") return { status: "out-of-memory", error: oneLineError(err) };
-  if (err instanceof RangeError && /allocation failed|out of memory/i.test(err.message))
-    return { status: "out-of-memory", error: oneLineError(err) };
-  return { status: "crash", error: oneLineError(err) };
+  if (code === "OUT_OF_MEMORY") return "out-of-memory";
+  if (err instanceof RangeError && /allocation failed|out of memory/i.test(err.message)) return "out-of-memory";
+  return "crash";
 }
 
 function reportCrash(err: unknown): never {
-  // The stack (source-mapped to train.ts lines) goes to the log; the outcome keeps one line.
+  // The stack (source-mapped to train.ts lines) goes to the log; the failure keeps one line.
   if (!(err instanceof TrainLoadError))
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  finish(classifyError(err));
+  fail(classifyError(err), oneLineError(err));
 }
 
 /**
  * Kills this process if the parent goes away (it was SIGKILLed, so it could not kill us). A
  * worker thread, so a train.ts that blocks the main thread for minutes is still watched.
+ * Outside the sandbox only: inside, bubblewrap ends the whole sandbox with its parent.
  */
 function watchParent(parentPid: number): void {
   if (process.ppid !== parentPid) process.kill(process.pid, "SIGKILL"); // orphaned already
@@ -103,7 +101,7 @@ function checkModel(model: unknown): TrainedModel {
   else {
     if (typeof m.logits !== "function") problems.push("logits is not a function");
     for (const key of ["numParams", "flopsPerToken", "depth"] as const)
-      if (typeof m[key] !== "number" || !Number.isFinite(m[key])) problems.push(`${key} is not a finite number`);
+      if (typeof m[key] !== "number" || !Number.isFinite(m[key]) || m[key] < 0) problems.push(`${key} is not a finite number ≥ 0`);
   }
   if (problems.length > 0)
     throw new TrainLoadError(
@@ -135,6 +133,70 @@ function parseConfig(): ChildConfig {
   return JSON.parse(raw) as ChildConfig;
 }
 
+/** Blocking line reads from the channel: the serving loop has nothing else to wait for. */
+class ChannelReader {
+  readonly #buffer = Buffer.alloc(1 << 16);
+  readonly #sleeper = new Int32Array(new SharedArrayBuffer(4));
+  #pending = "";
+
+  /** The next line, or null once the parent closed the channel. */
+  next(): string | null {
+    for (;;) {
+      const nl = this.#pending.indexOf("\n");
+      if (nl >= 0) {
+        const line = this.#pending.slice(0, nl);
+        this.#pending = this.#pending.slice(nl + 1);
+        return line;
+      }
+      let n: number;
+      try {
+        n = readSync(CHANNEL_FD, this.#buffer, 0, this.#buffer.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return null;
+        Atomics.wait(this.#sleeper, 0, 0, 1);
+        continue;
+      }
+      if (n === 0) return null;
+      this.#pending += this.#buffer.toString("utf8", 0, n);
+    }
+  }
+}
+
+/**
+ * Answers the parent's requests until it says done: the logits of each batch of ids, written
+ * to the request's slot of the exchange file, then announced on the channel.
+ */
+function serve(
+  model: TrainedModel,
+  config: ChildConfig,
+  vocabSize: number,
+  device: "cpu" | "cuda",
+  modelLogits: typeof EvaluateModule.modelLogits,
+): never {
+  const exchange = openSync(config.exchange.path, "r+");
+  const shape = { batchSize: config.eval.batchSize, seqLen: config.eval.seqLen, vocabSize };
+  const reader = new ChannelReader();
+  for (;;) {
+    const line = reader.next();
+    if (line === null) process.exit(0); // the parent is gone or finished
+    const request = parseParentMessage(line);
+    if (request === null) harnessFailed("PROTOCOL", `unreadable request from the parent: ${line.slice(0, 200)}`);
+    if (request.type === "done") process.exit(0);
+    const ids = decodeIds(request.ids);
+    let logits: Float32Array;
+    try {
+      logits = modelLogits(model, ids, shape, device);
+    } catch (err) {
+      reportCrash(err);
+    }
+    const bytes = Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength);
+    const slot = request.id % config.exchange.slots;
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(exchange, bytes, done, bytes.length - done, slot * config.exchange.slotBytes + done);
+    send({ type: "logits", id: request.id, shape: [shape.batchSize, shape.seqLen, shape.vocabSize] });
+  }
+}
+
 /**
  * Runs the whole child side. `loadTrain` evaluates the train module (bundled alongside, loaded
  * only once the harness is ready so that its top-level errors are the run's outcome).
@@ -147,7 +209,7 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     harnessFailed("BAD_CONFIG", err);
   }
   makeOutputBlocking();
-  watchParent(config.parentPid);
+  if (config.parentPid !== null) watchParent(config.parentPid);
   process.on("uncaughtException", reportCrash);
   process.on("unhandledRejection", reportCrash);
 
@@ -156,13 +218,13 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
   let engine: typeof EngineModule;
   let dataset: DatasetModule.Dataset;
   let makeBatchLoader: typeof DataloaderModule.makeBatchLoader;
-  let evaluateBpb: typeof EvaluateModule.evaluateBpb;
+  let modelLogits: typeof EvaluateModule.modelLogits;
   try {
     engine = await import("../../engine/index.ts");
     ({ makeBatchLoader } = await import("../dataloader.ts"));
-    ({ evaluateBpb } = await import("../evaluate.ts"));
+    ({ modelLogits } = await import("../evaluate.ts"));
     const { openDataset } = await import("../dataset.ts");
-    dataset = openDataset(config.datasetDir);
+    dataset = openDataset(config.trainDataDir, { part: "train" });
   } catch (err) {
     harnessFailed((err as { code?: string }).code ?? "SETUP", err);
   }
@@ -187,8 +249,8 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
   const tracker = new StepTracker(device.peakFlops);
   const progressLine = new ConsoleProgress();
   const trainTokens = dataset.split("train");
-  // The budget clock starts here, right before train() (the context is built in microseconds):
-  // startup, compiling and the dataset load are not training time.
+  // train.ts's own clock, for its schedule. The budget itself is the parent's: it times the
+  // run from the "started" message on, and kills it when the budget is spent.
   const clock = startBudgetClock(config.timeBudget);
   const logger = createLogger({
     clock,
@@ -198,7 +260,7 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     onProgress: (progress) => send({ type: "progress", progress }),
     onNonFiniteLoss: ({ step, loss }) => {
       progressLine.end();
-      finish({ status: "non-finite", error: `train.ts reported a non-finite training loss (${loss}) at step ${step}` });
+      fail("non-finite", `train.ts reported a non-finite training loss (${loss}) at step ${step}`);
     },
   });
   const ctx = buildTrainContext({
@@ -212,55 +274,27 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     logger,
     trainLoader: (batchSize, seqLen) => makeBatchLoader(trainTokens, manifest.bosId, batchSize, seqLen, { seed: config.seed }),
   });
-  let returned: unknown;
+  send({ type: "started" });
+  let model: TrainedModel;
   try {
-    returned = await train(ctx);
+    model = checkModel(await train(ctx));
   } catch (err) {
     logger.flush();
     reportCrash(err);
   }
-  const trainingSeconds = clock.elapsed();
   logger.flush();
-
-  const allowed = config.timeBudget + config.overBudgetGrace;
-  if (trainingSeconds > allowed)
-    finish({
-      status: "over-budget",
-      error:
-        `train() returned after ${trainingSeconds.toFixed(1)}s; the budget is ${config.timeBudget}s ` +
-        `(+${config.overBudgetGrace.toFixed(1)}s grace): stop when ctx.clock.expired()`,
-    });
-
-  let valBpb: number;
-  let model: TrainedModel;
-  try {
-    model = checkModel(returned);
-    valBpb = evaluateBpb(model, dataset, { evalTokens: constants.evalTokens, seqLen: constants.maxSeqLen }).bpb;
-  } catch (err) {
-    reportCrash(err);
-  }
-  if (!Number.isFinite(valBpb))
-    finish({ status: "non-finite", error: `val_bpb is ${valBpb}: the model's logits are not finite` });
-
-  const summary: RunSummary = {
-    val_bpb: valBpb,
-    training_seconds: trainingSeconds,
-    total_seconds: performance.now() / 1000,
-    // The GPU's peak when training ran there; the host's otherwise.
-    peak_vram_mb: (device.kind === "cuda" ? engine.cuda.memoryStats(0) : engine.memoryStats()).peakBytes / 1024 / 1024,
-    mfu_percent: tracker.mfuPercent(model.flopsPerToken, trainingSeconds),
-    total_tokens_M: tracker.totalTokens / 1e6,
-    num_steps: tracker.steps,
-    num_params_M: model.numParams / 1e6,
-    depth: model.depth,
-  };
-  let testBpb: number | undefined;
-  if (config.evalTest)
-    try {
-      testBpb = evaluateBpb(model, dataset, { evalTokens: constants.evalTokens, seqLen: constants.maxSeqLen, split: "test" }).bpb;
-    } catch (err) {
-      reportCrash(err);
-    }
-  finish({ status: "ok", summary, ...(testBpb !== undefined ? { testBpb } : {}) });
+  send({
+    type: "ready",
+    stats: {
+      numParams: model.numParams,
+      flopsPerToken: model.flopsPerToken,
+      depth: model.depth,
+      steps: tracker.steps,
+      totalTokens: tracker.totalTokens,
+      // The GPU's peak when training ran there; the host's otherwise.
+      peakBytes: (device.kind === "cuda" ? engine.cuda.memoryStats(0) : engine.memoryStats()).peakBytes,
+      mfuPercent: tracker.mfuPercent(model.flopsPerToken, clock.elapsed()),
+    },
+  });
+  serve(model, config, manifest.vocabSize, device.kind === "cuda" ? "cuda" : "cpu", modelLogits);
 }
-

@@ -1,14 +1,27 @@
 /**
- * The parent's verdict on a run: from what the child reported (if anything), how the process
- * ended and whether the hard limit fired, to one RunStatus. Only an "ok" verdict carries a
- * summary; every other one carries a one-line error instead. Pure: no processes, no I/O.
+ * The parent's verdict on a run, from what it measured itself: its own clock, how the process
+ * ended, and the trusted evaluation. The child's word counts only when it admits a failure.
+ * Only an "ok" verdict carries a summary; every other one carries a one-line error instead.
+ * Pure: no processes, no I/O.
  */
+import { constants } from "node:os";
+import type { TrustedEvaluation } from "../evaluation/trusted.ts";
 import type { RunStatus, RunSummary } from "../types.ts";
-import type { ChildOutcome } from "./protocol.ts";
+import type { ChildFailure, DeclaredStats } from "./protocol.ts";
 
 export interface RunEnding {
-  /** What the child sent on its result channel, if it got that far. */
-  outcome: ChildOutcome | null;
+  /** A failure the child reported (its own crash, a non-finite loss, out of memory). */
+  failure: { status: ChildFailure; error: string } | null;
+  /** Parent-clock seconds from "started" to "ready", when the child got that far. */
+  trainingSeconds: number | null;
+  /** The parent killed the run because train() had not returned by the training deadline. */
+  trainingDeadline: number | null;
+  /** What train.ts declared when it returned its model. */
+  stats: DeclaredStats | null;
+  /** The trusted evaluation's outcome, or why it could not finish (the server went away). */
+  evaluation: TrustedEvaluation | null;
+  /** Parent-clock seconds from spawn to the end of the evaluation. */
+  totalSeconds: number;
   /** The hard wall-clock limit fired (the process group was killed by the runner). */
   timedOut: boolean;
   exitCode: number | null;
@@ -47,7 +60,39 @@ function lastLine(text: string): string {
 }
 
 export function classifyRun(end: RunEnding): Verdict {
-  if (end.outcome) return judgeOutcome(end.outcome, end);
+  if (end.failure) return { status: end.failure.status, error: end.failure.error || `the run ended ${end.failure.status}` };
+  const allowed = end.timeBudget + end.overBudgetGrace;
+  if (end.trainingDeadline !== null)
+    return {
+      status: "over-budget",
+      error:
+        `train() had not returned ${end.trainingDeadline.toFixed(1)}s after the run started (budget ${end.timeBudget}s ` +
+        `+ ${end.overBudgetGrace.toFixed(1)}s grace + start-up): stop when ctx.clock.expired()`,
+    };
+  if (end.trainingSeconds !== null && end.trainingSeconds > allowed)
+    return {
+      status: "over-budget",
+      error:
+        `train() returned after ${end.trainingSeconds.toFixed(1)}s; the budget is ${end.timeBudget}s ` +
+        `(+${end.overBudgetGrace.toFixed(1)}s grace): stop when ctx.clock.expired()`,
+    };
+  const evaluation = end.evaluation;
+  if (evaluation && end.stats && end.trainingSeconds !== null) {
+    if (evaluation.status !== "ok") return { status: evaluation.status, error: evaluation.error };
+    const s = end.stats;
+    const summary: RunSummary = {
+      val_bpb: evaluation.val.bpb,
+      training_seconds: end.trainingSeconds,
+      total_seconds: end.totalSeconds,
+      peak_vram_mb: s.peakBytes / 1024 / 1024,
+      mfu_percent: s.mfuPercent,
+      total_tokens_M: s.totalTokens / 1e6,
+      num_steps: s.steps,
+      num_params_M: s.numParams / 1e6,
+      depth: s.depth,
+    };
+    return { status: "ok", summary, ...(evaluation.test ? { testBpb: evaluation.test.bpb } : {}) };
+  }
   if (end.timedOut)
     return {
       status: "timeout",
@@ -57,34 +102,24 @@ export function classifyRun(end: RunEnding): Verdict {
     };
   if (end.heapOutOfMemory || HEAP_OOM.test(end.logTail))
     return { status: "out-of-memory", error: "the training process ran out of JavaScript heap (JavaScript heap out of memory)" };
-  if (end.signal) {
-    const meaning = SIGNAL_MEANING[end.signal] ?? "killed by a signal";
-    return { status: "crash", error: `the training process died of ${end.signal} (${meaning})` };
+  const when = end.stats ? "before its evaluation finished" : "before train() returned";
+  const signal = end.signal ?? signalOfExitCode(end.exitCode);
+  if (signal) {
+    const meaning = SIGNAL_MEANING[signal] ?? "killed by a signal";
+    return { status: "crash", error: `the training process died of ${signal} (${meaning}) ${when}` };
   }
   const last = lastLine(end.logTail);
-  if (end.exitCode !== 0)
-    return {
-      status: "crash",
-      error: `the training process exited with code ${end.exitCode} before reporting a result${last ? `: ${last}` : ""}`,
-    };
-  return {
-    status: "crash",
-    error: "the training process exited before reporting a result (did train.ts call process.exit()?)",
-  };
+  if (end.exitCode !== 0 && end.exitCode !== null)
+    return { status: "crash", error: `the training process exited with code ${end.exitCode} ${when}${last ? `: ${last}` : ""}` };
+  return { status: "crash", error: `the training process exited ${when} (did train.ts call process.exit()?)` };
 }
 
-function judgeOutcome(outcome: ChildOutcome, end: RunEnding): Verdict {
-  if (outcome.status !== "ok") return { status: outcome.status, error: outcome.error ?? `the run ended ${outcome.status}` };
-  const s = outcome.summary;
-  if (!s) return { status: "crash", error: "the child reported ok without a summary (harness bug)" };
-  // The child checks these too; the parent does not take a result on trust either.
-  if (!Number.isFinite(s.val_bpb)) return { status: "non-finite", error: `val_bpb is ${s.val_bpb}` };
-  if (s.training_seconds > end.timeBudget + end.overBudgetGrace)
-    return {
-      status: "over-budget",
-      error:
-        `train() took ${s.training_seconds.toFixed(1)}s; the budget is ${end.timeBudget}s ` +
-        `(+${end.overBudgetGrace.toFixed(1)}s grace)`,
-    };
-  return { status: "ok", summary: s, ...(typeof outcome.testBpb === "number" ? { testBpb: outcome.testBpb } : {}) };
+/**
+ * The signal behind an exit code of 128 + n. Inside the sandbox the process that dies is not
+ * the one the runner started: bubblewrap reports its command's death by signal n this way.
+ */
+function signalOfExitCode(code: number | null): NodeJS.Signals | null {
+  if (code === null || code <= 128) return null;
+  const entry = Object.entries(constants.signals).find(([, n]) => n === code - 128);
+  return entry ? (entry[0] as NodeJS.Signals) : null;
 }

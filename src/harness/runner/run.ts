@@ -1,31 +1,34 @@
 /**
- * runTrain: runs one train.ts in a child process under the time budget and returns its typed
- * outcome. The parent supervises: it streams the child's output (keeping a bounded tail),
- * reads the outcome from a dedicated channel (fd 3, never stdout), enforces the hard
- * wall-clock limit by killing the child's whole process group, and never returns or throws
- * while a process it started is still running.
+ * runTrain: runs one train.ts and returns its typed outcome. The train.ts is untrusted: it
+ * trains in a child process (inside the bubblewrap sandbox when there is one) that sees the
+ * train split only; this process, the trusted side, times the training on its own clock, then
+ * asks the child's model for logits and scores them itself (evaluation/trusted.ts), with probes
+ * that catch a model looking ahead. Nothing the child says can become a result. The runner
+ * kills the child's whole process group at the limits, and never returns or throws while a
+ * process it started is still running.
  *
  *   const result = await runTrain({ file: "lab/train.ts", datasetDir, profile: "cpu", seed: 1 });
  *   if (result.status === "ok") console.log(result.summary!.val_bpb);
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { StringDecoder } from "node:string_decoder";
 import { PROFILES, type Profile } from "../constants.ts";
 import type { RunResult } from "../types.ts";
 import { unknownOption } from "../../util/suggest.ts";
-import { HEAP_OOM, classifyRun } from "./classify.ts";
-import { bundleRun } from "./compile.ts";
+import { environmentSecrets } from "../../util/secrets.ts";
+import { classifyRun } from "./classify.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
-import { LineSplitter, TailBuffer } from "./log-tail.ts";
-import { SANDBOX_MODES, type SandboxMode } from "./sandbox.ts";
-import { killGroup, trackGroup, untrackGroup } from "./process-group.ts";
-import { processExists } from "../../util/processes.ts";
-import { type ChildConfig, type ChildOutcome, type ProgressSnapshot, RESULT_FD, parseChildMessage } from "./protocol.ts";
+import { SANDBOX_MODES, type SandboxMode, sandboxSupport } from "./sandbox.ts";
+import type { ProgressSnapshot } from "./protocol.ts";
+import { type OutputStream, ServerGone } from "./session.ts";
+import { ChildSession } from "./session.ts";
+import { createExchange, launchChild, runDir } from "./launch.ts";
+import { type HeldOutData, loadHeldOutData } from "./held-out.ts";
+import { type TrustedEvaluation, evaluateServedModel } from "../evaluation/trusted.ts";
+import { bundleRun } from "./compile.ts";
+import { formatSummary } from "./summary.ts";
 
-export type OutputStream = "stdout" | "stderr";
+export type { OutputStream } from "./session.ts";
 
 export interface RunTrainOptions {
   /** The train.ts to run (must `export default async function train(ctx)`). */
@@ -42,6 +45,12 @@ export interface RunTrainOptions {
    * clock expires). Default: max(1 s, 5% of the budget).
    */
   overBudgetGrace?: number;
+  /**
+   * Seconds from spawn the child may take to start training (Node, the engine, the data,
+   * compiling train.ts): train() must have returned by spawn + this + budget + grace, by this
+   * process's clock, or the run is killed and over budget. Default STARTUP_ALLOWANCE_SECONDS.
+   */
+  startupAllowance?: number;
   /**
    * Wall-clock seconds from spawn after which the child's process group is killed and the run
    * is a timeout. Default: 1.5 × budget + 120 s for evaluation + 60 s for startup.
@@ -91,6 +100,7 @@ const OPTION_KEYS: readonly (keyof RunTrainOptions)[] = [
   "seed",
   "timeBudget",
   "overBudgetGrace",
+  "startupAllowance",
   "hardLimit",
   "killGraceMs",
   "logTailChars",
@@ -110,18 +120,21 @@ const OPTION_KEYS: readonly (keyof RunTrainOptions)[] = [
 
 /** Seconds the default hard limit allows for evaluation and for startup, beyond 1.5 × budget. */
 export const EVAL_ALLOWANCE_SECONDS = 120;
-export const STARTUP_ALLOWANCE_SECONDS = 60;
-/** After the child has sent its outcome it must exit within this long, or it is killed. */
-const EXIT_AFTER_RESULT_MS = 5000;
-/** The result channel carries a few small messages; more than this is not the harness talking. */
-const MAX_CHANNEL_LINE = 1024 * 1024;
+export const HARD_LIMIT_STARTUP_SECONDS = 60;
+/**
+ * The fixed start-up allowance: seconds from spawn, beyond budget + grace, by which train() must
+ * have returned. It covers starting Node, loading the engine and the train split and compiling
+ * train.ts (about 1 s on a CPU, a few with CUDA); a train.ts that trains before the harness
+ * starts its clock gains at most this.
+ */
+export const STARTUP_ALLOWANCE_SECONDS = 10;
 
 export function defaultOverBudgetGrace(timeBudget: number): number {
   return Math.max(1, 0.05 * timeBudget);
 }
 
 export function defaultHardLimit(timeBudget: number): number {
-  return 1.5 * timeBudget + EVAL_ALLOWANCE_SECONDS + STARTUP_ALLOWANCE_SECONDS;
+  return 1.5 * timeBudget + EVAL_ALLOWANCE_SECONDS + HARD_LIMIT_STARTUP_SECONDS;
 }
 
 function invalid(message: string): never {
@@ -141,8 +154,10 @@ interface ResolvedOptions {
   seed: number;
   timeBudget: number;
   overBudgetGrace: number;
+  startupAllowance: number;
   hardLimit: number;
   killGraceMs: number;
+  sandbox: SandboxMode;
   logTailChars: number;
   progressIntervalMs: number;
 }
@@ -163,11 +178,12 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
     invalid(`'profile' must be "gpu" or "cpu", got ${JSON.stringify(options.profile)}`);
   if (!Number.isSafeInteger(options.seed) || options.seed < 0)
     invalid(`'seed' must be a non-negative integer, got ${String(options.seed)}`);
-  const seconds = (name: "timeBudget" | "overBudgetGrace" | "hardLimit", fallback: number): number =>
+  const seconds = (name: "timeBudget" | "overBudgetGrace" | "startupAllowance" | "hardLimit", fallback: number): number =>
     options[name] === undefined ? fallback : positive(name, options[name]);
   const timeBudget = seconds("timeBudget", PROFILES[options.profile].timeBudget);
   const overBudgetGrace = seconds("overBudgetGrace", defaultOverBudgetGrace(timeBudget));
   const hardLimit = seconds("hardLimit", defaultHardLimit(timeBudget));
+  const startupAllowance = seconds("startupAllowance", STARTUP_ALLOWANCE_SECONDS);
   const count = (name: string, value: number | undefined, fallback: number, min: number): number => {
     if (value === undefined) return fallback;
     if (!Number.isInteger(value) || value < min) invalid(`'${name}' must be an integer >= ${min}, got ${String(value)}`);
@@ -184,93 +200,66 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
     seed: options.seed,
     timeBudget,
     overBudgetGrace,
+    startupAllowance,
     hardLimit,
+    sandbox: options.sandbox ?? "auto",
     killGraceMs: count("killGraceMs", options.killGraceMs, 2000, 0),
     logTailChars: count("logTailChars", options.logTailChars, 16384, 256),
     progressIntervalMs: count("progressIntervalMs", options.progressIntervalMs, 250, 0),
   };
 }
 
-function spawnChild(opts: ResolvedOptions, options: RunTrainOptions, bundle: string): ChildProcess {
-  const config: ChildConfig = {
-    file: opts.file,
-    datasetDir: opts.datasetDir,
-    profile: opts.profile,
-    seed: opts.seed,
-    timeBudget: opts.timeBudget,
-    overBudgetGrace: opts.overBudgetGrace,
-    progressIntervalMs: opts.progressIntervalMs,
-    parentPid: process.pid,
-    evalTest: options.evalTest === true,
-  };
-  const nodeArgs = ["--enable-source-maps", ...(options.nodeArgs ?? []), bundle, JSON.stringify(config)];
-  // train.ts is code an agent wrote: it gets no credentials (an LLM key printed to the log
-  // would leak into the workspace), unless the caller passes one explicitly.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!CREDENTIAL_NAME.test(k)) env[k] = v;
-  for (const [k, v] of Object.entries(options.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  const spawnOptions = {
-    cwd: options.cwd ?? process.cwd(),
-    env,
-    // Its own process group, so killing the run kills everything it started.
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe", "pipe"] as ("ignore" | "pipe")[],
-  };
-  if (process.platform === "win32") return spawn(process.execPath, nodeArgs, spawnOptions);
-  // Through sh only to switch core dumps off: a native abort of a process holding gigabytes
-  // must not leave a core file in the lab. `exec` keeps the pid (and process group) the same.
-  return spawn("/bin/sh", ["-c", 'ulimit -c 0 2>/dev/null; exec "$0" "$@"', process.execPath, ...nodeArgs], spawnOptions);
-}
 
-/** Environment variables that hold credentials, by the usual naming conventions. */
-const CREDENTIAL_NAME = /(?:API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIALS?)$/i;
-
-/** Runs `options.file` under the budget in a child process and returns its typed outcome. */
+/** Runs `options.file` under the budget and returns its typed outcome, scored by this process. */
 export async function runTrain(options: RunTrainOptions): Promise<RunResult> {
   const opts = resolveOptions(options);
-  if (options.signal?.aborted) throw new RunnerError("RUN_ABORTED", "runTrain: aborted before the run started");
-  removeOrphanedBundles();
-  const bundleDir = mkdtempSync(join(tmpdir(), `${BUNDLE_DIR_PREFIX}${process.pid}-`));
+  const aborted = (): RunnerError => new RunnerError("RUN_ABORTED", "runTrain: aborted before the run started");
+  if (options.signal?.aborted) throw aborted();
+  const sandboxed = useSandbox(opts.sandbox);
+  let heldOut: HeldOutData;
   try {
-    const bundle = join(bundleDir, "train.mjs");
+    heldOut = loadHeldOutData(opts.datasetDir, opts.profile);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "SETUP";
+    throw new RunnerError("HARNESS_FAILED", `runTrain: the evaluation data cannot be used (${code}): ${(err as Error).message}`, { cause: err });
+  }
+  const work = runDir();
+  let exchangeDir: string | null = null;
+  try {
+    const bundle = join(work, "train.mjs");
     try {
       await bundleRun(opts.file, bundle);
     } catch (err) {
-      if (err instanceof TrainLoadError) return compileFailure(opts, options, err);
+      if (err instanceof TrainLoadError) return compileFailure(opts, options, err, sandboxed);
       throw err instanceof RunnerError ? err : new RunnerError("HARNESS_FAILED", `runTrain: ${String(err)}`, { cause: err });
     }
-    if (options.signal?.aborted) throw new RunnerError("RUN_ABORTED", "runTrain: aborted before the run started");
-    return await superviseChild(opts, options, bundle);
+    if (options.signal?.aborted) throw aborted();
+    const { shape } = heldOut;
+    const slotBytes = shape.batchSize * shape.seqLen * shape.vocabSize * 4;
+    const exchange = createExchange(slotBytes);
+    exchangeDir = exchange.dir;
+    return await supervise(opts, options, heldOut, sandboxed, { bundle, exchangePath: exchange.path, slotBytes });
   } finally {
-    rmSync(bundleDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+    if (exchangeDir) rmSync(exchangeDir, { recursive: true, force: true });
   }
 }
 
-/**
- * Bundle folders are named after the runner's pid; a kill -9 skips their removal, so each run
- * first removes those of runners that no longer exist.
- */
-const BUNDLE_DIR_PREFIX = "nightshift-run-";
-
-function removeOrphanedBundles(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = new RegExp(`^${BUNDLE_DIR_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || processExists(Number(pid))) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
+/** Whether this run is sandboxed; "required" without a working bubblewrap is an error. */
+function useSandbox(mode: SandboxMode): boolean {
+  if (mode === "off") return false;
+  const support = sandboxSupport();
+  if (support.available) return true;
+  if (mode === "required")
+    throw new RunnerError(
+      "SANDBOX_UNAVAILABLE",
+      `runTrain: the sandbox is required but cannot run here: ${support.reason ?? "unknown reason"}`,
+    );
+  return false;
 }
 
 /** A train.ts that does not compile is a crash, reported without starting a child. */
-function compileFailure(opts: ResolvedOptions, options: RunTrainOptions, err: TrainLoadError): RunResult {
+function compileFailure(opts: ResolvedOptions, options: RunTrainOptions, err: TrainLoadError, sandboxed: boolean): RunResult {
   const text = `FAIL (crash): ${err.message}\n`;
   if (options.logFile) writeFileSync(options.logFile, text);
   options.onOutput?.(text, "stderr");
@@ -282,196 +271,137 @@ function compileFailure(opts: ResolvedOptions, options: RunTrainOptions, err: Tr
     seed: opts.seed,
     profile: opts.profile,
     timeBudget: opts.timeBudget,
-    sandboxed: false,
+    sandboxed,
   };
 }
 
-function superviseChild(opts: ResolvedOptions, options: RunTrainOptions, bundle: string): Promise<RunResult> {
-  return new Promise<RunResult>((resolvePromise, rejectPromise) => {
-    const tail = new TailBuffer(opts.logTailChars);
-    const logFd = options.logFile ? openSync(options.logFile, "w") : null;
-    let child: ChildProcess;
-    try {
-      child = spawnChild(opts, options, bundle);
-    } catch (err) {
-      if (logFd !== null) closeSync(logFd);
-      const message = `runTrain: could not start the child: ${(err as Error).message}`;
-      rejectPromise(new RunnerError("SPAWN_FAILED", message, { cause: err }));
-      return;
-    }
-    const pid = child.pid;
+interface Prepared {
+  bundle: string;
+  exchangePath: string;
+  slotBytes: number;
+}
 
-    let outcome: ChildOutcome | null = null;
-    let harnessError: { code: string; message: string } | null = null;
-    let timedOut = false;
-    let aborted = false;
-    let callbackError: unknown = null;
-    let spawnError: Error | null = null;
-    // V8 prints its heap-exhaustion message and a native stack before aborting; watch stderr as
-    // it streams so a long stack cannot push the message out of the tail.
-    let heapOutOfMemory = false;
-    let stderrCarry = "";
-    let exitCode: number | null = null;
-    let exitSignal: NodeJS.Signals | null = null;
-    const timers: NodeJS.Timeout[] = [];
-
-    let terminating = false;
-    const terminate = (): void => {
-      if (terminating || pid === undefined) return;
-      terminating = true;
-      killGroup(pid, "SIGTERM");
-      timers.push(setTimeout(() => killGroup(pid, "SIGKILL"), opts.killGraceMs));
-    };
-
-    // A callback that throws must not leave the child running: kill it, report the error.
-    const guarded =
-      <A extends unknown[]>(fn: ((...args: A) => void) | undefined) =>
-      (...args: A): void => {
-        if (!fn || callbackError !== null) return;
-        try {
-          fn(...args);
-        } catch (err) {
-          callbackError = err;
-          terminate();
-        }
-      };
-    const onOutput = guarded(options.onOutput);
-    const onLine = guarded(options.onLine);
-    const onProgress = guarded(options.onProgress);
-
-    if (pid !== undefined) {
-      trackGroup(pid);
-      guarded(options.onSpawn)(pid);
-    }
-
-    for (const name of ["stdout", "stderr"] as const) {
-      const decoder = new StringDecoder("utf8");
-      const lines = options.onLine ? new LineSplitter((line) => onLine(line, name)) : null;
-      const stream = child[name]!;
-      stream.on("data", (buf: Buffer) => {
-        if (logFd !== null) writeSync(logFd, buf);
-        const text = decoder.write(buf);
-        tail.append(text);
-        if (name === "stderr" && !heapOutOfMemory) {
-          heapOutOfMemory = HEAP_OOM.test(stderrCarry + text);
-          stderrCarry = text.slice(-200);
-        }
-        onOutput(text, name);
-        lines?.push(text);
-      });
-      stream.on("end", () => {
-        const rest = decoder.end();
-        if (rest) {
-          tail.append(rest);
-          onOutput(rest, name);
-          lines?.push(rest);
-        }
-        lines?.end();
-      });
-    }
-
-    const channel = child.stdio[RESULT_FD] as NodeJS.ReadableStream | null;
-    let pending = "";
-    channel?.setEncoding("utf8");
-    channel?.on("data", (text: string) => {
-      pending += text;
-      let nl = pending.indexOf("\n");
-      while (nl >= 0) {
-        const message = parseChildMessage(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-        nl = pending.indexOf("\n");
-        if (!message) continue;
-        if (message.type === "progress") onProgress(message.progress);
-        else if (message.type === "harness-error") harnessError = { code: message.code, message: message.message };
-        else if (outcome === null) {
-          outcome = message.outcome;
-          // The outcome is in; a child that then fails to exit is killed, the outcome kept.
-          timers.push(setTimeout(terminate, EXIT_AFTER_RESULT_MS));
-        }
-      }
-      if (pending.length > MAX_CHANNEL_LINE) pending = "";
-    });
-
-    timers.push(
-      setTimeout(() => {
-        if (outcome !== null) return;
-        timedOut = true;
-        terminate();
-      }, opts.hardLimit * 1000),
+async function supervise(
+  opts: ResolvedOptions,
+  options: RunTrainOptions,
+  heldOut: HeldOutData,
+  sandboxed: boolean,
+  prepared: Prepared,
+): Promise<RunResult> {
+  const { shape } = heldOut;
+  let launched;
+  try {
+    launched = launchChild(
+      {
+        bundle: prepared.bundle,
+        file: opts.file,
+        datasetDir: opts.datasetDir,
+        manifest: heldOut.manifest,
+        config: {
+          profile: opts.profile,
+          seed: opts.seed,
+          timeBudget: opts.timeBudget,
+          progressIntervalMs: opts.progressIntervalMs,
+          eval: { batchSize: shape.batchSize, seqLen: shape.seqLen },
+        },
+        exchangeSlotBytes: prepared.slotBytes,
+        sandboxed,
+        env: options.env ?? {},
+        nodeArgs: options.nodeArgs ?? [],
+        cwd: options.cwd ?? process.cwd(),
+      },
+      prepared.exchangePath,
     );
-
-    const onAbort = (): void => {
-      aborted = true;
-      terminate();
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-
-    child.on("error", (err) => {
-      // Spawn failure (no 'exit' follows when the process never started).
-      spawnError = err;
-      if (pid === undefined) finish();
-    });
-    child.on("exit", (code, signal) => {
-      exitCode = code;
-      exitSignal = signal;
-      // Whatever the child started in its group goes with it (it may hold our pipes open).
-      if (pid !== undefined) killGroup(pid, "SIGKILL");
-    });
-    child.on("close", () => finish());
-
-    let finished = false;
-    function finish(): void {
-      if (finished) return;
-      finished = true;
-      for (const t of timers) clearTimeout(t);
-      options.signal?.removeEventListener("abort", onAbort);
-      if (pid !== undefined) untrackGroup(pid);
-      if (logFd !== null) closeSync(logFd);
-
-      if (spawnError && pid === undefined) {
-        const message = `runTrain: could not start the child: ${spawnError.message}`;
-        rejectPromise(new RunnerError("SPAWN_FAILED", message, { cause: spawnError }));
-        return;
-      }
-      if (callbackError !== null) {
-        const message = callbackError instanceof Error ? callbackError.message : String(callbackError);
-        const text = `runTrain: a callback threw (${message}); the run was killed`;
-        rejectPromise(new RunnerError("CALLBACK_FAILED", text, { cause: callbackError }));
-        return;
-      }
-      if (aborted) {
-        rejectPromise(new RunnerError("RUN_ABORTED", "runTrain: aborted by the caller; the run was killed"));
-        return;
-      }
-      const logTail = tail.text();
-      if (harnessError !== null) {
-        const { code, message } = harnessError as { code: string; message: string };
-        const text = `runTrain: the harness failed before train.ts ran (${code}): ${message}`;
-        rejectPromise(new RunnerError("HARNESS_FAILED", text));
-        return;
-      }
-      const verdict = classifyRun({
-        outcome,
-        timedOut,
-        exitCode,
-        signal: exitSignal,
-        logTail,
-        heapOutOfMemory,
-        timeBudget: opts.timeBudget,
-        overBudgetGrace: opts.overBudgetGrace,
-        hardLimit: opts.hardLimit,
-      });
-      resolvePromise({
-        status: verdict.status,
-        ...(verdict.summary ? { summary: verdict.summary } : {}),
-        ...(verdict.testBpb !== undefined ? { testBpb: verdict.testBpb } : {}),
-        ...(verdict.error !== undefined ? { error: verdict.error } : {}),
-        logTail,
-        seed: opts.seed,
-        profile: opts.profile,
-        timeBudget: opts.timeBudget,
-        sandboxed: false,
-      });
-    }
+  } catch (err) {
+    throw new RunnerError("SPAWN_FAILED", `runTrain: could not start the child: ${(err as Error).message}`, { cause: err });
+  }
+  const spawnError = new Promise<Error>((resolveError) => launched.child.once("error", resolveError));
+  if (launched.child.pid === undefined) {
+    const err = await spawnError;
+    throw new RunnerError("SPAWN_FAILED", `runTrain: could not start the child: ${err.message}`, { cause: err });
+  }
+  const session = new ChildSession(launched.child, {
+    logTailChars: opts.logTailChars,
+    ...(options.logFile ? { logFile: options.logFile } : {}),
+    killGraceMs: opts.killGraceMs,
+    hardLimit: opts.hardLimit,
+    trainingDeadline: opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace,
+    secrets: [...environmentSecrets(process.env), ...environmentSecrets(options.env ?? {})],
+    exchange: launched.exchange,
+    logitsPerBatch: shape.batchSize * shape.seqLen * shape.vocabSize,
+    ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+    ...(options.onLine ? { onLine: options.onLine } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onSpawn ? { onSpawn: options.onSpawn } : {}),
   });
+  let abortedByCaller = false;
+  const onAbort = (): void => {
+    abortedByCaller = true;
+    session.kill();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const stats = await session.trained;
+    let evaluation: TrustedEvaluation | null = null;
+    let evaluationEnd = performance.now();
+    let evaluationError: unknown = null;
+    const trained = session.trainingSeconds();
+    // Over budget by this process's clock: nothing to evaluate, the verdict is already clear.
+    if (stats !== null && trained !== null && trained <= opts.timeBudget + opts.overBudgetGrace) {
+      try {
+        evaluation = await evaluateServedModel(session, { shape, tokenBytes: heldOut.tokenBytes, val: heldOut.val, ...(options.evalTest ? { test: heldOut.test() } : {}) });
+        evaluationEnd = performance.now();
+      } catch (err) {
+        if (!(err instanceof ServerGone)) evaluationError = err;
+      }
+    }
+    session.finish();
+    const record = await session.closed;
+    if (record.callbackError !== null) {
+      const message = record.callbackError instanceof Error ? record.callbackError.message : String(record.callbackError);
+      throw new RunnerError("CALLBACK_FAILED", `runTrain: a callback threw (${message}); the run was killed`, { cause: record.callbackError });
+    }
+    if (abortedByCaller) throw new RunnerError("RUN_ABORTED", "runTrain: aborted by the caller; the run was killed");
+    if (record.harnessError !== null) {
+      const { code, message } = record.harnessError;
+      throw new RunnerError("HARNESS_FAILED", `runTrain: the harness failed before train.ts ran (${code}): ${message}`);
+    }
+    if (evaluationError !== null)
+      throw new RunnerError("HARNESS_FAILED", `runTrain: the trusted evaluation failed: ${(evaluationError as Error).message}`, { cause: evaluationError });
+    const verdict = classifyRun({
+      failure: record.failure ?? (record.protocolError !== null ? { status: "crash", error: record.protocolError } : null),
+      trainingSeconds: session.trainingSeconds(),
+      trainingDeadline: record.trainingDeadlineHit ? opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace : null,
+      stats: record.stats,
+      evaluation,
+      totalSeconds: (evaluationEnd - session.spawnedAt) / 1000,
+      timedOut: record.timedOut,
+      exitCode: record.exitCode,
+      signal: record.signal,
+      logTail: record.logTail,
+      heapOutOfMemory: record.heapOutOfMemory,
+      timeBudget: opts.timeBudget,
+      overBudgetGrace: opts.overBudgetGrace,
+      hardLimit: opts.hardLimit,
+    });
+    // The trusted side's last word in the log: the summary block, or why there is none.
+    if (verdict.status === "ok") session.emit(`${formatSummary(verdict.summary!)}\n`);
+    else if (record.failure === null) session.emit(`FAIL (${verdict.status}): ${verdict.error ?? ""}\n`);
+    return {
+      status: verdict.status,
+      ...(verdict.summary ? { summary: verdict.summary } : {}),
+      ...(verdict.testBpb !== undefined ? { testBpb: verdict.testBpb } : {}),
+      ...(verdict.error !== undefined ? { error: verdict.error } : {}),
+      logTail: session.tail(),
+      seed: opts.seed,
+      profile: opts.profile,
+      timeBudget: opts.timeBudget,
+      sandboxed,
+    };
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    session.kill();
+    await session.closed;
+    session.dispose();
+  }
 }

@@ -1,0 +1,164 @@
+/**
+ * The trusted evaluator: scores a model it can only query. The model (a train.ts, in its own
+ * sandboxed process) is a ModelServer: ids in, logits out. This side alone holds the held-out
+ * tokens, their targets and byte lengths, computes the cross-entropy and runs the probes; the
+ * model never learns which batches are scored, which are probes, or what the targets are.
+ *
+ *   const r = await evaluateServedModel(server, { shape, tokenBytes, val, test, random });
+ *   if (r.status === "ok") console.log(r.val.bpb);
+ */
+import { randomBytes } from "node:crypto";
+import { BpbAccumulator, type BpbResult, type EvalBatch, type EvalShape } from "./score.ts";
+import { type ProbeFinding, type ProbeRow, compareLogits, describeFinding, planProbes } from "./probes.ts";
+
+/** A model behind a process boundary: one batch of ids (B × T int32) in, its logits out. */
+export interface ModelServer {
+  /**
+   * Resolves with the logits (B · T · V float32, row-major) of one batch. Calls are answered in
+   * the order they are made; several may be in flight. The buffer belongs to the caller.
+   */
+  logits(ids: Int32Array): Promise<Float32Array>;
+}
+
+export interface TrustedEvaluationOptions {
+  shape: EvalShape;
+  /** UTF-8 byte length per token id; 0 for special tokens. */
+  tokenBytes: Int32Array;
+  /** Scored validation batches (evaluationBatches of the val split). */
+  val: EvalBatch[];
+  /** Held-out test batches, scored after val when a winner is verified. */
+  test?: EvalBatch[];
+  /** Probe batches; default one per 16 scored batches, at least 2. 0 turns probes off. */
+  probeBatches?: number;
+  positionsPerRow?: number;
+  /** Batches in flight at once, so the model computes one while this side scores another. */
+  inFlight?: number;
+  /** Uniform in [0, 1); default: seeded from the OS's cryptographic randomness. */
+  random?: () => number;
+}
+
+export type TrustedEvaluation =
+  | { status: "ok"; val: BpbResult; test?: BpbResult; probeRows: number }
+  | { status: "invalid"; error: string; finding: ProbeFinding }
+  | { status: "non-finite"; error: string };
+
+/** xorshift128+ seeded from crypto: fast, and unknowable to the model's process. */
+export function cryptoRandom(): () => number {
+  const seed = randomBytes(16);
+  let s0 = seed.readBigUInt64LE(0) | 1n;
+  let s1 = seed.readBigUInt64LE(8);
+  const mask = (1n << 64n) - 1n;
+  return () => {
+    let x = s0;
+    const y = s1;
+    s0 = y;
+    x = (x ^ (x << 23n)) & mask;
+    s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
+    return Number(((s1 + y) & mask) >> 11n) / 2 ** 53;
+  };
+}
+
+type Request = { kind: "scored"; index: number } | { kind: "probe"; index: number } | { kind: "test"; index: number };
+
+/** The logits of the compared positions of one probe row, as scored and as probed. */
+interface PendingComparison {
+  probe: ProbeRow;
+  scored: Float32Array[] | null;
+  probed: Float32Array[] | null;
+}
+
+export async function evaluateServedModel(server: ModelServer, options: TrustedEvaluationOptions): Promise<TrustedEvaluation> {
+  const { shape, val } = options;
+  const { batchSize: B, seqLen: T, vocabSize: V } = shape;
+  const random = options.random ?? cryptoRandom();
+  const plan =
+    options.probeBatches === 0
+      ? { probes: [], order: val.map((_, index) => ({ kind: "scored" as const, index })) }
+      : planProbes(val, {
+          batchSize: B,
+          seqLen: T,
+          random,
+          ...(options.probeBatches !== undefined ? { probeBatches: options.probeBatches } : {}),
+          ...(options.positionsPerRow !== undefined ? { positionsPerRow: options.positionsPerRow } : {}),
+        });
+  const test = options.test ?? [];
+  const requests: Request[] = [...plan.order, ...test.map((_, index) => ({ kind: "test" as const, index }))];
+
+  // Probe rows by the scored row they re-send, to pick its logits out as it is scored.
+  const pending = new Map<ProbeRow, PendingComparison>();
+  const bySource = new Map<number, PendingComparison[]>();
+  for (const batch of plan.probes)
+    for (const row of batch.rows) {
+      const entry: PendingComparison = { probe: row, scored: null, probed: null };
+      pending.set(row, entry);
+      const key = row.source.batch * B + row.source.row;
+      bySource.set(key, [...(bySource.get(key) ?? []), entry]);
+    }
+  const probeRows = pending.size;
+  const positionsOf = (logits: Float32Array, row: number, positions: number[]): Float32Array[] =>
+    positions.map((p) => logits.slice((row * T + p) * V, (row * T + p + 1) * V));
+  const compare = (entry: PendingComparison): ProbeFinding | null => {
+    if (!entry.scored || !entry.probed) return null;
+    const { probe } = entry;
+    for (let i = 0; i < probe.positions.length; i++) {
+      const moved = compareLogits(entry.scored[i]!, entry.probed[i]!);
+      if (moved)
+        return { kind: probe.kind, batch: probe.source.batch, row: probe.source.row, position: probe.positions[i]!, cut: probe.cut, ...moved };
+    }
+    return null;
+  };
+
+  const valSum = new BpbAccumulator(options.tokenBytes, V);
+  const testSum = new BpbAccumulator(options.tokenBytes, V);
+  const idsOf = (r: Request): Int32Array =>
+    r.kind === "scored" ? val[r.index]!.ids : r.kind === "probe" ? plan.probes[r.index]!.ids : test[r.index]!.ids;
+
+  const inFlight = Math.max(1, options.inFlight ?? 2);
+  const answers: Promise<Float32Array>[] = [];
+  let consumed = 0;
+  const sendMore = (): void => {
+    while (answers.length < requests.length && answers.length - consumed < inFlight) {
+      const answer = server.logits(idsOf(requests[answers.length]!));
+      answer.catch(() => undefined); // awaited in order below; a failure surfaces there
+      answers.push(answer);
+    }
+  };
+  sendMore();
+  while (consumed < requests.length) {
+    const request = requests[consumed]!;
+    const logits = await answers[consumed]!;
+    answers[consumed] = Promise.resolve(EMPTY); // let the buffer go
+    consumed++;
+    sendMore();
+    if (logits.length !== B * T * V)
+      throw new RangeError(`the model server answered ${logits.length} logits for a batch of ${B} × ${T} × vocab ${V}`);
+    let finding: ProbeFinding | null = null;
+    if (request.kind === "test") testSum.add(logits, test[request.index]!.targets);
+    else if (request.kind === "scored") {
+      valSum.add(logits, val[request.index]!.targets);
+      for (let row = 0; row < B && !finding; row++)
+        for (const entry of bySource.get(request.index * B + row) ?? []) {
+          entry.scored = positionsOf(logits, row, entry.probe.positions);
+          finding ??= compare(entry);
+        }
+    } else {
+      const batch = plan.probes[request.index]!;
+      batch.rows.forEach((probe, row) => {
+        const entry = pending.get(probe)!;
+        entry.probed = positionsOf(logits, row, probe.positions);
+        finding ??= compare(entry);
+      });
+    }
+    if (finding) {
+      // Nothing more is asked: what is in flight is drained so the server stays in step.
+      await Promise.allSettled(answers.slice(consumed));
+      return { status: "invalid", error: describeFinding(finding, probeRows), finding };
+    }
+  }
+  const valResult = valSum.result();
+  if (!Number.isFinite(valResult.bpb))
+    return { status: "non-finite", error: `val_bpb is ${valResult.bpb}: the model's logits are not finite` };
+  return { status: "ok", val: valResult, ...(test.length > 0 ? { test: testSum.result() } : {}), probeRows };
+}
+
+const EMPTY = new Float32Array(0);
