@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { PROFILES, type Profile } from "../constants.ts";
 import type { RunResult } from "../types.ts";
 import { unknownOption } from "../../util/suggest.ts";
-import { environmentSecrets } from "../../util/secrets.ts";
+import { Redactor, environmentSecrets } from "../../util/secrets.ts";
 import { classifyRun } from "./classify.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
 import { SANDBOX_MODES, type SandboxMode, sandboxSupport } from "./sandbox.ts";
@@ -320,13 +320,16 @@ async function supervise(
     const err = await spawnError;
     throw new RunnerError("SPAWN_FAILED", `runTrain: could not start the child: ${err.message}`, { cause: err });
   }
+  // A child's error message can carry what it read (outside the sandbox, the runner's environment).
+  const secrets = [...environmentSecrets(process.env), ...environmentSecrets(options.env ?? {})];
+  const redactor = new Redactor(secrets);
   const session = new ChildSession(launched.child, {
     logTailChars: opts.logTailChars,
     ...(options.logFile ? { logFile: options.logFile } : {}),
     killGraceMs: opts.killGraceMs,
     hardLimit: opts.hardLimit,
     trainingDeadline: opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace,
-    secrets: [...environmentSecrets(process.env), ...environmentSecrets(options.env ?? {})],
+    secrets,
     exchange: launched.exchange,
     logitsPerBatch: shape.batchSize * shape.seqLen * shape.vocabSize,
     ...(options.onOutput ? { onOutput: options.onOutput } : {}),
@@ -386,12 +389,12 @@ async function supervise(
     });
     // The trusted side's last word in the log: the summary block, or why there is none.
     if (verdict.status === "ok") session.emit(`${formatSummary(verdict.summary!)}\n`);
-    else if (record.failure === null) session.emit(`FAIL (${verdict.status}): ${verdict.error ?? ""}\n`);
+    else if (record.failure === null) session.emit(redactor.text(`FAIL (${verdict.status}): ${verdict.error ?? ""}\n`));
     return {
       status: verdict.status,
       ...(verdict.summary ? { summary: verdict.summary } : {}),
       ...(verdict.testBpb !== undefined ? { testBpb: verdict.testBpb } : {}),
-      ...(verdict.error !== undefined ? { error: verdict.error } : {}),
+      ...(verdict.error !== undefined ? { error: redactor.text(verdict.error) } : {}),
       logTail: session.tail(),
       seed: opts.seed,
       profile: opts.profile,
