@@ -115,7 +115,9 @@ describe("a good train.ts", () => {
     expect(Number.isFinite(s.val_bpb)).toBe(true);
     // An untrained table scores above 3 bits per byte here; the learned next-token rule far less.
     expect(s.val_bpb).toBeLessThan(2);
-    expect(s.training_seconds).toBeGreaterThanOrEqual(2);
+    // The runner's clock: from the "started" message's arrival to the model's, so a message
+    // delayed by load can shave a little off the child's own 2 s.
+    expect(s.training_seconds).toBeGreaterThan(1.9);
     expect(s.training_seconds).toBeLessThan(3);
     expect(s.total_seconds).toBeGreaterThan(s.training_seconds);
     expect(s.num_steps).toBeGreaterThan(10);

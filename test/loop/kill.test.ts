@@ -363,8 +363,8 @@ describe.runIf(process.platform === "linux")("nightshift run under kill -9 (buil
   }, 120_000);
 
   it("a kill just as the training child starts leaves no orphan training on for its budget", async () => {
-    // The training child leads its own session, so only its parent watchdog can end it after
-    // the CLI is killed. A 30 s budget tells "ended by the watchdog" from "trained to the end".
+    // The training child leads its own session, so only its parent watchdog (bubblewrap's
+    // --die-with-parent when sandboxed) can end it after the CLI is killed. A 30 s budget tells "ended by the watchdog" from "trained to the end".
     const ws3 = join(root, "ws-orphan");
     const args = ["run", "--workspace", ws3, "--dataset", dataset, "--time-budget", "30", "--tag", "orphan", "--experiments", "1"];
     const cli = spawn(process.execPath, [bin, ...args], { env, detached: true, stdio: "ignore" });
@@ -377,15 +377,18 @@ describe.runIf(process.platform === "linux")("nightshift run under kill -9 (buil
       }),
     );
     const deadline = Date.now() + 30_000;
+    // A sandboxed trainer works in the sandbox's own /tmp: it is known by its run folder, which
+    // is named after the CLI's pid and bound into the sandbox at the same path.
+    const marker = `nightshift-run-${pid}-`;
     let trainer: TestProcess | undefined;
     while (!trainer && live.has(pid) && Date.now() < deadline) {
-      trainer = processesUnder(ws3).find((p) => p.pid !== pid && p.cmdline.includes("nightshift-run-"));
+      trainer = processesUnder(ws3, marker).find((p) => p.pid !== pid && p.cmdline.includes(marker));
       if (!trainer) await sleep(1);
     }
     expect(trainer, "the training child never appeared").toBeDefined();
     process.kill(-pid, "SIGKILL");
     await exited;
-    const orphans = await waitUntilNoneUnder(ws3, 3_000);
+    const orphans = await waitUntilNoneUnder(ws3, 3_000, marker);
     for (const p of orphans.stillThere) process.kill(p.pid, "SIGKILL"); // ours: it trained for our CLI
     expect(
       orphans.stillThere.map((p) => `${p.pid} ${p.comm}`),

@@ -18,7 +18,7 @@ export interface TestProcess {
 }
 
 /** Live (not zombie) processes, other than this one, whose command line or cwd is under `dir`. */
-export function processesUnder(dir: string): TestProcess[] {
+export function processesUnder(dir: string, marker?: string): TestProcess[] {
   const prefix = dir.endsWith(sep) ? dir : dir + sep;
   const found: TestProcess[] = [];
   for (const name of readdirSync("/proc")) {
@@ -35,7 +35,7 @@ export function processesUnder(dir: string): TestProcess[] {
       } catch {
         // Another user's process: its cwd is hidden, its command line still tells.
       }
-      if (cmdline.includes(prefix) || cwd === dir || cwd.startsWith(prefix))
+      if (cmdline.includes(prefix) || cwd === dir || cwd.startsWith(prefix) || (marker !== undefined && cmdline.includes(marker)))
         found.push({ pid: Number(name), comm: readFileSync(`/proc/${name}/comm`, "utf8").trim(), cmdline: cmdline.slice(0, 300) });
     } catch {
       // The process ended while we looked.
@@ -51,13 +51,14 @@ export function processesUnder(dir: string): TestProcess[] {
 export async function waitUntilNoneUnder(
   dir: string,
   timeoutMs: number,
+  marker?: string,
 ): Promise<{ first: TestProcess[]; goneAfterMs: number; stillThere: TestProcess[] }> {
   const t0 = Date.now();
-  const first = processesUnder(dir);
+  const first = processesUnder(dir, marker);
   let now = first;
   while (now.length > 0 && Date.now() - t0 < timeoutMs) {
     await new Promise((r) => setTimeout(r, 25));
-    now = processesUnder(dir);
+    now = processesUnder(dir, marker);
   }
   return { first, goneAfterMs: Date.now() - t0, stillThere: now };
 }

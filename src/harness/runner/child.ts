@@ -249,8 +249,9 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
   const tracker = new StepTracker(device.peakFlops);
   const progressLine = new ConsoleProgress();
   const trainTokens = dataset.split("train");
-  // train.ts's own clock, for its schedule. The budget itself is the parent's: it times the
-  // run from the "started" message on, and kills it when the budget is spent.
+  // train.ts's own clock, for its schedule, started once the parent has been told. The budget
+  // itself is the parent's: it times the run from the "started" message on.
+  send({ type: "started" });
   const clock = startBudgetClock(config.timeBudget);
   const logger = createLogger({
     clock,
@@ -274,7 +275,6 @@ export async function runChild(loadTrain: () => Promise<Record<string, unknown>>
     logger,
     trainLoader: (batchSize, seqLen) => makeBatchLoader(trainTokens, manifest.bosId, batchSize, seqLen, { seed: config.seed }),
   });
-  send({ type: "started" });
   let model: TrainedModel;
   try {
     model = checkModel(await train(ctx));
