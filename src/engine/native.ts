@@ -41,6 +41,7 @@ export interface NativeModule {
   backward(t: T, grad: T | null): void;
   item(t: T): number;
   toArray(t: T): Float32Array | Float64Array | Int32Array | Uint16Array;
+  copyToArray(t: T, dest: Float32Array): void;
   detach(t: T): T;
   copyFrom(dst: T, src: T): void;
   fill(t: T, value: number): void;

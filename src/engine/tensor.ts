@@ -116,6 +116,11 @@ export class Tensor {
   }
 
   /** A copy of the values in row-major order. */
+  /** Copies a float32 tensor's values (row-major) into `dest`, which must hold exactly numel values. */
+  copyTo(dest: Float32Array): void {
+    callNative(() => native.copyToArray(this.native, dest));
+  }
+
   toArray(): Float32Array | Float64Array | Int32Array {
     const a = native.toArray(this.native);
     if (a instanceof Uint16Array) throw new EngineError("INVALID_ARGUMENT", "toArray: bfloat16 has no CPU access");

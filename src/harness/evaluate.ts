@@ -31,8 +31,15 @@ export const EVAL_BATCH_SIZE = 8;
 /**
  * The logits of `model` for one batch of ids, as float32 on the host, checked to be (B, T, V).
  * The one place a TrainedModel is called for evaluation (in the model's own process for runs).
+ * `out`, when given, receives the values (a serving loop reuses one buffer).
  */
-export function modelLogits(model: TrainedModel, ids: Int32Array, shape: EvalShape, device: DeviceSpec = "cpu"): Float32Array {
+export function modelLogits(
+  model: TrainedModel,
+  ids: Int32Array,
+  shape: EvalShape,
+  device: DeviceSpec = "cpu",
+  out?: Float32Array,
+): Float32Array {
   const { batchSize: B, seqLen: T, vocabSize: V } = shape;
   return scope(() =>
     noGrad(() => {
@@ -41,7 +48,10 @@ export function modelLogits(model: TrainedModel, ids: Int32Array, shape: EvalSha
       if (s.length !== 3 || s[0] !== B || s[1] !== T || s[2] !== V)
         throw new RangeError(`model.logits returned shape [${s.join(", ")}]; the harness needs [${B}, ${T}, ${V}] (B, T, vocab)`);
       // Cast where the logits are (bf16 on a GPU), then one copy to the host.
-      return ops.cast(logits, "float32").to("cpu").toArray() as Float32Array;
+      const host = ops.cast(logits, "float32").to("cpu");
+      if (!out) return host.toArray() as Float32Array;
+      host.copyTo(out);
+      return out;
     }),
   );
 }

@@ -15,7 +15,8 @@ import { type ProbeFinding, type ProbeRow, compareLogits, describeFinding, planP
 export interface ModelServer {
   /**
    * Resolves with the logits (B · T · V float32, row-major) of one batch. Calls are answered in
-   * the order they are made; several may be in flight. The buffer belongs to the caller.
+   * the order they are made; several may be in flight. The buffer may be the server's own,
+   * reused once more answers arrive: the evaluator reads it at once and copies what it keeps.
    */
   logits(ids: Int32Array): Promise<Float32Array>;
 }

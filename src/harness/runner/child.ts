@@ -176,6 +176,7 @@ function serve(
   const exchange = openSync(config.exchange.path, "r+");
   const shape = { batchSize: config.eval.batchSize, seqLen: config.eval.seqLen, vocabSize };
   const reader = new ChannelReader();
+  const out = new Float32Array(shape.batchSize * shape.seqLen * shape.vocabSize);
   for (;;) {
     const line = reader.next();
     if (line === null) process.exit(0); // the parent is gone or finished
@@ -185,7 +186,7 @@ function serve(
     const ids = decodeIds(request.ids);
     let logits: Float32Array;
     try {
-      logits = modelLogits(model, ids, shape, device);
+      logits = modelLogits(model, ids, shape, device, out);
     } catch (err) {
       reportCrash(err);
     }
