@@ -66,6 +66,7 @@ export function evaluateBpb(model: TrainedModel, dataset: Dataset, options: Eval
   const shape = { batchSize: options.batchSize ?? EVAL_BATCH_SIZE, seqLen: options.seqLen, vocabSize: dataset.manifest.vocabSize };
   const batches = evaluationBatches(dataset.split(split), dataset.manifest.bosId, split, options.evalTokens, shape);
   const sum = new BpbAccumulator(dataset.tokenBytes, shape.vocabSize);
-  for (const batch of batches) sum.add(modelLogits(model, batch.ids, shape), batch.targets);
+  const out = new Float32Array(shape.batchSize * shape.seqLen * shape.vocabSize);
+  for (const batch of batches) sum.add(modelLogits(model, batch.ids, shape, "cpu", out), batch.targets);
   return sum.result();
 }
