@@ -8,6 +8,7 @@
  *   if (r.status === "ok") console.log(r.val.bpb);
  */
 import { randomBytes } from "node:crypto";
+import { Generator } from "../../engine/index.ts";
 import { BpbAccumulator, type BpbResult, type EvalBatch, type EvalShape } from "./score.ts";
 import { type ProbeFinding, type ProbeRow, compareLogits, describeFinding, planProbes } from "./probes.ts";
 
@@ -43,20 +44,10 @@ export type TrustedEvaluation =
   | { status: "invalid"; error: string; finding: ProbeFinding }
   | { status: "non-finite"; error: string };
 
-/** xorshift128+ seeded from crypto: fast, and unknowable to the model's process. */
+/** The engine's generator, seeded from the OS's cryptographic randomness: unknowable to the model. */
 export function cryptoRandom(): () => number {
-  const seed = randomBytes(16);
-  let s0 = seed.readBigUInt64LE(0) | 1n;
-  let s1 = seed.readBigUInt64LE(8);
-  const mask = (1n << 64n) - 1n;
-  return () => {
-    let x = s0;
-    const y = s1;
-    s0 = y;
-    x = (x ^ (x << 23n)) & mask;
-    s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
-    return Number(((s1 + y) & mask) >> 11n) / 2 ** 53;
-  };
+  const gen = new Generator(randomBytes(4).readUInt32LE(0));
+  return () => gen.random();
 }
 
 type Request = { kind: "scored"; index: number } | { kind: "probe"; index: number } | { kind: "test"; index: number };
@@ -115,22 +106,19 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
     r.kind === "scored" ? val[r.index]!.ids : r.kind === "probe" ? plan.probes[r.index]!.ids : test[r.index]!.ids;
 
   const inFlight = Math.max(1, options.inFlight ?? 2);
-  const answers: Promise<Float32Array>[] = [];
-  let consumed = 0;
+  const awaiting: Promise<Float32Array>[] = [];
+  let sent = 0;
   const sendMore = (): void => {
-    while (answers.length < requests.length && answers.length - consumed < inFlight) {
-      const answer = server.logits(idsOf(requests[answers.length]!));
+    while (sent < requests.length && awaiting.length < inFlight) {
+      const answer = server.logits(idsOf(requests[sent++]!));
       answer.catch(() => undefined); // awaited in order below; a failure surfaces there
-      answers.push(answer);
+      awaiting.push(answer);
     }
   };
-  sendMore();
-  while (consumed < requests.length) {
-    const request = requests[consumed]!;
-    const logits = await answers[consumed]!;
-    answers[consumed] = Promise.resolve(EMPTY); // let the buffer go
-    consumed++;
+  for (const request of requests) {
     sendMore();
+    const logits = await awaiting.shift()!;
+    sendMore(); // the model computes the next batch while this one is scored
     if (logits.length !== B * T * V)
       throw new RangeError(`the model server answered ${logits.length} logits for a batch of ${B} × ${T} × vocab ${V}`);
     let finding: ProbeFinding | null = null;
@@ -152,7 +140,7 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
     }
     if (finding) {
       // Nothing more is asked: what is in flight is drained so the server stays in step.
-      await Promise.allSettled(answers.slice(consumed));
+      await Promise.allSettled(awaiting);
       return { status: "invalid", error: describeFinding(finding, probeRows), finding };
     }
   }
@@ -161,5 +149,3 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
     return { status: "non-finite", error: `val_bpb is ${valResult.bpb}: the model's logits are not finite` };
   return { status: "ok", val: valResult, ...(test.length > 0 ? { test: testSum.result() } : {}), probeRows };
 }
-
-const EMPTY = new Float32Array(0);

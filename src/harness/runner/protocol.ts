@@ -98,6 +98,16 @@ const FAILURES: readonly ChildFailure[] = ["crash", "non-finite", "out-of-memory
 const STAT_KEYS: readonly (keyof DeclaredStats)[] = ["numParams", "flopsPerToken", "depth", "steps", "totalTokens", "peakBytes", "mfuPercent"];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The JSON object on a line, or null for anything else. */
+function jsonRecord(line: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(line);
+    return isRecord(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 /**
@@ -105,13 +115,8 @@ const finite = (v: unknown): v is number => typeof v === "number" && Number.isFi
  * child is untrusted: every field the parent will use is checked here for type and range.
  */
 export function parseChildMessage(line: string): ChildMessage | null {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (!isRecord(msg)) return null;
+  const msg = jsonRecord(line);
+  if (!msg) return null;
   switch (msg.type) {
     case "progress":
       return isRecord(msg.progress) && typeof msg.progress.line === "string" ? (msg as ChildMessage) : null;
@@ -144,13 +149,8 @@ export function parseChildMessage(line: string): ChildMessage | null {
 
 /** Parses one line from the parent (the child trusts its parent, but checks for its own bugs). */
 export function parseParentMessage(line: string): ParentMessage | null {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (!isRecord(msg)) return null;
+  const msg = jsonRecord(line);
+  if (!msg) return null;
   if (msg.type === "done") return { type: "done" };
   if (msg.type === "logits" && Number.isSafeInteger(msg.id) && typeof msg.ids === "string")
     return { type: "logits", id: msg.id as number, ids: msg.ids };
