@@ -160,6 +160,12 @@ describe.skipIf(!sandboxSupport().available)("red team: a train.ts that cheats g
       expectFailure(result, "over-budget");
       expect(wallSeconds).toBeLessThan(30);
     });
+
+    it("train-in-logits: training in the first logits() call, after train() returned, is over-budget", async () => {
+      const { result } = await run(fixture("train-in-logits"), { firstAnswerAllowance: 2 });
+      expectFailure(result, "over-budget");
+      expect(result.error).toMatch(/first batch of logits/);
+    });
   });
 
   describe("the model is probed", () => {

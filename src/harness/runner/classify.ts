@@ -16,6 +16,8 @@ export interface RunEnding {
   trainingSeconds: number | null;
   /** The parent killed the run because train() had not returned by the training deadline. */
   trainingDeadline: number | null;
+  /** Seconds the model's first batch of logits was allowed, when it missed them; else null. */
+  firstAnswerLate: number | null;
   /** What train.ts declared when it returned its model. */
   stats: DeclaredStats | null;
   /** The trusted evaluation's outcome, or why it could not finish (the server went away). */
@@ -75,6 +77,13 @@ export function classifyRun(end: RunEnding): Verdict {
       error:
         `train() returned after ${end.trainingSeconds.toFixed(1)}s; the budget is ${end.timeBudget}s ` +
         `(+${end.overBudgetGrace.toFixed(1)}s grace): stop when ctx.clock.expired()`,
+    };
+  if (end.firstAnswerLate !== null)
+    return {
+      status: "over-budget",
+      error:
+        `the model took more than ${end.firstAnswerLate}s for its first batch of logits: ` +
+        "work after train() returned (training in logits()) is past the budget",
     };
   const evaluation = end.evaluation;
   if (evaluation && end.stats && end.trainingSeconds !== null) {

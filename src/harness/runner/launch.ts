@@ -131,7 +131,8 @@ export function launchChild(spec: LaunchSpec, exchangePath: string): Launched {
     argv = sandboxCommand(
       {
         readOnly: [{ host: dirname(spec.bundle) }, { host: dirname(addonPath) }, ...data],
-        readWrite: [{ host: dirname(exchangePath), inside: SANDBOX_EXCHANGE_DIR }],
+        // The file alone, not its folder: the child cannot create files in the host's /dev/shm.
+        readWrite: [{ host: exchangePath, inside: join(SANDBOX_EXCHANGE_DIR, basename(exchangePath)) }],
         cwd: "/tmp",
         env,
         gpu,

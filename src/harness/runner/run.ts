@@ -20,7 +20,7 @@ import { classifyRun } from "./classify.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
 import { SANDBOX_MODES, type SandboxMode, sandboxSupport } from "./sandbox.ts";
 import type { ProgressSnapshot } from "./protocol.ts";
-import { type OutputStream, ServerGone } from "./session.ts";
+import { FIRST_ANSWER_SECONDS, type OutputStream, ServerGone } from "./session.ts";
 import { ChildSession } from "./session.ts";
 import { createExchange, launchChild, runDir } from "./launch.ts";
 import { type HeldOutData, loadHeldOutData } from "./held-out.ts";
@@ -51,6 +51,12 @@ export interface RunTrainOptions {
    * process's clock, or the run is killed and over budget. Default STARTUP_ALLOWANCE_SECONDS.
    */
   startupAllowance?: number;
+  /**
+   * Seconds the model may take for its first batch of logits, by this process's clock; more is
+   * work after train() returned (training inside logits()) and the run is over budget.
+   * Default FIRST_ANSWER_SECONDS (30).
+   */
+  firstAnswerAllowance?: number;
   /**
    * Wall-clock seconds from spawn after which the child's process group is killed and the run
    * is a timeout. Default: 1.5 × budget + 120 s for evaluation + 60 s for startup.
@@ -101,6 +107,7 @@ const OPTION_KEYS: readonly (keyof RunTrainOptions)[] = [
   "timeBudget",
   "overBudgetGrace",
   "startupAllowance",
+  "firstAnswerAllowance",
   "hardLimit",
   "killGraceMs",
   "logTailChars",
@@ -155,6 +162,7 @@ interface ResolvedOptions {
   timeBudget: number;
   overBudgetGrace: number;
   startupAllowance: number;
+  firstAnswerAllowance: number;
   hardLimit: number;
   killGraceMs: number;
   sandbox: SandboxMode;
@@ -178,12 +186,13 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
     invalid(`'profile' must be "gpu" or "cpu", got ${JSON.stringify(options.profile)}`);
   if (!Number.isSafeInteger(options.seed) || options.seed < 0)
     invalid(`'seed' must be a non-negative integer, got ${String(options.seed)}`);
-  const seconds = (name: "timeBudget" | "overBudgetGrace" | "startupAllowance" | "hardLimit", fallback: number): number =>
+  const seconds = (name: "timeBudget" | "overBudgetGrace" | "startupAllowance" | "firstAnswerAllowance" | "hardLimit", fallback: number): number =>
     options[name] === undefined ? fallback : positive(name, options[name]);
   const timeBudget = seconds("timeBudget", PROFILES[options.profile].timeBudget);
   const overBudgetGrace = seconds("overBudgetGrace", defaultOverBudgetGrace(timeBudget));
   const hardLimit = seconds("hardLimit", defaultHardLimit(timeBudget));
   const startupAllowance = seconds("startupAllowance", STARTUP_ALLOWANCE_SECONDS);
+  const firstAnswerAllowance = seconds("firstAnswerAllowance", FIRST_ANSWER_SECONDS);
   const count = (name: string, value: number | undefined, fallback: number, min: number): number => {
     if (value === undefined) return fallback;
     if (!Number.isInteger(value) || value < min) invalid(`'${name}' must be an integer >= ${min}, got ${String(value)}`);
@@ -201,6 +210,7 @@ function resolveOptions(options: RunTrainOptions): ResolvedOptions {
     timeBudget,
     overBudgetGrace,
     startupAllowance,
+    firstAnswerAllowance,
     hardLimit,
     sandbox: options.sandbox ?? "auto",
     killGraceMs: count("killGraceMs", options.killGraceMs, 2000, 0),
@@ -320,6 +330,8 @@ async function supervise(
     const err = await spawnError;
     throw new RunnerError("SPAWN_FAILED", `runTrain: could not start the child: ${err.message}`, { cause: err });
   }
+  // Seconds from spawn by which train() must have returned, by this process's clock.
+  const trainingDeadline = opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace;
   // A child's error message can carry what it read (outside the sandbox, the runner's environment).
   const secrets = [...environmentSecrets(process.env), ...environmentSecrets(options.env ?? {})];
   const redactor = new Redactor(secrets);
@@ -328,7 +340,8 @@ async function supervise(
     ...(options.logFile ? { logFile: options.logFile } : {}),
     killGraceMs: opts.killGraceMs,
     hardLimit: opts.hardLimit,
-    trainingDeadline: opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace,
+    trainingDeadline,
+    firstAnswerSeconds: opts.firstAnswerAllowance,
     secrets,
     exchange: launched.exchange,
     logitsPerBatch: shape.batchSize * shape.seqLen * shape.vocabSize,
@@ -374,7 +387,8 @@ async function supervise(
     const verdict = classifyRun({
       failure: record.failure ?? (record.protocolError !== null ? { status: "crash", error: record.protocolError } : null),
       trainingSeconds: session.trainingSeconds(),
-      trainingDeadline: record.trainingDeadlineHit ? opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace : null,
+      trainingDeadline: record.trainingDeadlineHit ? trainingDeadline : null,
+      firstAnswerLate: record.firstAnswerLate ? opts.firstAnswerAllowance : null,
       stats: record.stats,
       evaluation,
       totalSeconds: (evaluationEnd - session.spawnedAt) / 1000,

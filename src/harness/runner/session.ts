@@ -32,6 +32,8 @@ export interface SessionOptions {
   hardLimit: number;
   /** Seconds from spawn by which train() must have returned, or the run is killed (over budget). */
   trainingDeadline: number;
+  /** Seconds the model may take for its first batch of logits (FIRST_ANSWER_SECONDS by default). */
+  firstAnswerSeconds: number;
   /** Values to redact from everything the child prints. */
   secrets: readonly string[];
   exchange: { path: string; slotBytes: number; slots: number };
@@ -52,6 +54,8 @@ export interface SessionRecord {
   readyAt: number | null;
   stats: DeclaredStats | null;
   trainingDeadlineHit: boolean;
+  /** The model's first answer missed FIRST_ANSWER_SECONDS (training after train() returned). */
+  firstAnswerLate: boolean;
   timedOut: boolean;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -63,6 +67,13 @@ export interface SessionRecord {
 /** The child went away (or broke the protocol) while the evaluator was waiting on it. */
 export class ServerGone extends Error {}
 
+/**
+ * Seconds the model may take for its first batch of logits. A forward pass takes well under a
+ * second on a CPU and a few on a GPU (compilation, warm-up); a model that trains in its first
+ * logits() call, after train() returned, is stopped here. Later calls that train are caught by
+ * the statelessness probe (their logits move between two sights of a row).
+ */
+export const FIRST_ANSWER_SECONDS = 30;
 /** After the evaluation says done, the child must exit within this long, or it is killed. */
 const EXIT_AFTER_DONE_MS = 5000;
 /** The channel carries small messages; a longer line is not the harness talking. */
@@ -82,6 +93,7 @@ export class ChildSession implements ModelServer {
   #logClosed = false;
   #stderrCarry = "";
   #nextRequest = 0;
+  #answered = false;
   /** One more than the slots: answers in flight plus the one the evaluator is reading. */
   readonly #buffers: (Float32Array | undefined)[];
   readonly #waiting = new Map<number, { resolve(l: Float32Array): void; reject(e: Error): void }>();
@@ -108,6 +120,7 @@ export class ChildSession implements ModelServer {
       readyAt: null,
       stats: null,
       trainingDeadlineHit: false,
+      firstAnswerLate: false,
       timedOut: false,
       exitCode: null,
       signal: null,
@@ -173,6 +186,15 @@ export class ChildSession implements ModelServer {
         return;
       }
       this.#waiting.set(id, { resolve, reject });
+      if (id === 0)
+        this.#timers.push(
+          setTimeout(() => {
+            if (!this.#answered) {
+              this.#record.firstAnswerLate = true;
+              this.kill();
+            }
+          }, this.#options.firstAnswerSeconds * 1000),
+        );
       this.#send({ type: "logits", id, ids: encodeIds(ids) });
     });
   }
@@ -326,6 +348,7 @@ export class ChildSession implements ModelServer {
       return;
     }
     this.#waiting.delete(id);
+    this.#answered = true;
     const { slotBytes, slots } = this.#options.exchange;
     // Reused host buffers: a fresh 32 MB array per batch cost ~100 ms of page faults here.
     const out = (this.#buffers[id % this.#buffers.length] ??= new Float32Array(expected));
