@@ -267,6 +267,13 @@ describe.skipIf(!sandboxSupport().available)("red team: a train.ts that cheats g
       await expectHonest(result);
     });
 
+    it("exchange-flood: the exchange file in the host's /dev/shm cannot be grown past its size", async () => {
+      const { result } = await run(fixture("exchange-flood"));
+      await expectHonest(result);
+      expect(result.logTail).toContain("exchange-flood: a byte at 1 TiB: EFBIG");
+      expect(result.logTail).toContain("exchange-flood: 64 MiB past the end of a 2 GiB file: EFBIG");
+    });
+
     it("proc-mem: the runner's /proc/<pid>/mem cannot be opened", async () => {
       const { result } = await run(materialise("proc-mem", { RUNNER_PID: String(process.pid) }));
       await expectHonest(result);

@@ -13,7 +13,7 @@ import { isCompiled as cudaCompiled } from "../../engine/cuda.ts";
 import type { DatasetManifest } from "../types.ts";
 import { processExists } from "../../util/processes.ts";
 import type { ChildConfig } from "./protocol.ts";
-import { sandboxCommand, sandboxNodePath } from "./sandbox.ts";
+import { DEFAULT_SANDBOX_TMP_BYTES, sandboxCommand, sandboxNodePath } from "./sandbox.ts";
 
 /** Environment variables named like credentials: never passed to a child unless asked for. */
 export const CREDENTIAL_NAME = /(?:API_?KEY|SECRET|TOKEN|PASSWORD|CREDENTIALS?)$/i;
@@ -148,8 +148,22 @@ export function launchChild(spec: LaunchSpec, exchangePath: string): Launched {
     stdio: ["ignore", "pipe", "pipe", "pipe"] as ("ignore" | "pipe")[],
   };
   if (process.platform === "win32") return { child: spawn(argv[0]!, argv.slice(1), options), exchange };
-  // Through sh only to switch core dumps off: a native abort of a process holding gigabytes
-  // must not leave a core file in the lab. `exec` keeps the pid (and process group) the same.
-  const child = spawn("/bin/sh", ["-c", 'ulimit -c 0 2>/dev/null; exec "$0" "$@"', ...argv], options);
+  // Through sh to set limits: no core dumps (a native abort of a process holding gigabytes must
+  // not leave a core file in the lab) and, sandboxed, a file size cap (see fileSizeBlocks).
+  // `exec` keeps the pid (and process group) the same.
+  const limits = ["ulimit -c 0 2>/dev/null;"];
+  if (spec.sandboxed) limits.push(`ulimit -f ${fileSizeBlocks(spec.exchangeSlotBytes * EXCHANGE_SLOTS)} || exit 126;`);
+  const child = spawn("/bin/sh", ["-c", `${limits.join(" ")} exec "$0" "$@"`, ...argv], options);
   return { child, exchange };
+}
+
+/**
+ * RLIMIT_FSIZE for a sandboxed child, in the 512-byte blocks of POSIX sh's `ulimit -f`. The
+ * exchange file is the one host file the child can write, and it lives in the host's /dev/shm
+ * (memory): without a cap, writing past its end would grow it without bound. Files on the
+ * sandbox's /tmp are capped by its tmpfs, so the limit is the larger of the two sizes; a write
+ * past it fails with EFBIG (Node ignores SIGXFSZ).
+ */
+export function fileSizeBlocks(exchangeBytes: number): number {
+  return Math.ceil(Math.max(exchangeBytes, DEFAULT_SANDBOX_TMP_BYTES) / 512);
 }
