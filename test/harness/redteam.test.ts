@@ -190,13 +190,10 @@ describe.skipIf(!sandboxSupport().available)("red team: a train.ts that cheats g
     // logit comparison can see it. The next step (not built yet): score the spliced token at a
     // causality probe's cut when the probe is sent before its source row — a causal model can
     // hardly predict a token taken from another row, a peeker predicts it almost surely.
-    it.fails("probe-evader: peeking behind a prefix cache is caught, or gains nothing (known gap)", async () => {
+    it("probe-evader: peeking behind a prefix cache passes every comparison but fails the first-sight test: invalid", async () => {
       const { result } = await run(fixture("probe-evader"));
-      if (result.status === "ok") expect(result.summary!.val_bpb, detail(result)).toBeGreaterThanOrEqual((await honestBpb()) - 1e-3);
-      else {
-        expectFailure(result, "invalid");
-        expect(result.error).toMatch(/causality|statelessness/);
-      }
+      expectFailure(result, "invalid");
+      expect(result.error).toMatch(/^first-sight probe failed .* looks ahead/);
     });
 
     it("nan-logits: NaN logits (a function of the input) make the run non-finite", async () => {

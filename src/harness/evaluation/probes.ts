@@ -10,8 +10,11 @@
  *
  * Probe rows travel in probe batches that look like scored ones (B rows of real text, same
  * shape), placed at random points of the schedule, so the model cannot tell when it is watched.
- * The randomness comes from the trusted process; the model never sees it. Pure: no I/O.
+ * A causality row splices a row that is scored later, so its cut also serves the first-sight
+ * test (first-sight.ts). The randomness comes from the trusted process; the model never sees
+ * it. Pure: no I/O.
  */
+import { type Splice, cutPositions, forEachSplice } from "./first-sight.ts";
 import type { EvalBatch } from "./score.ts";
 
 export type ProbeKind = "causality" | "statelessness";
@@ -23,6 +26,13 @@ export interface ProbeRow {
   source: { batch: number; row: number };
   /** causality: the last position kept from the source row (tokens after it are replaced). */
   cut: number;
+  /**
+   * causality: the source was drawn uniformly from scored batches firstSightFrom..S-1, none
+   * of them sent before this probe; null when it was not (a single scored batch).
+   */
+  firstSightFrom: number | null;
+  /** causality: where the tokens after the cut come from, when drawn from first-sight.ts's splices. */
+  splice: Splice | null;
   /** Positions whose logits are compared (ascending). */
   positions: number[];
 }
@@ -75,29 +85,55 @@ function samplePositions(random: () => number, last: number, count: number, must
 }
 
 /**
- * Tokens cut+1..T-1 of another scored row (any batch, not the source row), preferring one whose
- * first replaced token differs from the source's, so a model that peeks one token ahead moves.
- * With a single row to draw from, the source's own tail reversed.
+ * The tail a causality row gets after its cut: T-cut-1 tokens of another scored row from some
+ * offset, drawn uniformly from the splices of first-sight.ts (first token unlike the source's),
+ * so the first-sight test knows the draw's distribution exactly. With no such splice, another
+ * row's tokens at the same positions (or, with a single row, the source's own tail reversed),
+ * and no splice to test.
  */
-function continuation(scored: readonly EvalBatch[], B: number, T: number, source: number, cut: number, random: () => number): Int32Array {
+function continuation(
+  scored: readonly EvalBatch[],
+  B: number,
+  T: number,
+  source: number,
+  cut: number,
+  random: () => number,
+): { tail: Int32Array; splice: Splice | null } {
   const rowsTotal = scored.length * B;
   const rowIds = (k: number): Int32Array => scored[Math.floor(k / B)]!.ids.subarray((k % B) * T, (k % B + 1) * T);
-  const own = rowIds(source);
-  if (rowsTotal < 2) return own.slice(cut + 1).reverse();
-  let pick = -1;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    let k = randomInt(random, rowsTotal - 1);
-    if (k >= source) k += 1;
-    pick = k;
-    if (rowIds(k)[cut + 1] !== own[cut + 1]) break;
+  const length = T - cut - 1;
+  if (rowsTotal < 2) return { tail: rowIds(source).slice(cut + 1).reverse(), splice: null };
+  const avoid = rowIds(source)[cut + 1]!;
+  const take = (splice: Splice) => ({ tail: rowIds(splice.row).slice(splice.offset, splice.offset + length), splice });
+  // Rejection sampling is uniform over the accepted splices; enumeration only when it keeps missing.
+  for (let attempt = 0; attempt < 64; attempt++) {
+    let row = randomInt(random, rowsTotal - 1);
+    if (row >= source) row += 1;
+    const offset = randomInt(random, cut + 2);
+    if (rowIds(row)[offset] !== avoid) return take({ row, offset });
   }
-  return rowIds(pick).slice(cut + 1);
+  const all: Splice[] = [];
+  forEachSplice(scored, B, T, source, cut, (row, offset) => all.push({ row, offset }));
+  if (all.length > 0) return take(all[randomInt(random, all.length)]!);
+  const other = source === 0 ? 1 : 0;
+  return { tail: rowIds(other).slice(cut + 1), splice: null };
+}
+
+/** The row kinds of one probe batch: half causality (rounded up), half statelessness, shuffled. */
+function rowKinds(B: number, random: () => number): ProbeKind[] {
+  const kinds = Array.from({ length: B }, (_, r): ProbeKind => (r < Math.ceil(B / 2) ? "causality" : "statelessness"));
+  for (let i = B - 1; i > 0; i--) {
+    const j = randomInt(random, i + 1);
+    [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+  }
+  return kinds;
 }
 
 /**
  * Plans the probe batches for `scored` and where they go in the schedule. Each probe batch
- * goes after at least one scored batch; its statelessness rows re-send rows of scored batches
- * sent before it, its causality rows splice rows of any scored batch (sent before or after it).
+ * goes after at least one scored batch and, when there are two or more, before at least one:
+ * its statelessness rows re-send rows of scored batches sent before it, its causality rows
+ * splice rows of scored batches sent after it.
  */
 export function planProbes(scored: readonly EvalBatch[], options: ProbePlanOptions): ProbePlan {
   const { batchSize: B, seqLen: T, random } = options;
@@ -105,27 +141,28 @@ export function planProbes(scored: readonly EvalBatch[], options: ProbePlanOptio
   const count = options.probeBatches ?? defaultProbeBatches(S);
   const perRow = options.positionsPerRow ?? DEFAULT_POSITIONS_PER_ROW;
   // Insertion points: probe j is sent right after scored batch after[j] (0-based).
-  const after = Array.from({ length: count }, () => randomInt(random, S)).sort((a, b) => a - b);
+  const after = Array.from({ length: count }, () => randomInt(random, Math.max(1, S - 1))).sort((a, b) => a - b);
   const probes: ProbeBatch[] = [];
   for (let j = 0; j < count; j++) {
     const ids = new Int32Array(B * T);
     const rows: ProbeRow[] = [];
-    for (let r = 0; r < B; r++) {
-      const kind: ProbeKind = random() < 0.5 ? "causality" : "statelessness";
+    for (const [r, kind] of rowKinds(B, random).entries()) {
       if (kind === "statelessness") {
         const batch = randomInt(random, after[j]! + 1);
         const row = randomInt(random, B);
         ids.set(scored[batch]!.ids.subarray(row * T, (row + 1) * T), r * T);
-        rows.push({ kind, source: { batch, row }, cut: T - 1, positions: samplePositions(random, T - 1, perRow, [T - 1]) });
+        rows.push({ kind, source: { batch, row }, cut: T - 1, firstSightFrom: null, splice: null, positions: samplePositions(random, T - 1, perRow, [T - 1]) });
         continue;
       }
-      const batch = randomInt(random, S);
+      const from = after[j]! + 1 < S ? after[j]! + 1 : null;
+      const batch = from === null ? randomInt(random, S) : from + randomInt(random, S - from);
       const row = randomInt(random, B);
-      const cut = T < 2 ? 0 : randomInt(random, T - 1); // at least one token after the cut
+      const cut = randomInt(random, cutPositions(T));
       const src = scored[batch]!.ids.subarray(row * T, (row + 1) * T);
       ids.set(src.subarray(0, cut + 1), r * T);
-      ids.set(continuation(scored, B, T, batch * B + row, cut, random), r * T + cut + 1);
-      rows.push({ kind, source: { batch, row }, cut, positions: samplePositions(random, cut, perRow, [cut, cut - 1]) });
+      const { tail, splice } = continuation(scored, B, T, batch * B + row, cut, random);
+      ids.set(tail, r * T + cut + 1);
+      rows.push({ kind, source: { batch, row }, cut, firstSightFrom: from, splice, positions: samplePositions(random, cut, perRow, [cut, cut - 1]) });
     }
     probes.push({ ids, rows });
   }

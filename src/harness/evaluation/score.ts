@@ -69,8 +69,11 @@ export class BpbAccumulator {
     private readonly vocabSize: number,
   ) {}
 
-  /** logits: (N, V) float32 row-major for the N = targets.length positions of one batch. */
-  add(logits: Float32Array, targets: Int32Array): void {
+  /**
+   * logits: (N, V) float32 row-major for the N = targets.length positions of one batch.
+   * Returns the N per-position losses in nats (special targets included).
+   */
+  add(logits: Float32Array, targets: Int32Array): Float32Array {
     const V = this.vocabSize;
     const N = targets.length;
     if (logits.length !== N * V)
@@ -78,7 +81,7 @@ export class BpbAccumulator {
     const losses = scope(() =>
       noGrad(() => {
         const flat = tensor(logits, [N, V], "float32");
-        return ops.crossEntropy(flat, tensor(targets, [N], "int32"), { reduction: "none", ignoreIndex: -1 }).toArray();
+        return ops.crossEntropy(flat, tensor(targets, [N], "int32"), { reduction: "none", ignoreIndex: -1 }).toArray() as Float32Array;
       }),
     );
     for (let i = 0; i < N; i++) {
@@ -89,6 +92,7 @@ export class BpbAccumulator {
       }
     }
     this.#tokens += N;
+    return losses;
   }
 
   result(): BpbResult {

@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { Generator } from "../../engine/index.ts";
 import { BpbAccumulator, type BpbResult, type EvalBatch, type EvalShape } from "./score.ts";
+import { FIRST_SIGHT_ALPHA, type FirstSightCut, type FirstSightResult, describeFirstSight, firstSightTest } from "./first-sight.ts";
 import { type ProbeFinding, type ProbeRow, compareLogits, describeFinding, planProbes } from "./probes.ts";
 
 /** A model behind a process boundary: one batch of ids (B × T int32) in, its logits out. */
@@ -41,7 +42,7 @@ export interface TrustedEvaluationOptions {
 
 export type TrustedEvaluation =
   | { status: "ok"; val: BpbResult; test?: BpbResult; probeRows: number }
-  | { status: "invalid"; error: string; finding: ProbeFinding }
+  | { status: "invalid"; error: string; finding: ProbeFinding | ({ kind: "first-sight" } & FirstSightResult) }
   | { status: "non-finite"; error: string };
 
 /** The engine's generator, seeded from the OS's cryptographic randomness: unknowable to the model. */
@@ -87,6 +88,7 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
       bySource.set(key, [...(bySource.get(key) ?? []), entry]);
     }
   const probeRows = pending.size;
+  const scoredLosses: Float32Array[] = [];
   const positionsOf = (logits: Float32Array, row: number, positions: number[]): Float32Array[] =>
     positions.map((p) => logits.slice((row * T + p) * V, (row * T + p + 1) * V));
   const compare = (entry: PendingComparison): ProbeFinding | null => {
@@ -124,7 +126,7 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
     let finding: ProbeFinding | null = null;
     if (request.kind === "test") testSum.add(logits, test[request.index]!.targets);
     else if (request.kind === "scored") {
-      valSum.add(logits, val[request.index]!.targets);
+      scoredLosses[request.index] = valSum.add(logits, val[request.index]!.targets);
       for (let row = 0; row < B && !finding; row++)
         for (const entry of bySource.get(request.index * B + row) ?? []) {
           entry.scored = positionsOf(logits, row, entry.probe.positions);
@@ -147,5 +149,17 @@ export async function evaluateServedModel(server: ModelServer, options: TrustedE
   const valResult = valSum.result();
   if (!Number.isFinite(valResult.bpb))
     return { status: "non-finite", error: `val_bpb is ${valResult.bpb}: the model's logits are not finite` };
+  const firstSight: FirstSightCut[] = [...pending.values()]
+    .filter(({ probe }) => probe.kind === "causality" && probe.firstSightFrom !== null)
+    .map(({ probe, probed }) => ({
+      batch: probe.source.batch,
+      row: probe.source.row,
+      cut: probe.cut,
+      from: probe.firstSightFrom!,
+      splice: probe.splice,
+      logitsAtCut: probed![probe.positions.indexOf(probe.cut)]!,
+    }));
+  const sight = firstSightTest(firstSight, val, scoredLosses, B, T);
+  if (sight.pValue < FIRST_SIGHT_ALPHA) return { status: "invalid", error: describeFirstSight(sight), finding: { kind: "first-sight", ...sight } };
   return { status: "ok", val: valResult, ...(test.length > 0 ? { test: testSum.result() } : {}), probeRows };
 }
