@@ -10,7 +10,7 @@
  */
 import { type Device, Generator, Tensor, noGrad, ops, optim, scope, tensor, zeros } from "../engine/index.ts";
 import { PROFILES, type Profile } from "../harness/constants.ts";
-import type { TrainContext, TrainedModel } from "../harness/types.ts";
+import type { BudgetClock, TrainContext, TrainedModel } from "../harness/types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // GPT model
@@ -436,6 +436,19 @@ export function weightDecayAt(progress: number): number {
 // Training loop (the harness calls this with the budget clock already running)
 // ---------------------------------------------------------------------------------------------
 
+// The runner counts every second of train() and fails a run that returns past the budget (plus
+// a small grace), and on a loaded machine one step can take several times its usual time. So
+// the loop does not start a step it predicts would end past the budget: the next step is
+// predicted to take as long as the slowest of the last STEP_TIME_WINDOW steps. The first step
+// always runs (there is nothing to predict from, and a model needs one).
+const STEP_TIME_WINDOW = 8;
+
+export function fitsAnotherStep(clock: BudgetClock, recentStepSeconds: readonly number[]): boolean {
+  if (clock.expired()) return false;
+  const predicted = recentStepSeconds.length > 0 ? Math.max(...recentStepSeconds) : 0;
+  return clock.elapsed() + predicted <= clock.budgetSeconds;
+}
+
 export default async function train(ctx: TrainContext): Promise<TrainedModel> {
   const { deviceBatchSize, totalBatchSize } = SIZES[ctx.profile];
   const seqLen = ctx.constants.maxSeqLen;
@@ -456,7 +469,9 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
   const flopsPerToken = model.flopsPerToken();
   let step = 0;
   let smoothLoss = 0;
-  while (!ctx.clock.expired()) {
+  const recentStepSeconds: number[] = []; // the last STEP_TIME_WINDOW steps, oldest first
+  while (fitsAnotherStep(ctx.clock, recentStepSeconds)) {
+    const stepStart = ctx.clock.elapsed();
     let trainLoss = 0;
     let epoch = 1;
     for (let micro = 0; micro < gradAccumSteps; micro++) {
@@ -490,6 +505,8 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
     step += 1;
     // Let the event loop breathe (timers, the harness's signals) without slowing the step.
     if (step % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    recentStepSeconds.push(ctx.clock.elapsed() - stepStart);
+    if (recentStepSeconds.length > STEP_TIME_WINDOW) recentStepSeconds.shift();
   }
 
   return {

@@ -30,6 +30,9 @@ describe("labReadme", () => {
     expect(readme).toMatch(/harness owns the data, the seed, the budget and the metric/);
     expect(readme).toMatch(/`val_bpb`[\s\S]*lower is better/);
     expect(readme).toContain("ctx.clock.expired()");
+    // The budget rule names the baseline's own guard, which the lab's train.ts must then have.
+    expect(readme).toContain("`fitsAnotherStep`");
+    expect(baselineTrainTs()).toContain("export function fitsAnotherStep(");
     expect(readme).toContain("new Generator(ctx.seed)");
     expect(readme).toMatch(/kept\*\* only when its `val_bpb` is lower/);
     expect(readme).toMatch(/Causal models only:\*\* the logits at position t may depend only on tokens 0\.\.t;.*`invalid`/);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { Generator, liveHandles, memoryStats, ops, scope } from "../../src/engine/index.ts";
-import { GPT, type GPTConfig, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
+import { Generator, deviceInfo, liveHandles, memoryStats, ops, scope } from "../../src/engine/index.ts";
+import { PROFILES } from "../../src/harness/constants.ts";
+import type { BudgetClock, TrainContext } from "../../src/harness/types.ts";
+import train, { GPT, type GPTConfig, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
 
 const tiny: GPTConfig = {
   sequenceLen: 16,
@@ -107,5 +109,73 @@ describe("recipe GPT", () => {
     // Native memory is exact above; RSS also covers the JS heap, which the GC keeps in check.
     // (Before handles replaced wrapper objects, this grew ~90 MB over these steps.)
     expect(process.memoryUsage().rss - rss).toBeLessThan(32 * 2 ** 20);
+  });
+});
+
+/**
+ * A budget clock on simulated time, as the runner's clock would read if every step took the
+ * scripted number of seconds: each micro-batch drawn from the loader advances it by its step's
+ * cost / micro-batches per step. The real recipe trains (a small vocabulary and context keep it
+ * quick); only the clock is simulated, so the test depends on no wall-clock speed.
+ */
+function simulatedRun(budgetSeconds: number, stepSeconds: (step: number) => number) {
+  const seqLen = 32;
+  const vocabSize = 64;
+  const microSteps = 2048 / (8 * seqLen); // the cpu profile's SIZES: 2048-token steps of 8 sequences
+  let now = 0;
+  let drawn = 0;
+  const stepEnds: number[] = [];
+  const clock: BudgetClock = {
+    budgetSeconds,
+    elapsed: () => now,
+    progress: () => Math.min(1, now / budgetSeconds),
+    expired: () => now >= budgetSeconds,
+  };
+  const gen = new Generator(11);
+  const ctx: TrainContext = {
+    profile: "cpu",
+    constants: { ...PROFILES.cpu, maxSeqLen: seqLen, timeBudget: budgetSeconds, vocabSize },
+    device: deviceInfo(),
+    seed: 1,
+    clock,
+    vocabSize,
+    bosId: 0,
+    trainLoader: (batchSize, T = seqLen) => ({
+      batchSize,
+      seqLen: T,
+      next: () => {
+        now += stepSeconds(Math.floor(drawn / microSteps)) / microSteps;
+        drawn += 1;
+        const ids = gen.randomIds([batchSize, T + 1], vocabSize);
+        const x = ops.contiguous(ops.slice(ids, 1, 0, T));
+        const y = ops.contiguous(ops.slice(ids, 1, 1, T + 1));
+        ids.dispose();
+        return { x, y, epoch: 1 };
+      },
+    }),
+    logger: { info: () => undefined, step: () => stepEnds.push(now) },
+  };
+  return { ctx, stepEnds, elapsed: () => now };
+}
+
+describe("recipe training loop", () => {
+  it("does not start a step it predicts would end past the budget", async () => {
+    // 1.5 s steps in a 10 s budget: the step starting at 9 s would end at 10.5 s. A load spike
+    // at step 3 (4 s) is the slowest recent step from then on, so the loop stops at 8.5 s
+    // rather than start a step that could take as long.
+    const steady = simulatedRun(10, () => 1.5);
+    (await train(steady.ctx)).logits; // the model it returns is usable
+    expect(steady.elapsed()).toBeLessThanOrEqual(10);
+    expect(steady.stepEnds).toEqual([1.5, 3, 4.5, 6, 7.5, 9]);
+
+    const spiky = simulatedRun(10, (step) => (step === 3 ? 4 : 1.5));
+    await train(spiky.ctx);
+    expect(spiky.stepEnds).toEqual([1.5, 3, 4.5, 8.5]);
+  });
+
+  it("always takes a first step, even one longer than the budget", async () => {
+    const slow = simulatedRun(1, () => 2);
+    await train(slow.ctx);
+    expect(slow.stepEnds).toEqual([2]);
   });
 });
