@@ -94,6 +94,9 @@ export interface LoopOptions {
 
 export type StopReason = "experiments" | "hours" | "cost cap" | "stop requested" | "interrupted";
 
+/** Stop reasons that end a run as "finished"; the others leave it "stopped". */
+const REACHED_LIMIT: readonly StopReason[] = ["experiments", "hours", "cost cap"];
+
 export interface LoopSummary {
   runId: number;
   branch: string;
@@ -235,7 +238,29 @@ class RunDriver {
     return new RunDriver(ws, o, run, slots, agent, threshold, readme, sandbox);
   }
 
+  /**
+   * Drives the loop, then records how the run ended: "finished" when it reached its limit
+   * (experiments, hours or cost cap), "stopped" when a stop was asked, the user interrupted it
+   * or it failed (a later --resume sets it running again). A killed process records nothing and
+   * leaves the run "running", which is how --resume knows what a kill left.
+   */
   async drive(): Promise<LoopSummary> {
+    let summary: LoopSummary;
+    try {
+      summary = await this.driveSlots();
+    } catch (err) {
+      try {
+        this.ws.store.setRunStatus(this.run.id, "stopped");
+      } catch {
+        // The store failing too: the loop's own error is the one to report.
+      }
+      throw err;
+    }
+    this.ws.store.setRunStatus(this.run.id, REACHED_LIMIT.includes(summary.stoppedBecause) ? "finished" : "stopped");
+    return summary;
+  }
+
+  private async driveSlots(): Promise<LoopSummary> {
     const outcomes = await Promise.allSettled(
       this.slots.map((s) =>
         this.work(s.device, s.wt)

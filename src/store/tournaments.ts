@@ -418,8 +418,8 @@ export function listChampions(ctx: StoreContext, tournamentId: number): Champion
 
 /**
  * Breeding and retirement after a night, in one transaction: the children are created (with
- * their lineage) and join at the next night, the retired leave, the night is finished — and
- * after the last night, the tournament too. Returns the children.
+ * their lineage) and join at the next night, the retired leave, the night and its runs are
+ * finished — and after the last night, the tournament too. Returns the children.
  */
 export function evolveNight(ctx: StoreContext, nightId: number, evolution: NightEvolution): Org[] {
   const where = "evolveNight";
@@ -447,6 +447,13 @@ export function evolveNight(ctx: StoreContext, nightId: number, evolution: Night
       }
     }
     ctx.stmt("UPDATE nights SET status = 'finished', finished_at = ? WHERE id = ?").run(ctx.now(), nightId);
+    // The night's runs end with it (a run stopped mid-night, or whose baseline failed, included).
+    ctx
+      .stmt(
+        `UPDATE runs SET status = 'finished', ended_at = COALESCE(ended_at, @now)
+         WHERE status <> 'finished' AND id IN (SELECT run_id FROM allocations WHERE night_id = @nightId AND run_id IS NOT NULL)`,
+      )
+      .run({ now: ctx.now(), nightId });
     if (last) ctx.stmt("UPDATE tournaments SET status = 'finished', ended_at = ? WHERE id = ?").run(ctx.now(), t.id);
     return children;
   });

@@ -36,6 +36,8 @@ describe("nightshift run (builtin agent, CPU)", () => {
     const run = store.findRunByBranch("nightshift/t1/default")!;
     const experiments = store.listExperiments(run.id);
     store.close();
+    expect(run.status, "a run that did its experiments is finished").toBe("finished");
+    expect(run.endedAt).not.toBeNull();
     expect(experiments.map((e) => e.seq)).toEqual([1, 2, 3]);
     // Every TSV row is an experiment of the store, with its short commit and status.
     rows.forEach((row, i) => {
@@ -75,6 +77,7 @@ describe("nightshift run (builtin agent, CPU)", () => {
     const store = openStore(join(ws2, "nightshift.db"), { readonly: true });
     expect(store.checkIntegrity().ok).toBe(true);
     const run = store.findRunByBranch("nightshift/k/default")!;
+    expect(run.status, "the resumed run did its experiment").toBe("finished");
     const experiments = store.listExperiments(run.id);
     const head = store.runHead(run.id);
     store.close();
@@ -94,6 +97,11 @@ describe("nightshift run (builtin agent, CPU)", () => {
     const r = cli(...args(ws3, "--experiments", "5", "--tag", "s", "--resume"));
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/0 experiments.*stopped: stop requested/);
+    const store = openStore(join(ws3, "nightshift.db"), { readonly: true });
+    const run = store.findRunByBranch("nightshift/s/default")!;
+    store.close();
+    expect(run.status, "a run stopped short of its experiments").toBe("stopped");
+    expect(run.endedAt).not.toBeNull();
   }, 120_000);
 
   it("rejects bad input in one line with exit code 2", () => {

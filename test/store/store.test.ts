@@ -74,22 +74,23 @@ const failed = (status: RunResult["status"], error: string, seed = 1): RunResult
   sandboxed: true,
 });
 
+const runInput = {
+  tag: "mar5",
+  branch: "nightshift/mar5/default",
+  profile: "gpu" as const,
+  timeBudget: 300,
+  deviceKind: "NVIDIA H100",
+  agent: "anthropic",
+  model: "claude-test",
+  baseCommit: sha("base"),
+};
+
 /** A store with one org and one run (gpu profile, 300 s), and a clock that ticks 1 s a call. */
 function setup(path = freshPath(), extra: Parameters<typeof openStore>[1] = {}) {
   let t = Date.UTC(2025, 0, 1);
   const store = openStore(path, { now: () => new Date((t += 1000)), ...extra });
   const org = store.createOrg({ name: "default", programMd: "# default org\n" });
-  const run = store.createRun({
-    tag: "mar5",
-    orgId: org.id,
-    branch: "nightshift/mar5/default",
-    profile: "gpu",
-    timeBudget: 300,
-    deviceKind: "NVIDIA H100",
-    agent: "anthropic",
-    model: "claude-test",
-    baseCommit: sha("base"),
-  });
+  const run = store.createRun({ ...runInput, orgId: org.id });
   return { store, org, run, path };
 }
 
@@ -234,6 +235,32 @@ describe("orgs and runs", () => {
     expect(store.listRuns({ status: "finished" }).map((r) => r.id)).toEqual([run.id]);
     expect(store.findRunByBranch("nightshift/mar5/default")?.id).toBe(run.id);
     expect(storeError(() => store.setRunStatus(77, "stopped")).code).toBe("STORE_UNKNOWN_RUN");
+    store.close();
+  });
+
+  it("finishes a tournament night's runs with the night, whatever state each was left in", () => {
+    const { store, org, run } = setup();
+    const other = store.createOrg({ name: "other", programMd: "# other org\n" });
+    const stoppedRun = store.createRun({ ...runInput, tag: "t-n1", orgId: other.id, branch: "nightshift/t-n1/other" });
+    const outsider = store.createRun({ ...runInput, tag: "solo", orgId: other.id, branch: "nightshift/solo/other" });
+    store.setRunStatus(stoppedRun.id, "stopped"); // a stop mid-night, or a baseline that failed
+    const stoppedAt = store.getRun(stoppedRun.id).endedAt;
+    const t = store.createTournament({ name: "t", nights: 2, baseCommit: sha("base"), orgIds: [org.id, other.id] });
+    const night = store.startNight(t.id, 1);
+    const [a, b] = store.addAllocations(night.id, 0, [
+      { orgId: org.id, experiments: 1 },
+      { orgId: other.id, experiments: 1 },
+    ]);
+    store.finishAllocation(a!.id, run.id);
+    store.finishAllocation(b!.id, stoppedRun.id);
+    store.endAllocating(night.id);
+    store.recordNightResults(night.id, [], null);
+    expect(store.getRun(run.id).status).toBe("running");
+    store.evolveNight(night.id, { children: [], retire: [] });
+    expect(store.getRun(run.id)).toMatchObject({ status: "finished", endedAt: expect.any(String) });
+    expect(store.getRun(stoppedRun.id)).toMatchObject({ status: "finished", endedAt: stoppedAt });
+    expect(store.getRun(outsider.id).status, "a run of no night is left alone").toBe("running");
+    expect(store.checkIntegrity().ok).toBe(true);
     store.close();
   });
 

@@ -91,7 +91,10 @@ describe("nightshift tournament stop / resume", () => {
     const t0 = store0.getTournamentByName("ts")!;
     const night0 = store0.listNights(t0.id)[0]!;
     const before = store0.listAllocations(night0.id);
+    const runsAfterStop = store0.listRuns().filter((r) => r.tag === nightTag("ts", 1));
     store0.close();
+    expect(runsAfterStop.length).toBeGreaterThan(0);
+    expect(runsAfterStop.map((r) => r.status), "no run of a stopped tournament is left running").not.toContain("running");
     expect(before.some((a) => a.status !== "done"), "the stop came before the night's allocations were done").toBe(true);
 
     const resume = cli("resume", "ts");
@@ -112,6 +115,7 @@ describe("nightshift tournament stop / resume", () => {
         const run = store.findRunByBranch(runBranchName(nightTag("ts", 1), org.name))!;
         const granted = allocations.filter((a) => a.orgId === orgId).reduce((s, a) => s + a.experiments, 0);
         expect(countedExperiments(store.listExperiments(run.id)), org.name).toBe(granted);
+        expect(run.status, `${org.name}'s run ends with the night`).toBe("finished");
       }
       expect(store.listNightResults(night.id)).toHaveLength(2);
     } finally {
