@@ -28,6 +28,14 @@ async function loadCommands(first: string | undefined): Promise<CommandModule<ob
   return Promise.all(names.map((name) => COMMANDS[name]!()));
 }
 
+// A reader that closed its end early (`nightshift results | head`) has all it wanted: end
+// quietly with status 0, for every command, instead of the unhandled-'error' stack trace Node
+// prints for EPIPE. process.exit runs the exit hooks, so a training child is killed with us.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 async function main(): Promise<void> {
   const cli = yargs(hideBin(process.argv));
   await cli
