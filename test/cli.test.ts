@@ -106,6 +106,13 @@ describe("nightshift CLI", () => {
     expect(r.stderr).toMatch(/Invalid values/);
   });
 
+  it("lists --name among the tournament's options, as the README uses it", () => {
+    const r = run("tournament", "--help");
+    expect(r.status).toBe(0);
+    const options = r.stdout.slice(r.stdout.indexOf("Options:"));
+    expect(options).toMatch(/^\s+--name\s/m);
+  });
+
   it("asks for a command when given none", () => {
     const r = run();
     expect(r.status).toBe(2);
