@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,6 +73,17 @@ describe("nightshift CLI", () => {
     expect(result).toMatchObject({ status: "ok", seed: 3, timeBudget: 1, profile: "cpu" });
     expect(result.summary.val_bpb).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/val_bpb:\s+\d/); // the summary block, live output on stderr with --json
+  });
+
+  it("train runs a copy of the recipe made with cp (its source-tree imports rewritten)", () => {
+    const dataset = join(home, "tiny-copy");
+    writeTinyDataset(dataset, { docs: { val: 120 } });
+    const copy = join(home, "my-train.ts");
+    copyFileSync(fileURLToPath(new URL("../src/recipe/train.ts", import.meta.url)), copy);
+    const r = run("train", copy, "--dataset", dataset, "--time-budget", "2", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toMatchObject({ status: "ok" });
+    expect(r.stderr).toMatch(/my-train\.ts imports the source tree \(\.\.\/engine\/index\.ts, .*"nightshift\/engine"/);
   });
 
   it("train exits 1 and names the outcome when the run is not ok", () => {

@@ -2,14 +2,17 @@
  * `nightshift train [FILE]`: runs a train.ts (default: the baseline recipe) under the harness —
  * a child process, the profile's fixed data and budget, the harness's own val_bpb — and prints
  * autoresearch's summary block. Exit code 0 only for an "ok" run. The file is the user's choice:
- * where the sandbox cannot run it trains unsandboxed with a warning (--no-sandbox: silently).
+ * where the sandbox cannot run it trains unsandboxed with a warning (--no-sandbox: silently). A
+ * copy of the recipe made with `cp` runs too (its source-tree imports are rewritten, see below).
  */
-import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { runTrain } from "../harness/runner/index.ts";
+import { sourceTreeImports, toLabTrainTs } from "../lab/index.ts";
 import { checkSandbox, sandboxModeFromFlag } from "../loop/sandbox.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox } from "./common.ts";
 
@@ -52,13 +55,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const sandbox = sandboxModeFromFlag(argv.sandbox) ?? "auto";
     warn(checkSandbox("known", sandbox, file));
 
+    const copy = labFormOfCopy(file);
     const abort = new AbortController();
     const onSigint = () => abort.abort();
     process.once("SIGINT", onSigint);
     const live = argv.json ? process.stderr : process.stdout;
     try {
       const result = await runTrain({
-        file,
+        file: copy?.file ?? file,
         datasetDir,
         profile,
         seed: argv.seed,
@@ -75,6 +79,29 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       }
     } finally {
       process.off("SIGINT", onSigint);
+      if (copy) rmSync(copy.dir, { recursive: true, force: true });
     }
   },
 };
+
+/**
+ * A copy of src/recipe/train.ts (`cp src/recipe/train.ts my-train.ts`) still imports the source
+ * tree ("../engine/index.ts"), which resolves only from src/recipe/. Such a copy runs with the
+ * imports a lab's train.ts has ("nightshift/engine", "nightshift/harness": the same modules), from
+ * a rewritten file in a temp folder, line for line the same. Anything else runs as it is.
+ */
+function labFormOfCopy(file: string): { dir: string; file: string } | null {
+  const source = readFileSync(file, "utf8");
+  const unresolved = sourceTreeImports(source).filter((specifier) => !existsSync(resolve(dirname(file), specifier)));
+  if (unresolved.length === 0) return null;
+  let labForm: string;
+  try {
+    labForm = toLabTrainTs(source);
+  } catch {
+    return null; // other relative imports too: the runner reports what it cannot resolve
+  }
+  warn(`${basename(file)} imports the source tree (${unresolved.join(", ")}); running it with "nightshift/engine" and "nightshift/harness" imports, as a lab's train.ts has them`);
+  const dir = mkdtempSync(join(tmpdir(), "nightshift-train-"));
+  writeFileSync(join(dir, basename(file)), labForm);
+  return { dir, file: join(dir, basename(file)) };
+}

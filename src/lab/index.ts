@@ -53,4 +53,4 @@ export { LabError, type LabErrorCode } from "./errors.ts";
 export { BRANCH_PREFIX, SLOT_BRANCH_PREFIX, runBranchName, slotBranchName } from "./names.ts";
 export { labReadme, type LabReadmeOptions } from "./readme.ts";
 export { engineApi, type EngineApi, type ApiFunction, type ApiClass } from "./api-doc.ts";
-export { baselineTrainTs, toLabTrainTs } from "./recipe.ts";
+export { baselineTrainTs, sourceTreeImports, toLabTrainTs } from "./recipe.ts";

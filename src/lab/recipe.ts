@@ -35,6 +35,11 @@ export function toLabTrainTs(recipeSource: string): string {
   });
 }
 
+/** The source-tree modules (e.g. "../engine/index.ts") a recipe imports, in import order. */
+export function sourceTreeImports(recipeSource: string): string[] {
+  return [...recipeSource.matchAll(IMPORT_FROM)].map((m) => m[3]!).filter((specifier) => specifier in LAB_SPECIFIERS);
+}
+
 /** The baseline recipe (src/recipe/train.ts) as a lab's first train.ts. */
 export function baselineTrainTs(): string {
   const file = fileURLToPath(new URL("../recipe/train.ts", import.meta.url));
