@@ -6,13 +6,19 @@
  * (boundaries.ts), looked at after every seed from minSeeds to maxSeeds, at information
  * fraction t_n = n / maxSeeds, plus a non-binding futility rule built the same way.
  *
- *   real     at seed n when the one-sided t-test p-value of H0: gain ≤ 0 is ≤ a_n, the nominal
- *            level of look n of an alpha-spending design with level alpha;
+ *   real     at seed n when the one-sided t-test p-value of H0: gain ≤ margin is ≤ a_n, the
+ *            nominal level of look n of an alpha-spending design with level alpha. The margin
+ *            δ_min (default 0) is the smallest gain worth crediting: with paired seeds the
+ *            variance of a gain is small, and without a margin trivial effects become "real";
+ *   negligible  (margin > 0) at seed n when both one-sided p-values of the equivalence test,
+ *            H0: gain ≥ margin and H0: gain ≤ -margin, are ≤ b_n: the gain lies within ±δ_min.
+ *            The change alters training, by less than anything worth keeping;
  *   noise    at seed n when the one-sided t-test p-value of H0': gain ≥ effect (the effect of
  *            interest) is ≤ b_n, the nominal level of look n of a spending design with level
  *            beta = 1 - power; i.e. the data exclude a gain as large as `effect`. Also when every
  *            gain is exactly 0 (the change does not alter training). `real` is checked first: a
- *            gain shown to be > 0 is real even if it is smaller than `effect`;
+ *            gain shown to be > margin is real even if it is smaller than `effect`; then
+ *            `negligible`, then `noise`;
  *   inconclusive  at seed maxSeeds (the cap) when neither happened;
  *   continue otherwise.
  *
@@ -44,11 +50,16 @@ import { fmt } from "./format.ts";
 import { CONSTANT_GAIN } from "./verdict.ts";
 import { finiteNumber, finiteSample, integerAtLeast, oneOf, probability } from "./validate.ts";
 
-export type SequentialDecision = "real" | "noise" | "inconclusive" | "continue";
+export type SequentialDecision = "real" | "noise" | "negligible" | "inconclusive" | "continue";
 
 export interface SequentialOptions {
-  /** Gain of interest in val_bpb (> 0): futility stops for noise once the data exclude it. Required. */
+  /** Gain of interest in val_bpb (> margin): futility stops for noise once the data exclude it. Required. */
   effect: number;
+  /**
+   * δ_min in val_bpb (≥ 0, < effect): `real` needs a gain shown to exceed it, and a gain shown
+   * to lie within ±δ_min is `negligible`. Default 0 (any gain shown to be > 0 is real).
+   */
+  margin?: number;
   /** Cap on paired seeds; at the cap an undecided claim is inconclusive. Default 10. */
   maxSeeds?: number;
   /** First look, after this many paired seeds (≥ 2). Default 3. */
@@ -74,14 +85,16 @@ export interface SequentialLook {
   df: number;
   /** (mean gain) / (sd / √n). */
   t: number;
-  /** One-sided p-value for H1: gain > 0, not adjusted for the looks (compare with efficacyLevel). */
+  /** One-sided p-value for H1: gain > margin, not adjusted for the looks (compare with efficacyLevel). */
   pValue: number;
   /** The nominal level this look's pValue must reach for `real`. */
   efficacyLevel: number;
   /** One-sided p-value for H1: gain < effect. */
   futilityPValue: number;
-  /** The nominal level futilityPValue must reach for `noise`. */
+  /** The nominal level futilityPValue must reach for `noise`, and negligiblePValue for `negligible`. */
   futilityLevel: number;
+  /** The larger p-value of the equivalence test (H1: gain < margin, H1: gain > -margin); 1 when margin = 0. */
+  negligiblePValue: number;
 }
 
 export interface SequentialResult {
@@ -104,6 +117,7 @@ export interface CalibratedBoundaries extends Boundaries {
 /** A validated design: options with defaults, and both sets of boundaries. */
 export interface SequentialDesign {
   effect: number;
+  margin: number;
   maxSeeds: number;
   minSeeds: number;
   alpha: number;
@@ -114,7 +128,7 @@ export interface SequentialDesign {
   futility: CalibratedBoundaries;
 }
 
-const KNOWN = ["effect", "maxSeeds", "minSeeds", "alpha", "power", "spending", "futilitySpending"];
+const KNOWN = ["effect", "margin", "maxSeeds", "minSeeds", "alpha", "power", "spending", "futilitySpending"];
 const SPENDING = ["obrien-fleming", "pocock"] as const;
 const cache = new Map<string, { efficacy: CalibratedBoundaries; futility: CalibratedBoundaries }>();
 
@@ -127,6 +141,9 @@ export function sequentialDesign(options: SequentialOptions): SequentialDesign {
   if (options.effect === undefined)
     throw new StatsError("STATS_INVALID_OPTION", `${where}: effect (the gain of interest, in val_bpb) is required`);
   const effect = finiteNumber(where, "effect", options.effect, undefined, "positive");
+  const margin = finiteNumber(where, "margin", options.margin, 0, "non-negative");
+  if (!(margin < effect))
+    throw new StatsError("STATS_INVALID_OPTION", `${where}: margin (δ_min, ${margin}) must be below the effect of interest (${effect})`);
   const minSeeds = integerAtLeast(where, "minSeeds", options.minSeeds, 2, 3);
   const maxSeeds = integerAtLeast(where, "maxSeeds", options.maxSeeds, minSeeds, Math.max(10, minSeeds));
   if (maxSeeds > 200) throw new StatsError("STATS_INVALID_OPTION", `${where}: maxSeeds must be ≤ 200, got ${maxSeeds}`);
@@ -144,7 +161,7 @@ export function sequentialDesign(options: SequentialOptions): SequentialDesign {
     };
     cache.set(key, bounds);
   }
-  return { effect, maxSeeds, minSeeds, alpha, power, spending, futilitySpending, ...bounds };
+  return { effect, margin, maxSeeds, minSeeds, alpha, power, spending, futilitySpending, ...bounds };
 }
 
 /** The decision after the gains (parent - candidate, one per paired seed) observed so far. */
@@ -185,27 +202,24 @@ export function decideLook(g: readonly number[], design: SequentialDesign): Sequ
   const df = n - 1;
   const se = s / Math.sqrt(n);
   const allZero = g.every((v) => v === 0);
-  let t: number;
-  let tFutility: number;
-  if (se > 0) {
-    t = m / se;
-    tFutility = (m - design.effect) / se;
-  } else {
-    // Constant gains: the statistic is ±∞ unless the constant is exactly the value tested.
-    t = m > 0 ? Infinity : m < 0 ? -Infinity : 0;
-    tFutility = m > design.effect ? Infinity : m < design.effect ? -Infinity : 0;
-  }
+  const { margin } = design;
+  // t statistic of H0: gain = at. Constant gains: ±∞ unless the constant is exactly `at` (then 0,
+  // and the p-values below are 1: nothing is shown either way).
+  const tAt = (at: number): number => (se > 0 ? (m - at) / se : m > at ? Infinity : m < at ? -Infinity : 0);
+  const upper = (at: number): number => (se > 0 || m !== at ? ptUpper(tAt(at), df) : 1); // H1: gain > at
+  const lower = (at: number): number => (se > 0 || m !== at ? pt(tAt(at), df) : 1); // H1: gain < at
   const look: SequentialLook = {
     look: index + 1,
     fraction: n / maxSeeds,
     meanGain: m,
     sdGain: s,
     df,
-    t,
-    pValue: se > 0 || m !== 0 ? ptUpper(t, df) : 1,
+    t: tAt(margin),
+    pValue: upper(margin),
     efficacyLevel: design.efficacy.nominal[index]!,
-    futilityPValue: se > 0 || m !== design.effect ? pt(tFutility, df) : 1,
+    futilityPValue: lower(design.effect),
     futilityLevel: design.futility.nominal[index]!,
+    negligiblePValue: margin > 0 ? Math.max(lower(margin), upper(-margin)) : 1,
   };
   const base = { n, maxSeeds, look };
   const result = decideFromLook(base, allZero, m, design);
@@ -226,11 +240,18 @@ function decideFromLook(
       decision: "noise",
       reason: `every one of ${n} seeds gave identical val_bpb: the change does not alter training`,
     };
+  const above = design.margin > 0 ? ` above δ_min ${fmt(design.margin)}` : "";
   if (look.pValue <= look.efficacyLevel)
     return {
       ...base,
       decision: "real",
-      reason: `p = ${fmt(look.pValue)} ≤ ${fmt(look.efficacyLevel)} (look ${look.look}): mean gain ${fmt(m)} bpb over ${n} seeds`,
+      reason: `p = ${fmt(look.pValue)} ≤ ${fmt(look.efficacyLevel)} (look ${look.look}): mean gain ${fmt(m)} bpb over ${n} seeds${above}`,
+    };
+  if (look.negligiblePValue <= look.futilityLevel)
+    return {
+      ...base,
+      decision: "negligible",
+      reason: `the gain lies within ±δ_min ${fmt(design.margin)} bpb (equivalence p = ${fmt(look.negligiblePValue)} ≤ ${fmt(look.futilityLevel)}, look ${look.look}): mean gain ${fmt(m)} bpb over ${n} seeds`,
     };
   if (look.futilityPValue <= look.futilityLevel)
     return {

@@ -11,7 +11,7 @@ import { checkOptions } from "./errors.ts";
 import { sampleSize } from "./power.ts";
 import { SeededRandom } from "./random.ts";
 import { decideLook, sequentialDesign, type SequentialOptions } from "./sequential.ts";
-import { decide, type Verdict } from "./verdict.ts";
+import { decide, equivalencePValue, type Verdict } from "./verdict.ts";
 import { finiteNumber, integerAtLeast } from "./validate.ts";
 
 export interface SimulationOptions {
@@ -36,6 +36,7 @@ export interface DesignSummary {
   /** Fractions of claims given each verdict. */
   real: number;
   noise: number;
+  negligible: number;
   inconclusive: number;
   /** Mean paired seeds per decision (each seed is two training runs: parent and candidate). */
   meanSeeds: number;
@@ -74,7 +75,7 @@ export function simulateSequential(options: SimulationOptions): SimulationResult
   const sequential = new Tally();
   const fixed = new Tally();
   const gains = new Array<number>(draws);
-  const fixedRule = { alpha: design.alpha, minEffect: design.effect, noiseMinSeeds: 5 };
+  const fixedRule = { alpha: design.alpha, minEffect: design.effect, margin: design.margin, noiseMinSeeds: 5 };
   const tUpper = qt(1 - design.alpha, fixedSeeds - 1);
   for (let c = 0; c < claims; c++) {
     for (let i = 0; i < draws; i++) gains[i] = trueGain + sd * rng.normal();
@@ -88,8 +89,10 @@ export function simulateSequential(options: SimulationOptions): SimulationResult
     const g = gains.slice(0, fixedSeeds);
     const m = mean(g);
     const se = sampleSd(g) / Math.sqrt(fixedSeeds);
-    const p = se > 0 ? ptUpper(m / se, fixedSeeds - 1) : m > 0 ? 0 : 1;
-    fixed.add(decide(g, p, m + tUpper * se, m, fixedRule).verdict, fixedSeeds);
+    const margin = design.margin;
+    const p = se > 0 ? ptUpper((m - margin) / se, fixedSeeds - 1) : m > margin ? 0 : 1;
+    const inputs = { p, upperBound: m + tUpper * se, meanGain: m, negligiblePValue: equivalencePValue(g, margin) };
+    fixed.add(decide(g, inputs, fixedRule).verdict, fixedSeeds);
   }
   const seqSummary = sequential.summary();
   const fixedSummary = fixed.summary();
@@ -103,9 +106,11 @@ export function simulateSequential(options: SimulationOptions): SimulationResult
   };
 }
 
+const VERDICTS: readonly Verdict[] = ["real", "noise", "negligible", "inconclusive"];
+
 class Tally {
-  private count: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0 };
-  private seeds: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0 };
+  private count: Record<Verdict, number> = { real: 0, noise: 0, negligible: 0, inconclusive: 0 };
+  private seeds: Record<Verdict, number> = { real: 0, noise: 0, negligible: 0, inconclusive: 0 };
 
   add(verdict: Verdict, seeds: number): void {
     this.count[verdict]++;
@@ -113,14 +118,15 @@ class Tally {
   }
 
   summary(): DesignSummary {
-    const total = this.count.real + this.count.noise + this.count.inconclusive;
+    const total = VERDICTS.reduce((sum, v) => sum + this.count[v], 0);
     const by = (v: Verdict): number | null => (this.count[v] > 0 ? this.seeds[v] / this.count[v] : null);
     return {
       real: this.count.real / total,
       noise: this.count.noise / total,
+      negligible: this.count.negligible / total,
       inconclusive: this.count.inconclusive / total,
-      meanSeeds: (this.seeds.real + this.seeds.noise + this.seeds.inconclusive) / total,
-      meanSeedsBy: { real: by("real"), noise: by("noise"), inconclusive: by("inconclusive") },
+      meanSeeds: VERDICTS.reduce((sum, v) => sum + this.seeds[v], 0) / total,
+      meanSeedsBy: { real: by("real"), noise: by("noise"), negligible: by("negligible"), inconclusive: by("inconclusive") },
     };
   }
 }

@@ -8,8 +8,11 @@
  * Verdict rule, in this order (alpha is one-sided; UB is the one-sided 1 - alpha upper
  * confidence bound of the mean gain, i.e. the upper end of the two-sided 1 - 2 alpha t interval):
  *   1. noise         every gain is exactly 0: the change does not alter training at all;
- *   2. real          p < alpha, where p is the one-sided t-test p-value for H1: gain > 0, or the
- *                    adjusted p-value (Benjamini–Hochberg across a night) when one is given;
+ *   2. real          p < alpha, where p is the one-sided t-test p-value for H1: gain > margin
+ *                    (δ_min, default 0), or the adjusted p-value (Benjamini–Hochberg across a
+ *                    night) when one is given;
+ *   2b. negligible   margin > 0 and both one-sided p-values of the equivalence test (H1: gain <
+ *                    margin, H1: gain > -margin) are < alpha: the gain lies within ±δ_min;
  *   3. noise         UB < minEffect: the data exclude any gain worth having;
  *   4. noise         mean gain ≤ 0 with at least noiseMinSeeds seeds: on average the candidate
  *                    is no better (a true gain of 1 sd gives a mean ≤ 0 over 5 seeds with
@@ -26,13 +29,15 @@ import { fmt } from "./format.ts";
 import { tFromSummary, type Interval } from "./ttest.ts";
 import { finiteNumber, finiteSample, integerAtLeast, pairedSamples, probability } from "./validate.ts";
 
-export type Verdict = "real" | "noise" | "inconclusive";
+export type Verdict = "real" | "noise" | "negligible" | "inconclusive";
 
 export interface VerifyOptions {
   /** One-sided level: the rate of false `real` verdicts when there is no true gain. Default 0.05. */
   alpha?: number;
   /** Smallest gain (val_bpb) worth keeping; rule 3 calls noise when the data exclude it. Default 0. */
   minEffect?: number;
+  /** δ_min (val_bpb, ≥ 0): `real` needs a gain shown above it; within ±δ_min is `negligible`. Default 0. */
+  margin?: number;
   /** Adjusted p-value of this claim (e.g. from adjustPValues(..., "BH") over a night), used in place of p. */
   pAdjusted?: number;
   /** With at least this many seeds, a mean gain ≤ 0 is noise (rule 4). Default 5. */
@@ -50,8 +55,11 @@ export interface ClaimVerification {
   sdGain: number;
   t: number;
   df: number;
-  /** One-sided p-value for H1: mean gain > 0. */
+  /** One-sided p-value for H1: mean gain > margin. */
   pValue: number;
+  /** The larger p-value of the equivalence test within ±margin (1 when margin = 0). */
+  negligiblePValue: number;
+  margin: number;
   /** The adjusted p-value the verdict used, when one was given. */
   pAdjusted?: number;
   /** Two-sided 1 - 2 alpha t interval for the mean gain. */
@@ -64,7 +72,7 @@ export interface ClaimVerification {
   reason: string;
 }
 
-const KNOWN = ["alpha", "minEffect", "pAdjusted", "noiseMinSeeds", "bootstrap"];
+const KNOWN = ["alpha", "minEffect", "margin", "pAdjusted", "noiseMinSeeds", "bootstrap"];
 
 /** Verifies a claim from val_bpb of the parent and the candidate on the same seeds, in the same order. */
 export function verifyClaim(
@@ -86,6 +94,7 @@ export function verifyGains(gains: readonly number[], options: VerifyOptions = {
   const alpha = probability("verifyGains", "alpha", options.alpha, 0.05);
   const minEffect = finiteNumber("verifyGains", "minEffect", options.minEffect, 0, "non-negative");
   const noiseMinSeeds = integerAtLeast("verifyGains", "noiseMinSeeds", options.noiseMinSeeds, 2, 5);
+  const margin = finiteNumber("verifyGains", "margin", options.margin, 0, "non-negative");
   let pAdjusted: number | undefined;
   if (options.pAdjusted !== undefined) {
     pAdjusted = options.pAdjusted;
@@ -95,11 +104,13 @@ export function verifyGains(gains: readonly number[], options: VerifyOptions = {
         `verifyGains: pAdjusted must be in [0, 1], got ${String(pAdjusted)}`,
       );
   }
-  const test = tFromSummary(g.length, mean(g), sd(g), 0, 1 - 2 * alpha);
+  const test = tFromSummary(g.length, mean(g), sd(g), margin, 1 - 2 * alpha);
+  const negligiblePValue = equivalencePValue(g, margin);
   const bootstrap = bootstrapMeanInterval(g, { confidence: 1 - 2 * alpha, ...options.bootstrap });
-  const { verdict, reason } = decide(g, test.pGreater, test.interval.upper, test.mean, {
+  const { verdict, reason } = decide(g, { p: test.pGreater, upperBound: test.interval.upper, meanGain: test.mean, negligiblePValue }, {
     alpha,
     minEffect,
+    margin,
     noiseMinSeeds,
     adjusted: pAdjusted,
   });
@@ -111,6 +122,8 @@ export function verifyGains(gains: readonly number[], options: VerifyOptions = {
     t: test.t,
     df: test.df,
     pValue: test.pGreater,
+    negligiblePValue,
+    margin,
     ...(pAdjusted === undefined ? {} : { pAdjusted }),
     interval: test.interval,
     bootstrap,
@@ -121,21 +134,40 @@ export function verifyGains(gains: readonly number[], options: VerifyOptions = {
   };
 }
 
+/** The larger one-sided p-value of the equivalence test H1: -margin < gain < margin (1 when margin = 0). */
+export function equivalencePValue(gains: readonly number[], margin: number): number {
+  if (!(margin > 0)) return 1;
+  const n = gains.length;
+  const m = mean(gains);
+  const s = sd(gains);
+  return Math.max(tFromSummary(n, m, s, margin, 0.9).pLess, tFromSummary(n, m, s, -margin, 0.9).pGreater);
+}
+
+/** The statistics the rule reads: p for H1 gain > margin, the upper bound, the mean, the equivalence p. */
+export interface RuleInputs {
+  p: number;
+  upperBound: number;
+  meanGain: number;
+  negligiblePValue: number;
+}
+
+export interface Rule {
+  alpha: number;
+  minEffect: number;
+  margin: number;
+  noiseMinSeeds: number;
+  adjusted?: number | undefined;
+}
+
 /** The verdict rule of the file comment; shared with the fixed-n design of the simulations. */
-export function decide(
-  gains: readonly number[],
-  p: number,
-  upperBound: number,
-  meanGain: number,
-  rule: { alpha: number; minEffect: number; noiseMinSeeds: number; adjusted?: number | undefined },
-): { verdict: Verdict; reason: string } {
+export function decide(gains: readonly number[], inputs: RuleInputs, rule: Rule): { verdict: Verdict; reason: string } {
   const n = gains.length;
   if (gains.every((v) => v === 0))
     return {
       verdict: "noise",
       reason: `every one of ${n} seeds gave identical val_bpb: the change does not alter training`,
     };
-  const result = decideVaried(gains, p, upperBound, meanGain, rule);
+  const result = decideVaried(gains, inputs, rule);
   // A constant non-zero gain means both trainings ignored the seed (e.g. train.ts hard-codes its
   // own): the seeds were not independent reruns, whatever the p-value says.
   if (gains.every((v) => v === gains[0])) result.reason += `; ${CONSTANT_GAIN}`;
@@ -145,20 +177,20 @@ export function decide(
 /** Said when every seed gave the same non-zero gain. */
 export const CONSTANT_GAIN = "the gain is identical on every seed: does train.ts ignore the harness seed?";
 
-function decideVaried(
-  gains: readonly number[],
-  p: number,
-  upperBound: number,
-  meanGain: number,
-  rule: { alpha: number; minEffect: number; noiseMinSeeds: number; adjusted?: number | undefined },
-): { verdict: Verdict; reason: string } {
+function decideVaried(gains: readonly number[], inputs: RuleInputs, rule: Rule): { verdict: Verdict; reason: string } {
+  const { p, upperBound, meanGain, negligiblePValue } = inputs;
   const n = gains.length;
   const used = rule.adjusted ?? p;
   const pName = rule.adjusted === undefined ? "p" : "adjusted p";
   if (used < rule.alpha)
     return {
       verdict: "real",
-      reason: `${pName} = ${fmt(used)} < alpha ${rule.alpha}: mean gain ${fmt(meanGain)} bpb over ${n} seeds`,
+      reason: `${pName} = ${fmt(used)} < alpha ${rule.alpha}: mean gain ${fmt(meanGain)} bpb over ${n} seeds${rule.margin > 0 ? ` above δ_min ${fmt(rule.margin)}` : ""}`,
+    };
+  if (negligiblePValue < rule.alpha)
+    return {
+      verdict: "negligible",
+      reason: `the gain lies within ±δ_min ${fmt(rule.margin)} bpb (equivalence p = ${fmt(negligiblePValue)} < alpha ${rule.alpha}): mean gain ${fmt(meanGain)} bpb over ${n} seeds`,
     };
   const level = `${fmt(100 * (1 - rule.alpha))}%`;
   if (upperBound < rule.minEffect)

@@ -448,6 +448,62 @@ DROP TABLE measurements_v4_copy;
 CREATE INDEX measurements_key ON measurements(commit_hash, profile, time_budget, device_kind, dataset, seed);
 `;
 
+// Verification with a margin (src/stats/sequential.ts): a claim whose gain is shown to lie within
+// ±δ_min, the smallest gain worth crediting, is 'negligible': the change alters training, but
+// by less than anything worth keeping. Its δ_min, like the rest of the rule, is in details_json.
+// verifications and night_results are rebuilt to widen their CHECKs, as in V5: the DROP of
+// verifications leaves deferred violations in night_results, which its refill resolves.
+const V6 = /* sql */ `
+PRAGMA defer_foreign_keys = ON;
+
+CREATE TABLE verifications_v5_copy AS SELECT * FROM verifications;
+DROP TABLE verifications;
+CREATE TABLE verifications (
+  id            INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  parent_commit TEXT NOT NULL,
+  commit_hash   TEXT NOT NULL,
+  verdict       TEXT NOT NULL CHECK (verdict IN ('real', 'noise', 'negligible', 'inconclusive', 'flagged')),
+  seeds         INTEGER NOT NULL CHECK (seeds >= 0),
+  mean_gain     REAL,
+  p_value       REAL CHECK (p_value IS NULL OR (p_value >= 0 AND p_value <= 1)),
+  p_adjusted    REAL CHECK (p_adjusted IS NULL OR (p_adjusted >= 0 AND p_adjusted <= 1)),
+  test_bpb      REAL,
+  parent_test_bpb REAL,
+  reason        TEXT NOT NULL,
+  details_json  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details_json)),
+  created_at    TEXT NOT NULL
+) STRICT;
+INSERT INTO verifications SELECT * FROM verifications_v5_copy ORDER BY id;
+DROP TABLE verifications_v5_copy;
+CREATE INDEX verifications_experiment ON verifications(experiment_id);
+
+CREATE TABLE night_results_v5_copy AS SELECT * FROM night_results;
+DROP TABLE night_results;
+CREATE TABLE night_results (
+  id              INTEGER PRIMARY KEY,
+  night_id        INTEGER NOT NULL REFERENCES nights(id),
+  org_id          INTEGER NOT NULL REFERENCES orgs(id),
+  run_id          INTEGER REFERENCES runs(id),
+  experiment_id   INTEGER REFERENCES experiments(id),
+  verification_id INTEGER REFERENCES verifications(id),
+  verdict         TEXT CHECK (verdict IS NULL OR verdict IN ('real', 'noise', 'negligible', 'inconclusive', 'flagged')),
+  claimed_gain    REAL NOT NULL,
+  verified_gain   REAL NOT NULL CHECK (verified_gain >= 0),
+  device_seconds  REAL NOT NULL CHECK (device_seconds >= 0),
+  experiments     INTEGER NOT NULL CHECK (experiments >= 0),
+  score           REAL NOT NULL CHECK (score >= 0),
+  rank            INTEGER NOT NULL CHECK (rank >= 1),
+  created_at      TEXT NOT NULL,
+  UNIQUE (night_id, org_id),
+  UNIQUE (night_id, rank),
+  CHECK ((verification_id IS NULL) = (verdict IS NULL)),
+  CHECK (verdict IS 'real' OR verified_gain = 0)
+) STRICT;
+INSERT INTO night_results SELECT * FROM night_results_v5_copy ORDER BY id;
+DROP TABLE night_results_v5_copy;
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
@@ -455,6 +511,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, description: "tournaments, tournament_orgs, nights, allocations, night_results, champions", sql: V3 },
   { version: 4, description: "meta_prompts (the meta-agent's prompt, with lineage)", sql: V4 },
   { version: 5, description: "the 'invalid' outcome and experiment status; sandboxed on experiments and measurements (tables rebuilt)", sql: V5 },
+  { version: 6, description: "the 'negligible' verdict (verifications and night_results rebuilt)", sql: V6 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

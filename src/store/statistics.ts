@@ -12,7 +12,7 @@ import type { Measurement, MeasurementKey, NewMeasurement, NewNoiseFloor, NewVer
 import { checkCommit, checkCount, checkId, checkOneOf, checkSeed, checkText, show } from "./validate.ts";
 
 const OUTCOMES: readonly RunStatus[] = ["ok", "crash", "timeout", "over-budget", "non-finite", "out-of-memory", "invalid"];
-const VERDICTS: readonly Verdict[] = ["real", "noise", "inconclusive", "flagged"];
+const VERDICTS: readonly Verdict[] = ["real", "noise", "negligible", "inconclusive", "flagged"];
 const KEY_FIELDS = ["commit", "profile", "timeBudget", "deviceKind", "dataset"] as const;
 
 function checkKey(where: string, key: MeasurementKey): void {

@@ -287,7 +287,7 @@ export interface NoiseFloor extends NewNoiseFloor {
   createdAt: string;
 }
 
-export type Verdict = "real" | "noise" | "inconclusive" | "flagged";
+export type Verdict = "real" | "noise" | "negligible" | "inconclusive" | "flagged";
 
 export interface NewVerification {
   experimentId: number;

@@ -147,3 +147,47 @@ describe("sequential design by simulation (seeded; σ = sd of one paired gain)",
     expect(planted.seedRatio).toBeLessThan(0.6);
   });
 });
+
+describe("a margin δ_min (seeded simulations; σ = sd of one paired gain)", () => {
+  const design: SequentialOptions = { effect: 1, margin: 0.5, maxSeeds: 12 };
+
+  it("needs a gain shown above δ_min for real, and calls a gain shown within ±δ_min negligible", () => {
+    // Consistent gains of 0.3: surely above 0, surely below the margin 0.5.
+    const small = [0.31, 0.29, 0.3, 0.32, 0.28, 0.3];
+    expect(sequentialDecision(small, { effect: 1, maxSeeds: 12 }).decision).toBe("real");
+    const judged = sequentialDecision(small, design);
+    expect(judged.decision).toBe("negligible");
+    expect(judged.reason).toMatch(/within ±δ_min 0\.5/);
+    expect(judged.look!.negligiblePValue).toBeLessThanOrEqual(judged.look!.futilityLevel);
+    // Consistent gains of 0.8: above the margin.
+    const large = sequentialDecision([0.81, 0.79, 0.8, 0.82], design);
+    expect(large.decision).toBe("real");
+    expect(large.reason).toMatch(/above δ_min 0\.5/);
+    // Without a margin, the equivalence test is off.
+    expect(sequentialDecision(small, { effect: 1, maxSeeds: 12 }).look!.negligiblePValue).toBe(1);
+  });
+
+  it("keeps the false-real rate ≤ alpha for a true gain of exactly δ_min (4,000 claims)", () => {
+    const r = simulateSequential({ claims: 4000, trueGain: 0.5, design, seed: 611 });
+    expect(r.sequential.real).toBeLessThanOrEqual(band(0.05, 4000));
+    expect(r.fixed.real).toBeLessThanOrEqual(band(0.05, 4000));
+  });
+
+  it("calls a gain of δ_min negligible at most 1 - power of the time, and a null mostly negligible or noise", () => {
+    const atMargin = simulateSequential({ claims: 2000, trueGain: 0.5, design, seed: 612 });
+    expect(atMargin.sequential.negligible).toBeLessThanOrEqual(band(0.1, 2000));
+    const none = simulateSequential({ claims: 2000, trueGain: 0, design, seed: 613 });
+    expect(none.sequential.real).toBeLessThanOrEqual(band(0.05, 2000));
+    expect(none.sequential.negligible + none.sequential.noise).toBeGreaterThan(0.5);
+  });
+
+  it("confirms a planted gain of 2·δ_min with power ≥ 0.8 when δ_min is a paired sd (δ_min = half a seed sd, paired runs correlated at 0.875)", () => {
+    const r = simulateSequential({ claims: 2000, trueGain: 2, design: { effect: 2, margin: 1, maxSeeds: 12 }, seed: 614 });
+    expect(r.sequential.real).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it("refuses a margin that is negative or not below the effect", () => {
+    expect(() => sequentialDesign({ effect: 1, margin: -0.1 })).toThrow(/margin/);
+    expect(() => sequentialDesign({ effect: 1, margin: 1 })).toThrow(/margin \(δ_min, 1\) must be below the effect/);
+  });
+});

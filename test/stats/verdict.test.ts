@@ -30,6 +30,21 @@ describe("verifyClaim", () => {
     expect(r.reason).toMatch(/^p = 0\.001416 < alpha 0\.05/);
   });
 
+  it("with a margin δ_min, tests the gain against it and calls a gain within ±δ_min negligible", () => {
+    // python3: st.ttest_1samp(g, 1.0, alternative='greater').pvalue -> 0.08505588544871145
+    const above1 = verifyClaim(SLEEP_2, SLEEP_1, { margin: 1 });
+    expect(above1.pValue).toBeCloseTo(0.08505588544871145, 12);
+    expect(above1.verdict).toBe("inconclusive");
+    expect(above1.margin).toBe(1);
+    // Within ±2: max(ttest_1samp(g, 2, 'less') 0.1541572356690974, ttest_1samp(g, -2, 'greater') 3.55e-6).
+    const within2 = verifyClaim(SLEEP_2, SLEEP_1, { margin: 2 });
+    expect(within2.negligiblePValue).toBeCloseTo(0.1541572356690974, 12);
+    expect(within2.verdict).toBe("inconclusive"); // 0.154 is not below alpha 0.05
+    expect(verifyClaim(SLEEP_2, SLEEP_1, { margin: 2, alpha: 0.2 }).verdict).toBe("negligible");
+    expect(verifyClaim(SLEEP_2, SLEEP_1).negligiblePValue).toBe(1);
+    expect(() => verifyClaim(SLEEP_2, SLEEP_1, { margin: -1 })).toThrow(StatsError);
+  });
+
   it("calls identical results on every seed noise (a comment-only change)", () => {
     const v = [0.981, 0.979, 0.983];
     const r = verifyClaim(v, [...v]);

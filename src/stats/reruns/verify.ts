@@ -8,8 +8,9 @@
  *      same data order), one seed at a time, until the group-sequential rule (../sequential.ts)
  *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
  *      measurement, reused by a later verify: a kill loses only the training in flight.
- *   3. Many claims: the one-sided p-values of all claims are adjusted by Benjamini–Hochberg; a
- *      claim is `real` only if the sequential rule said so and its adjusted p is below alpha.
+ *   3. Many claims: the one-sided p-values (H1: gain > δ_min) of all claims are adjusted by
+ *      Benjamini–Hochberg; a claim is `real` only if the sequential rule said so and its adjusted
+ *      p is below alpha. A gain shown to lie within ±δ_min is `negligible`.
  * A claim is a kept experiment against its own parent, or (the tournament) a run's head against
  * another commit, e.g. the night's base: { experiment, parentCommit, diff } with the diff
  * between the two for the integrity check. judgeClaims returns the verdicts without recording
@@ -21,7 +22,7 @@
 import { classifyDiff } from "../integrity.ts";
 import { adjustPValues } from "../multiple.ts";
 import { naiveKeepsUnderNoise } from "../null-model.ts";
-import { sequentialDecision, sequentialDesign } from "../sequential.ts";
+import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../sequential.ts";
 import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
 import { rerunFailure } from "./failed.ts";
@@ -31,8 +32,13 @@ import { type MeasureSetup, measure } from "./measure.ts";
 export const VERIFY_SEED_BASE = 1000;
 
 export interface VerifyRunOptions {
-  /** Gain of interest in val_bpb: futility stops for noise once the data exclude it. */
+  /** Gain of interest in val_bpb: futility stops for noise once the data exclude it (raised to 2·δ_min when below). */
   effect: number;
+  /**
+   * δ_min in val_bpb, one for every claim or one per claim (the tournament: each org's own):
+   * `real` needs a gain shown above it; a gain shown within ±δ_min is `negligible`.
+   */
+  margin: number | ((experiment: Experiment) => number);
   maxSeeds: number;
   minSeeds: number;
   alpha: number;
@@ -85,7 +91,7 @@ export function claimsOf(experiments: Experiment[]): Experiment[] {
 export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experiment[], claims: VerifiableClaim[], o: VerifyRunOptions): Promise<VerifySummary> {
   const judged = await judgeClaims(setup, claims, o);
   const claimOutcomes: ClaimOutcome[] = judged.map((j) => ({ experiment: j.experiment, verification: setup.store.recordVerification(j.verification) }));
-  const counts: Record<Verdict, number> = { real: 0, noise: 0, inconclusive: 0, flagged: 0 };
+  const counts: Record<Verdict, number> = { real: 0, noise: 0, negligible: 0, inconclusive: 0, flagged: 0 };
   for (const c of claimOutcomes) counts[c.verification.verdict]++;
   const finished = experiments.filter((e) => e.status === "keep" || e.status === "discard" || e.status === "crash" || e.status === "invalid").length;
   const nullModel = naiveKeepsUnderNoise(Math.max(1, finished));
@@ -94,12 +100,14 @@ export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experi
 
 /** The verdicts of the claims (BH across them), measured but not recorded. */
 export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[], o: VerifyRunOptions): Promise<JudgedClaim[]> {
-  const design = sequentialDesign({ effect: o.effect, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
   const pending: Pending[] = [];
   for (const [i, c] of claims.entries()) {
     const claim = "experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" };
     o.onClaim?.(claim.experiment, i, claims.length);
-    pending.push(await verifyOne(setup, claim, design, o));
+    const margin = typeof o.margin === "function" ? o.margin(claim.experiment) : o.margin;
+    const effect = Math.max(o.effect, 2 * margin);
+    const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
+    pending.push(await verifyOne(setup, claim, design, o.alpha));
   }
 
   // Benjamini–Hochberg across the claims that were measured.
@@ -126,22 +134,23 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
       ...(pAdjusted !== undefined ? { pAdjusted } : {}),
       ...(p.testBpb !== undefined ? { testBpb: p.testBpb } : {}),
       ...(p.parentTestBpb !== undefined ? { parentTestBpb: p.parentTestBpb } : {}),
-      details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, effect: o.effect, alpha: o.alpha, claims: measured.length })),
+      details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, alpha: o.alpha, claims: measured.length })),
     };
     return { experiment: e, verification };
   });
 }
 
-async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: ReturnType<typeof sequentialDesign>, o: VerifyRunOptions): Promise<Pending> {
+async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number): Promise<Pending> {
   const e = claim.experiment;
   const parentCommit = claim.parentCommit;
+  const rule = { margin: design.margin, effect: design.effect };
   const integrity = classifyDiff(claim.diff);
   if (integrity.trivial)
-    return { experiment: e, parentCommit, verdict: "flagged", reason: `not credited: ${integrity.reason}`, gains: [], details: { integrity: integrity.kind } };
+    return { experiment: e, parentCommit, verdict: "flagged", reason: `not credited: ${integrity.reason}`, gains: [], details: { integrity: integrity.kind, ...rule } };
 
   const gains: number[] = [];
-  const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: {} };
-  for (let i = 0; i < o.maxSeeds; i++) {
+  const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: { ...rule } };
+  for (let i = 0; i < design.maxSeeds; i++) {
     const seed = VERIFY_SEED_BASE + i;
     const test = i === 0;
     const parent = await measure(setup, parentCommit, seed, "verify", { test });
@@ -169,7 +178,7 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Retur
   }
   // A flagged claim takes no part in Benjamini–Hochberg (no p-value), like a trivial diff.
   if (gains.length >= 2 && pending.verdict !== "flagged") {
-    const fixed = verifyGains(gains, { alpha: o.alpha });
+    const fixed = verifyGains(gains, { alpha, margin: design.margin });
     pending.pValue = fixed.pValue;
     pending.details.interval = [fixed.interval.lower, fixed.interval.upper];
     pending.details.bootstrap = [fixed.bootstrap.lower, fixed.bootstrap.upper];
