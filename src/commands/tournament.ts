@@ -32,7 +32,7 @@ import {
 } from "../tournament/index.ts";
 import { TournamentError } from "../tournament/errors.ts";
 import { metaAgentFor } from "../tournament/evolve.ts";
-import { META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
+import { DEFAULT_CHAMPION_ALPHA, META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,6 +52,8 @@ interface TournamentArgs {
   profile?: string;
   seed: number;
   "max-seeds"?: number;
+  margin?: number;
+  "champion-alpha"?: number;
   quick: boolean;
   agent: string;
   model?: string;
@@ -86,6 +88,11 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment, and of the meta-mutator" })
       .option("max-seeds", { type: "number", describe: "cap on paired verification seeds per claim (default 6; --quick 3)" })
+      .option("margin", {
+        type: "number",
+        describe: "δ_min in val_bpb for every claim: real needs a gain shown above it (default: per org, its simplicity threshold or half the seed-noise sd from `nightshift noise`, whichever is larger)",
+      })
+      .option("champion-alpha", { type: "number", describe: `a real claim moves the champion only if its p-value is also below this (default ${DEFAULT_CHAMPION_ALPHA})` })
       .option("agent", { choices: AGENT_KINDS, default: "builtin", describe: "who proposes the orgs' experiments (LLM keys from ANTHROPIC_API_KEY / OPENAI_API_KEY)" })
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
       .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server" })
@@ -149,7 +156,14 @@ async function start(argv: TournamentArgs): Promise<void> {
     seed: argv.seed,
     evolutionSeed: argv.seed,
     devices: argv.devices,
-    verify: { maxSeeds, minSeeds: Math.min(2, maxSeeds), alpha: 0.05, effect: 0.002 },
+    verify: {
+      maxSeeds,
+      minSeeds: Math.min(2, maxSeeds),
+      alpha: 0.05,
+      effect: 0.002,
+      ...(argv.margin !== undefined ? { margin: argv.margin } : {}),
+      championAlpha: argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA,
+    },
     breed: 1,
     retire: 1,
     meta: {

@@ -1,8 +1,10 @@
 /**
  * `nightshift verify`: rerun claimed wins with fresh paired seeds and say which are real.
  * One experiment (its id, or its commit as results.tsv shows it) or every claim of a run
- * (`--run`); the verdicts (real / noise / inconclusive / flagged) are stored and printed beside
- * what the naive keep rule would keep under pure noise. Without the sandbox, the claims of an LLM
+ * (`--run`); the verdicts (real / noise / negligible / inconclusive / flagged) are stored and
+ * printed beside what the naive keep rule would keep under pure noise. `real` needs a gain shown
+ * above δ_min (stats/reruns/thresholds.ts); without a noise floor for the run's conditions, one
+ * is measured first (NOISE_SEEDS_FOR_MARGIN reruns of the baseline, stored and reused). Without the sandbox, the claims of an LLM
  * agent's run are refused (--no-sandbox accepts the risk); a builtin agent's train unsandboxed
  * with a warning.
  */
@@ -15,6 +17,9 @@ import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
 import { authorOfAgent } from "../loop/sandbox.ts";
 import { UsageError, pickRun, withSandbox } from "./common.ts";
 import { measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
+import { measureNoiseFloor } from "../stats/reruns/noise.ts";
+import type { MeasureSetup } from "../stats/reruns/measure.ts";
+import { MARGIN_NOISE_FRACTION, type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
 
 interface VerifyArgs {
   experiment?: string;
@@ -24,18 +29,19 @@ interface VerifyArgs {
   "min-seeds": number;
   alpha: number;
   effect?: number;
+  margin?: number;
   dataset?: string;
   "hard-limit"?: number;
   json: boolean;
   sandbox?: boolean;
 }
 
-/** Without --effect: the noise floor's detectable effect, else the org's simplicity threshold, at least this. */
-const MIN_DEFAULT_EFFECT = 0.001;
+/** Reruns of the baseline when δ_min needs a noise floor and none was measured (as `nightshift noise`). */
+const NOISE_SEEDS_FOR_MARGIN = 5;
 
 export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: "verify [experiment]",
-  describe: "Rerun claimed wins with paired seeds: real, noise, inconclusive, or flagged",
+  describe: "Rerun claimed wins with paired seeds: real, negligible, noise, inconclusive, or flagged",
   builder: (y) =>
     withSandbox(y)
       .positional("experiment", { type: "string", describe: "an experiment id, or its commit (as results.tsv shows it)" })
@@ -44,7 +50,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option("max-seeds", { type: "number", default: 8, describe: "cap on paired seeds per claim" })
       .option("min-seeds", { type: "number", default: 3, describe: "paired seeds before the first look" })
       .option("alpha", { type: "number", default: 0.05, describe: "one-sided false-real rate, across all looks (and, with BH, across claims)" })
-      .option("effect", { type: "number", describe: "the gain of interest in val_bpb (default: the noise floor's detectable effect)" })
+      .option("margin", {
+        type: "number",
+        describe: `δ_min in val_bpb: real needs a gain shown above it, a gain within ±δ_min is negligible (default: the larger of the org's simplicity threshold and ${MARGIN_NOISE_FRACTION} × the seed-noise sd, measured when missing)`,
+      })
+      .option("effect", { type: "number", describe: "the gain of interest in val_bpb, at least 2·δ_min (default: the noise floor's detectable effect)" })
       .option("dataset", { type: "string", describe: "a prepared dataset (default: the run's own)" })
       .option("hard-limit", { type: "number", describe: "kill a rerun after this many seconds" })
       .option("json", { type: "boolean", default: false, describe: "the verdicts as JSON" })
@@ -59,6 +69,9 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     integer("min-seeds", argv["min-seeds"], 2);
     if (!(argv.alpha > 0 && argv.alpha < 0.5)) throw new UsageError(`--alpha must be in (0, 0.5), got ${argv.alpha}`);
     if (argv.effect !== undefined && !(argv.effect > 0)) throw new UsageError(`--effect must be a positive gain in val_bpb, got ${argv.effect}`);
+    if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
+    if (argv.margin !== undefined && argv.effect !== undefined && !(argv.effect > argv.margin))
+      throw new UsageError(`--effect (${argv.effect}) must be above --margin (${argv.margin}): the effect of interest is a gain worth crediting`);
 
     const opened = await openForMeasuring(argv.workspace);
     try {
@@ -74,9 +87,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         sandbox,
         quiet: argv.json,
       });
-      const effect = argv.effect ?? defaultEffect(store, run, setup.datasetDir);
+      const thresholds = await thresholdsOf(setup, run, argv);
+      const { effect, margin } = thresholds;
       const summary = await verifyClaimsOfRun(setup, store.listExperiments(run.id), claims, {
         effect,
+        margin,
         maxSeeds: argv["max-seeds"],
         minSeeds: argv["min-seeds"],
         alpha: argv.alpha,
@@ -84,8 +99,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
           if (!argv.json) process.stderr.write(`claim ${i + 1}/${n}: exp ${e.seq} ${e.commit!.slice(0, 7)} ${e.description}\n`);
         },
       });
-      if (argv.json) console.log(JSON.stringify({ run: { id: run.id, branch: run.branch }, effect, ...summary }));
-      else print(run, effect, summary);
+      if (argv.json) console.log(JSON.stringify({ run: { id: run.id, branch: run.branch }, ...thresholds, ...summary }));
+      else print(run, thresholds, summary);
     } finally {
       opened.close();
     }
@@ -114,15 +129,37 @@ function selectClaims(store: Store, experiment: string | undefined, which: strin
   return { run: r, claims: [e] };
 }
 
-function defaultEffect(store: Store, run: Run, datasetDir: string): number {
-  const floor = store.latestNoiseFloor({ profile: run.profile, timeBudget: run.timeBudget, deviceKind: run.deviceKind, dataset: basename(datasetDir) });
-  const org = store.getOrg(run.orgId);
-  const threshold = parseStrategy(org.programMd)?.simplicityThreshold ?? 0;
-  return Math.max(floor?.mde ?? 0, threshold, MIN_DEFAULT_EFFECT);
+/**
+ * δ_min and the effect of interest (thresholds.ts). δ_min needs the seed-noise sd under the
+ * run's conditions: without a stored noise floor (and without --margin), one is measured here.
+ */
+async function thresholdsOf(setup: MeasureSetup, run: Run, argv: VerifyArgs): Promise<Thresholds> {
+  const { store } = setup;
+  const key = { profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) };
+  let floor = store.latestNoiseFloor(key);
+  if (!floor && argv.margin === undefined) {
+    const baseline = store.listExperiments(run.id).find((e) => e.seq === 1 && e.commit !== null)?.commit ?? run.baseCommit;
+    if (!argv.json)
+      process.stderr.write(`no noise floor for ${key.profile}, ${key.timeBudget} s, ${key.deviceKind}, dataset ${key.dataset}: measuring it for δ_min (${NOISE_SEEDS_FOR_MARGIN} reruns of ${baseline.slice(0, 7)}; \`nightshift noise\` measures it ahead)\n`);
+    const measured = await measureNoiseFloor(setup, baseline, NOISE_SEEDS_FOR_MARGIN, argv["max-seeds"]);
+    if (measured.values.length < 2)
+      throw new UsageError(`the noise floor could not be measured: ${measured.failed} of ${NOISE_SEEDS_FOR_MARGIN} reruns of the baseline ${baseline.slice(0, 7)} failed (see \`nightshift results\`); give --margin to verify without it`);
+    floor = measured.floor;
+  }
+  const simplicityThreshold = parseStrategy(store.getOrg(run.orgId).programMd)?.simplicityThreshold ?? 0;
+  return verificationThresholds({
+    simplicityThreshold,
+    floor: floor ?? null,
+    ...(argv.margin !== undefined ? { margin: argv.margin } : {}),
+    ...(argv.effect !== undefined ? { effect: argv.effect } : {}),
+  });
 }
 
-function print(run: Run, effect: number, s: VerifySummary): void {
-  console.log(`run ${run.branch}: ${s.claims.length} claim${s.claims.length === 1 ? "" : "s"} verified (effect of interest ${effect.toPrecision(3)} bpb)`);
+function print(run: Run, t: Thresholds, s: VerifySummary): void {
+  console.log(
+    `run ${run.branch}: ${s.claims.length} claim${s.claims.length === 1 ? "" : "s"} verified ` +
+      `(δ_min ${t.margin.toPrecision(3)} bpb: ${t.marginFrom}; effect of interest ${t.effect.toPrecision(3)} bpb)`,
+  );
   for (const { experiment: e, verification: v } of s.claims) {
     const gain = v.meanGain === null ? "" : ` gain ${v.meanGain >= 0 ? "+" : ""}${v.meanGain.toFixed(5)}`;
     const p = v.pAdjusted === null ? "" : ` p_BH ${v.pAdjusted.toPrecision(3)}`;
@@ -133,6 +170,6 @@ function print(run: Run, effect: number, s: VerifySummary): void {
   const c = s.counts;
   console.log(
     `naive rule kept ${s.naive.keeps} of ${s.naive.finished} experiments; under pure noise it would keep ${s.naive.expectedFalseKeeps.toFixed(1)} ± ${s.naive.sd.toFixed(1)}. ` +
-      `Verified: ${c.real} real, ${c.noise} noise, ${c.inconclusive} inconclusive, ${c.flagged} flagged.`,
+      `Verified: ${c.real} real, ${c.negligible} negligible, ${c.noise} noise, ${c.inconclusive} inconclusive, ${c.flagged} flagged.`,
   );
 }

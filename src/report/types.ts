@@ -374,7 +374,7 @@ export interface AllocationSection {
   totalDeviceSeconds: number;
 }
 
-export type VerdictKind = "real" | "noise" | "inconclusive" | "flagged";
+export type VerdictKind = "real" | "noise" | "negligible" | "inconclusive" | "flagged";
 
 export interface VerdictSection {
   rows: VerdictRow[];
@@ -402,6 +402,8 @@ export interface VerdictRow {
   gain: Interval | null;
   /** Multiplicity-adjusted p-value. */
   pAdjusted: number | null;
+  /** δ_min the claim was judged against (verifications before margins: null). */
+  margin: number | null;
   /** Paired seeds measured. */
   reruns: number;
   /** One line: why this verdict. */

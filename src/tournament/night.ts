@@ -13,17 +13,20 @@
  * Every step is recorded before the next begins, so a kill loses at most the experiment or the
  * verification training in flight (measurements are reused).
  */
+import { basename } from "node:path";
 import { LoopError, runLoop } from "../loop/loop.ts";
 import type { DeviceSlot } from "../loop/devices.ts";
 import type { Workspace } from "../loop/workspace.ts";
 import { runBranchName } from "../lab/index.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
+import { verificationThresholds } from "../stats/reruns/thresholds.ts";
 import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
-import type { Allocation, Experiment, NewNightResult, Night, Tournament } from "../store/index.ts";
+import { parseStrategy } from "../agents/strategy.ts";
+import type { Allocation, Experiment, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
 import { type OrgProgress, allocateRound } from "./allocation.ts";
 import { breedNight } from "./evolve.ts";
-import type { TournamentSettings } from "./settings.ts";
+import { DEFAULT_CHAMPION_ALPHA, type TournamentSettings } from "./settings.ts";
 
 export interface NightContext {
   ws: Workspace;
@@ -267,7 +270,19 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     },
   };
   const { maxSeeds, minSeeds, alpha, effect } = c.settings.verify;
-  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { effect, maxSeeds, minSeeds, alpha }) : [];
+  const championAlpha = c.settings.verify.championAlpha ?? DEFAULT_CHAMPION_ALPHA;
+  const floor = store.latestNoiseFloor({ profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) }) ?? null;
+  const margins = new Map(
+    entries.map((e) => {
+      const simplicityThreshold = parseStrategy(e.org.programMd)?.simplicityThreshold ?? 0;
+      const given = c.settings.verify.margin;
+      return [e.org.id, verificationThresholds({ simplicityThreshold, floor, ...(given !== undefined ? { margin: given } : {}), effect })] as const;
+    }),
+  );
+  const marginOf = (experiment: Experiment): number => margins.get(entries.find((e) => e.best?.id === experiment.id)!.org.id)!.margin;
+  for (const e of entries)
+    if (e.best) c.log(`night ${night.number}: ${e.org.name}'s claim needs a gain above δ_min ${margins.get(e.org.id)!.margin.toPrecision(3)} bpb (${margins.get(e.org.id)!.marginFrom})`);
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { effect, margin: marginOf, maxSeeds, minSeeds, alpha }) : [];
 
   const scored = entries.map((e) => {
     const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;
@@ -292,10 +307,17 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   });
   scored.sort((a, b) => b.result.score - a.result.score || b.result.claimedGain - a.result.claimedGain || a.result.orgId - b.result.orgId);
   scored.forEach((s, i) => (s.result.rank = i + 1));
-  const real = scored.filter((s) => s.v?.verdict === "real").sort((a, b) => b.result.verifiedGain - a.result.verifiedGain || a.result.rank - b.result.rank)[0];
+  // The champion moves only on a claim that is real at the stricter champion level too.
+  const pOf = (v: NewVerification): number => v.pAdjusted ?? v.pValue ?? 1;
+  const real = scored.filter((s) => s.v?.verdict === "real" && pOf(s.v) < championAlpha).sort((a, b) => b.result.verifiedGain - a.result.verifiedGain || a.result.rank - b.result.rank)[0];
   const champion = real ? { commit: real.e.best!.commit!, orgId: real.e.org.id, gain: real.result.verifiedGain } : null;
   store.recordNightResults(night.id, scored.map((s) => s.result), champion);
   for (const s of scored)
     c.log(`night ${night.number}: #${s.result.rank} ${s.e.org.name} ${s.v ? `${s.v.verdict} gain ${(s.v.meanGain ?? 0).toFixed(5)} (${s.v.reason})` : "no claim"} score ${s.result.score.toFixed(4)}/h`);
-  c.log(champion ? `night ${night.number}: champion → ${champion.commit.slice(0, 7)} (${real!.e.org.name}, +${champion.gain.toFixed(5)})` : `night ${night.number}: the champion stays`);
+  const realButWeak = scored.filter((s) => s.v?.verdict === "real" && pOf(s.v) >= championAlpha).map((s) => s.e.org.name);
+  c.log(
+    champion
+      ? `night ${night.number}: champion → ${champion.commit.slice(0, 7)} (${real!.e.org.name}, +${champion.gain.toFixed(5)})`
+      : `night ${night.number}: the champion stays${realButWeak.length > 0 ? ` (${realButWeak.join(", ")}: real, but p ≥ the champion level ${championAlpha})` : ""}`,
+  );
 }

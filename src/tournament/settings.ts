@@ -56,7 +56,13 @@ export interface TournamentSettings {
   /** Seeds the meta-mutator (children are deterministic given it and the night). */
   evolutionSeed: number;
   devices: string;
-  verify: { maxSeeds: number; minSeeds: number; alpha: number; effect: number };
+  /**
+   * Verification of each night's claims. margin: δ_min for every claim (absent: per claim, the
+   * org's simplicity threshold or half the seed-noise sd, whichever is larger). championAlpha:
+   * the stricter level a real claim's p-value must also pass to move the champion (absent in
+   * tournaments started before it: DEFAULT_CHAMPION_ALPHA).
+   */
+  verify: { maxSeeds: number; minSeeds: number; alpha: number; effect: number; margin?: number; championAlpha?: number };
   /** Orgs that breed and orgs that retire after each night (equal: the population holds). */
   breed: number;
   retire: number;
@@ -72,6 +78,9 @@ export interface TournamentSettings {
    */
   sandbox?: SandboxMode;
 }
+
+/** A champion moves only on a claim whose p-value also passes this (stricter than a keep's 0.05). */
+export const DEFAULT_CHAMPION_ALPHA = 0.01;
 
 export const DEFAULT_META: MetaSettings = {
   mutator: "builtin",
@@ -95,6 +104,10 @@ export function checkSettings(s: TournamentSettings): void {
   if (s.meta.hyperMutationRate !== undefined && !(s.meta.hyperMutationRate >= 0 && s.meta.hyperMutationRate <= 1)) fail(`the hyper-mutation rate must be in [0, 1], got ${s.meta.hyperMutationRate}`);
   if (!Number.isInteger(s.verify.maxSeeds) || s.verify.maxSeeds < 2) fail(`verification needs at least 2 seeds, got ${s.verify.maxSeeds}`);
   if (!(s.verify.effect > 0)) fail(`the verification effect must be positive, got ${s.verify.effect}`);
+  if (s.verify.margin !== undefined && !(s.verify.margin >= 0)) fail(`--margin must be a gain in val_bpb ≥ 0, got ${s.verify.margin}`);
+  const championAlpha = s.verify.championAlpha;
+  if (championAlpha !== undefined && !(championAlpha > 0 && championAlpha <= s.verify.alpha))
+    fail(`--champion-alpha must be in (0, ${s.verify.alpha}] (no looser than the verification's alpha), got ${championAlpha}`);
   if (s.sandbox !== undefined && !SANDBOX_MODES.includes(s.sandbox)) fail(`the sandbox setting must be one of ${SANDBOX_MODES.join(", ")}, got ${String(s.sandbox)}`);
 }
 

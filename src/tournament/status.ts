@@ -3,6 +3,12 @@ import type { Store, Tournament } from "../store/index.ts";
 
 export function tournamentStatus(store: Store, t: Tournament) {
   const name = (id: number | null) => (id === null ? null : store.getOrg(id).name);
+  /** δ_min the result's verification judged by (null: none recorded, or no verification). */
+  const marginOf = (r: { runId: number | null; verificationId: number | null }): number | null => {
+    if (r.runId === null || r.verificationId === null) return null;
+    const margin = store.runVerifications(r.runId).find((v) => v.id === r.verificationId)?.details.margin;
+    return typeof margin === "number" ? margin : null;
+  };
   return {
     tournament: { name: t.name, status: t.status, nights: t.nights, baseCommit: t.baseCommit, championCommit: t.championCommit, settings: t.settings },
     nights: store.listNights(t.id).map((n) => ({
@@ -10,7 +16,7 @@ export function tournamentStatus(store: Store, t: Tournament) {
       status: n.status,
       baseCommit: n.baseCommit,
       allocations: store.listAllocations(n.id).map((a) => ({ org: name(a.orgId), round: a.round, experiments: a.experiments, status: a.status, runId: a.runId })),
-      results: store.listNightResults(n.id).map((r) => ({ rank: r.rank, org: name(r.orgId), verdict: r.verdict, claimedGain: r.claimedGain, verifiedGain: r.verifiedGain, deviceSeconds: r.deviceSeconds, experiments: r.experiments, score: r.score })),
+      results: store.listNightResults(n.id).map((r) => ({ rank: r.rank, org: name(r.orgId), verdict: r.verdict, margin: marginOf(r), claimedGain: r.claimedGain, verifiedGain: r.verifiedGain, deviceSeconds: r.deviceSeconds, experiments: r.experiments, score: r.score })),
     })),
     champions: store.listChampions(t.id).map((c) => ({ night: c.nightId === null ? 0 : store.listNights(t.id).find((n) => n.id === c.nightId)!.number, commit: c.commit, org: name(c.orgId), gain: c.gain })),
     population: store.listMembers(t.id).map((m) => ({
@@ -36,7 +42,7 @@ export function formatStatus(s: TournamentStatus): string {
     out.push(`night ${n.number} (${n.status}) from ${n.baseCommit.slice(0, 7)}`);
     for (const a of n.allocations) out.push(`  round ${a.round}: ${a.org} ${a.experiments} experiments (${a.status})`);
     for (const r of n.results)
-      out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}, claimed ${r.claimedGain.toFixed(5)}, verified ${r.verifiedGain.toFixed(5)}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
+      out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}${r.margin !== null ? ` (δ_min ${r.margin.toPrecision(3)})` : ""}, claimed ${r.claimedGain.toFixed(5)}, verified ${r.verifiedGain.toFixed(5)}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
   }
   out.push("champion chain:");
   for (const c of s.champions) out.push(`  night ${c.night}: ${c.commit.slice(0, 7)}${c.org ? ` by ${c.org} (+${c.gain.toFixed(5)})` : " (the base)"}`);

@@ -64,12 +64,16 @@ beforeAll(async () => {
 
 describe("nightshift verify", () => {
   it("confirms the planted gain, credits no negligible change, and flags none of the real diffs", () => {
-    // alpha 0.01: a WEIGHT_DECAY nudge of 1e-7 does shift training a little, consistently across
-    // paired seeds, so at the default 0.05 one of the nudges was confirmed real in about one CI
-    // run in six; the planted +0.19 bpb gain clears 0.01 by far.
-    const r = cli("verify", "--run", "a", "--max-seeds", "3", "--alpha", "0.01", "--json");
+    // A WEIGHT_DECAY nudge of 1e-7 does shift training a little, consistently across paired
+    // seeds: without a margin one was confirmed real in about one CI run in six. δ_min (half the
+    // seed-noise sd, measured here first as no noise floor exists yet) is what keeps it out; the
+    // planted +0.19 bpb gain clears it by far.
+    const r = cli("verify", "--run", "a", "--max-seeds", "3", "--json");
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
+    expect(out.margin).toBeGreaterThan(0);
+    expect(out.marginFrom).toMatch(/^0\.5 × the seed-noise sd/);
+    expect(out.effect).toBeGreaterThanOrEqual(2 * out.margin);
     const verdicts = new Map<string, string>(out.claims.map((c: { experiment: { description: string }; verification: { verdict: string } }) => [c.experiment.description, c.verification.verdict]));
     expect(verdicts.get("restore UNEMBEDDING_LR"), r.stdout).toBe("real");
     for (const [description, verdict] of verdicts) if (description !== "restore UNEMBEDDING_LR") expect(verdict, description).not.toBe("real");
@@ -90,7 +94,27 @@ describe("nightshift verify", () => {
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
     const run = store.findRunByBranch("nightshift/a/naive")!;
     expect(store.runVerifications(run.id).map((v) => v.verdict)).toEqual(out.claims.map((c: { verification: { verdict: string } }) => c.verification.verdict));
+    // The measured floor is stored, and every rerun claim records the δ_min it was judged by.
+    expect(store.latestNoiseFloor({ profile: "cpu", timeBudget: 1, deviceKind: "cpu", dataset: "data" })?.seeds).toBeGreaterThanOrEqual(2);
+    for (const v of store.runVerifications(run.id)) expect(v.details.margin).toBe(out.margin);
     store.close();
+  }, 300_000);
+
+  it("judges by --margin when given, without measuring, and refuses a margin that is negative or above --effect", () => {
+    const ok = cli("verify", "--run", "a", "--max-seeds", "3", "--margin", "5", "--json");
+    expect(ok.status, ok.stderr).toBe(0);
+    const out = JSON.parse(ok.stdout);
+    expect(out).toMatchObject({ margin: 5, marginFrom: "given", effect: 10 });
+    // No claim gains 5 bpb (the planted one gains ~2.4): none is real against that margin.
+    expect(out.counts.real, ok.stdout).toBe(0);
+    for (const [args, message] of [
+      [["--margin", "-0.1"], /--margin must be a gain in val_bpb ≥ 0/],
+      [["--margin", "0.01", "--effect", "0.005"], /--effect \(0\.005\) must be above --margin \(0\.01\)/],
+    ] as const) {
+      const r = cli("verify", "--run", "a", ...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
   }, 240_000);
 
   it("reuses the measurements of an earlier verify instead of training again", () => {

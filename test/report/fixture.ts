@@ -224,6 +224,7 @@ export function withOptionalSections(model: ReportModel): ReportModel {
           meanGain: 0.008,
           gain: { ...gain, estimate: 0.008, low: 0.004, high: 0.012 },
           pAdjusted: 0.012,
+          margin: 0.0015,
           reruns: 5,
           reason: "the gain's lower bound 0.004 clears zero after 5 paired seeds",
         },

@@ -239,20 +239,22 @@ describe("verification verdicts from the store", () => {
       pAdjusted: 0.003,
       testBpb: 1.8702,
       reason: "lower bound above zero",
-      details: { interval: [0.004, 0.0082], alpha: 0.05 },
+      details: { interval: [0.004, 0.0082], alpha: 0.05, margin: 0.0015 },
     });
     const verified = buildRunReport(store, store.getRun(fx.runId), { now: NOW });
     expect(verified.verdicts).toMatchObject({ naiveKeeps: 2, verifiedKeeps: 1, noiseSd: null });
     expect(verified.verdicts!.expectedFalseKeeps).toBeCloseTo(1 / 2 + 1 / 3 + 1 / 4 + 1 / 5 + 1 / 6, 9);
     expect(verified.verdicts!.rows.map((r) => [r.seq, r.verdict, r.reruns])).toEqual([[2, "noise", 6], [6, "real", 4]]);
     expect(verified.verdicts!.rows[1]!.gain).toEqual({ estimate: 0.0061, low: 0.004, high: 0.0082, level: 0.9 });
+    // δ_min as the verification recorded it; none before margins existed.
+    expect(verified.verdicts!.rows.map((r) => r.margin)).toEqual([null, 0.0015]);
     expect(verified.headline.testBpb).toBe(1.8702);
 
     const page = await renderReport(verified, { format: "html" });
     const section = parse(page).querySelector("#verdicts")!;
     expect(section.text).toContain("2 naive keeps · 1 verified as real · 1.5 keeps expected from noise alone");
     expect(section.querySelectorAll("tbody tr")[1]!.querySelectorAll("td").map((td) => td.text)).toEqual([
-      "default", "6", fx.commits.get(5)!.slice(0, 7), "keep", "real", "+0.006100", "[+0.004000, +0.008200] (90%)", "0.0030", "4", "lower bound above zero", "wider heads, shapes fixed",
+      "default", "6", fx.commits.get(5)!.slice(0, 7), "keep", "real", "+0.006100", "0.001500", "[+0.004000, +0.008200] (90%)", "0.0030", "4", "lower bound above zero", "wider heads, shapes fixed",
     ]);
     expect(page).toContain("the interval covers zero &lt;b&gt;after&lt;/b&gt; 6 seeds");
     expect(page).toContain("1.870200"); // the test-split card

@@ -41,6 +41,7 @@ export function buildVerdicts(store: Store, run: Run, section: RunSection): Verd
       meanGain: v.meanGain,
       gain: gainInterval(v),
       pAdjusted: v.pAdjusted,
+      margin: typeof v.details.margin === "number" ? v.details.margin : null,
       reruns: v.seeds,
       reason: v.reason,
     });
