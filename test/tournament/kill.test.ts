@@ -32,6 +32,7 @@ import { seededRandom } from "../support/random.ts";
 import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
 import { writeTestOrgs } from "./orgs.ts";
+import { DEFAULT_CHAMPION_ALPHA, settingsFromJson } from "../../src/tournament/settings.ts";
 
 const bin = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "ns-tkill-"));
@@ -251,6 +252,7 @@ function checkFinished(): void {
   withStore((store) => {
     expect(store.checkIntegrity().ok).toBe(true);
     const t = store.getTournamentByName(NAME)!;
+    const championAlpha = settingsFromJson(t.settings).verify.championAlpha ?? DEFAULT_CHAMPION_ALPHA;
     expect(t.status).toBe("finished");
     const nights = store.listNights(t.id);
     expect(nights.map((n) => [n.number, n.status])).toEqual(Array.from({ length: NIGHTS }, (_, i) => [i + 1, "finished"]));
@@ -292,12 +294,20 @@ function checkFinished(): void {
         const r = results.find((x) => x.orgId === move.orgId)!;
         expect(r.verdict).toBe("real");
         expect(r.verificationId).not.toBeNull();
+        const v = store.runVerifications(r.runId!).find((x) => x.id === r.verificationId)!;
+        expect(v.pAdjusted ?? v.pValue ?? 1).toBeLessThan(championAlpha);
         expect(r.verifiedGain).toBeGreaterThan(0);
         expect(move.gain).toBeCloseTo(r.verifiedGain, 12);
         expect(store.getExperiment(r.experimentId!).commit).toBe(move.commit);
         expect(git(lab, ["merge-base", "--is-ancestor", night.baseCommit, move.commit]).status).toBe(0);
         champion = move.commit;
-      } else expect(results.some((r) => r.verdict === "real")).toBe(false);
+      } else {
+        // No move: no real claim passed the stricter champion level.
+        for (const r of results.filter((x) => x.verdict === "real")) {
+          const v = store.runVerifications(r.runId!).find((x) => x.id === r.verificationId)!;
+          expect(v.pAdjusted ?? v.pValue ?? 1).toBeGreaterThanOrEqual(championAlpha);
+        }
+      }
     }
     expect(t.championCommit).toBe(champion);
     // The population held; the children bred after night 1 joined night 2 with their lineage.
