@@ -141,6 +141,10 @@ async function start(argv: TournamentArgs): Promise<void> {
   const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
   const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
   parseDevices(argv.devices, engineMachine()); // a bad --devices fails before anything is written
+  if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
+  const championAlpha = argv["champion-alpha"];
+  if (championAlpha !== undefined && !(championAlpha > 0 && championAlpha <= 0.05))
+    throw new UsageError(`--champion-alpha must be in (0, 0.05] (no looser than the verification's alpha 0.05), got ${championAlpha}`);
   const orgsDir = argv.orgs ?? DEFAULT_ORGS;
   const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
   const chosen = population === undefined ? sources : sources.slice(0, population);

@@ -90,6 +90,8 @@ describe("nightshift tournament", () => {
       [["start", "t2", "--nights", "0", "--orgs", orgs, "--dataset", dataset], /--nights must be an integer ≥ 1/],
       [["start", "t2", "--nights", "1", "--orgs", join(root, "data"), "--dataset", dataset], /no orgs there/],
       [["start", "t2", "--nights", "1", "--orgs", orgs, "--population", "1", "--dataset", dataset], /--population must be an integer ≥ 2/],
+      [["start", "t2", "--nights", "1", "--orgs", orgs, "--champion-alpha", "0.5", "--dataset", dataset], /--champion-alpha must be in \(0, 0\.05\]/],
+      [["start", "t2", "--nights", "1", "--orgs", orgs, "--margin", "-1", "--dataset", dataset], /--margin must be a gain in val_bpb ≥ 0/],
       [["start", "t1", "--nights", "1", "--orgs", orgs, "--dataset", dataset, "--profile", "cpu"], /already exists/],
     ];
     for (const [args, message] of cases) {
