@@ -36,6 +36,8 @@ import { DEFAULT_CHAMPION_ALPHA, META_AGENTS, type MetaAgentKind } from "../tour
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
+/** The one-sided level a night's claims are verified at. */
+const VERIFY_ALPHA = 0.05;
 const DEFAULT_ORGS = join(PROJECT, "orgs");
 
 interface TournamentArgs {
@@ -142,9 +144,9 @@ async function start(argv: TournamentArgs): Promise<void> {
   const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
   parseDevices(argv.devices, engineMachine()); // a bad --devices fails before anything is written
   if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
-  const championAlpha = argv["champion-alpha"];
-  if (championAlpha !== undefined && !(championAlpha > 0 && championAlpha <= 0.05))
-    throw new UsageError(`--champion-alpha must be in (0, 0.05] (no looser than the verification's alpha 0.05), got ${championAlpha}`);
+  const championAlpha = argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA;
+  if (!(championAlpha > 0 && championAlpha <= VERIFY_ALPHA))
+    throw new UsageError(`--champion-alpha must be in (0, ${VERIFY_ALPHA}] (no looser than the verification's alpha ${VERIFY_ALPHA}), got ${championAlpha}`);
   const orgsDir = argv.orgs ?? DEFAULT_ORGS;
   const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
   const chosen = population === undefined ? sources : sources.slice(0, population);
@@ -163,10 +165,10 @@ async function start(argv: TournamentArgs): Promise<void> {
     verify: {
       maxSeeds,
       minSeeds: Math.min(2, maxSeeds),
-      alpha: 0.05,
+      alpha: VERIFY_ALPHA,
       effect: 0.002,
       ...(argv.margin !== undefined ? { margin: argv.margin } : {}),
-      championAlpha: argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA,
+      championAlpha,
     },
     breed: 1,
     retire: 1,

@@ -4,9 +4,9 @@
  * (`--run`); the verdicts (real / noise / negligible / inconclusive / flagged) are stored and
  * printed beside what the naive keep rule would keep under pure noise. `real` needs a gain shown
  * above δ_min (stats/reruns/thresholds.ts); without a noise floor for the run's conditions, one
- * is measured first (NOISE_SEEDS_FOR_MARGIN reruns of the baseline, stored and reused). Without the sandbox, the claims of an LLM
- * agent's run are refused (--no-sandbox accepts the risk); a builtin agent's train unsandboxed
- * with a warning.
+ * is measured first (NOISE_SEEDS_FOR_MARGIN reruns of the baseline, stored and reused). Without
+ * the sandbox, the claims of an LLM agent's run are refused (--no-sandbox accepts the risk); a
+ * builtin agent's train unsandboxed with a warning.
  */
 import { basename } from "node:path";
 import type { CommandModule } from "yargs";
@@ -88,10 +88,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         quiet: argv.json,
       });
       const thresholds = await thresholdsOf(setup, run, argv);
-      const { effect, margin } = thresholds;
       const summary = await verifyClaimsOfRun(setup, store.listExperiments(run.id), claims, {
-        effect,
-        margin,
+        thresholds,
         maxSeeds: argv["max-seeds"],
         minSeeds: argv["min-seeds"],
         alpha: argv.alpha,
@@ -147,12 +145,15 @@ async function thresholdsOf(setup: MeasureSetup, run: Run, argv: VerifyArgs): Pr
     floor = measured.floor;
   }
   const simplicityThreshold = parseStrategy(store.getOrg(run.orgId).programMd)?.simplicityThreshold ?? 0;
-  return verificationThresholds({
+  const thresholds = verificationThresholds({
     simplicityThreshold,
     floor: floor ?? null,
     ...(argv.margin !== undefined ? { margin: argv.margin } : {}),
     ...(argv.effect !== undefined ? { effect: argv.effect } : {}),
   });
+  if (!(thresholds.effect > thresholds.margin))
+    throw new UsageError(`--effect (${thresholds.effect}) must be above δ_min (${thresholds.margin.toPrecision(3)}, ${thresholds.marginFrom}): raise --effect, or give --margin`);
+  return thresholds;
 }
 
 function print(run: Run, t: Thresholds, s: VerifySummary): void {

@@ -20,7 +20,7 @@ import type { Workspace } from "../loop/workspace.ts";
 import { runBranchName } from "../lab/index.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
-import { verificationThresholds } from "../stats/reruns/thresholds.ts";
+import { type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
 import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Allocation, Experiment, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
@@ -272,17 +272,18 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   const { maxSeeds, minSeeds, alpha, effect } = c.settings.verify;
   const championAlpha = c.settings.verify.championAlpha ?? DEFAULT_CHAMPION_ALPHA;
   const floor = store.latestNoiseFloor({ profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) }) ?? null;
-  const margins = new Map(
-    entries.map((e) => {
-      const simplicityThreshold = parseStrategy(e.org.programMd)?.simplicityThreshold ?? 0;
-      const given = c.settings.verify.margin;
-      return [e.org.id, verificationThresholds({ simplicityThreshold, floor, ...(given !== undefined ? { margin: given } : {}), effect })] as const;
-    }),
-  );
-  const marginOf = (experiment: Experiment): number => margins.get(entries.find((e) => e.best?.id === experiment.id)!.org.id)!.margin;
-  for (const e of entries)
-    if (e.best) c.log(`night ${night.number}: ${e.org.name}'s claim needs a gain above δ_min ${margins.get(e.org.id)!.margin.toPrecision(3)} bpb (${margins.get(e.org.id)!.marginFrom})`);
-  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { effect, margin: marginOf, maxSeeds, minSeeds, alpha }) : [];
+  // Each claim against its own org's δ_min; the settings' effect is the smallest effect of interest.
+  const given = c.settings.verify.margin;
+  const thresholdsByClaim = new Map<number, Thresholds>();
+  for (const e of entries) {
+    if (!e.best) continue;
+    const simplicityThreshold = parseStrategy(e.org.programMd)?.simplicityThreshold ?? 0;
+    const t = verificationThresholds({ simplicityThreshold, floor, minEffect: effect, ...(given !== undefined ? { margin: given } : {}) });
+    thresholdsByClaim.set(e.best.id, t);
+    c.log(`night ${night.number}: ${e.org.name}'s claim needs a gain above δ_min ${t.margin.toPrecision(3)} bpb (${t.marginFrom})`);
+  }
+  const thresholds = (experiment: Experiment): Thresholds => thresholdsByClaim.get(experiment.id)!;
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha }) : [];
 
   const scored = entries.map((e) => {
     const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;

@@ -110,6 +110,8 @@ describe("nightshift verify", () => {
     for (const [args, message] of [
       [["--margin", "-0.1"], /--margin must be a gain in val_bpb ≥ 0/],
       [["--margin", "0.01", "--effect", "0.005"], /--effect \(0\.005\) must be above --margin \(0\.01\)/],
+      // Below the default δ_min, which the first test measured from the noise floor.
+      [["--effect", "1e-9"], /--effect \(1e-9\) must be above δ_min \(.*0\.5 × the seed-noise sd/],
     ] as const) {
       const r = cli("verify", "--run", "a", ...args);
       expect(r.status).toBe(2);

@@ -107,7 +107,7 @@ describe("judgeClaims with an invalid rerun", () => {
     return { store, experiment, setup, base };
   }
 
-  const options = { effect: 0.001, margin: 0, maxSeeds: 6, minSeeds: 3, alpha: 0.05 };
+  const options = { thresholds: { effect: 0.001, margin: 0 }, maxSeeds: 6, minSeeds: 3, alpha: 0.05 };
 
   it("a candidate invalid on its first rerun is flagged, not real, however low its val_bpb", async () => {
     const { store, experiment, setup, base } = claimWithMeasurements("first", (i) =>

@@ -29,6 +29,12 @@ describe("verificationThresholds", () => {
     expect(t.effect).toBe(MIN_DEFAULT_EFFECT);
   });
 
+  it("takes a caller's smallest effect of interest (the tournament's) when it is the largest", () => {
+    const t = verificationThresholds({ simplicityThreshold: 0, floor: { sd: 0.001, mde: 0.001 }, minEffect: 0.002 });
+    expect(t.margin).toBeCloseTo(0.0005, 15);
+    expect(t.effect).toBe(0.002);
+  });
+
   it("lets explicit values win", () => {
     const t = verificationThresholds({ simplicityThreshold: 0.02, floor: { sd: 0.1, mde: 0.05 }, margin: 0.001, effect: 0.004 });
     expect(t).toEqual({ margin: 0.001, effect: 0.004, marginFrom: "given" });

@@ -13,8 +13,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunResult, RunSummary } from "../../src/harness/types.ts";
-import { APPLICATION_ID, LATEST_VERSION, MIGRATIONS } from "../../src/store/migrations.ts";
+import { LATEST_VERSION } from "../../src/store/migrations.ts";
 import { StoreError, openStore } from "../../src/store/index.ts";
+import { openStoreAtVersion } from "../support/old-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ns-store-v5-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -27,20 +28,7 @@ const METRICS = "1.5, 10.1, 12.5, 0, 1.2, 0.5, 40, 0.4, 2";
 
 /** A store at schema version 4, as nightshift wrote it before this migration, with rows in every table that points at experiments. */
 function writeV4Store(path: string): void {
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("foreign_keys = ON");
-  // As src/store/open.ts creates it, to the byte (the schemas are compared below).
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
-        version     INTEGER PRIMARY KEY,
-        description TEXT NOT NULL,
-        applied_at  TEXT NOT NULL
-      ) STRICT`);
-  for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
-    db.exec(m.sql);
-    db.prepare("INSERT INTO schema_version VALUES (?, ?, ?)").run(m.version, m.description, T);
-  }
-  db.pragma(`application_id = ${APPLICATION_ID}`);
+  const db = openStoreAtVersion(path, 4, T);
   const base = sha("base");
   db.exec(`
     INSERT INTO orgs (id, name, program_md, program_md_hash, created_at) VALUES (1, 'default', '# org', '${"a".repeat(64)}', '${T}');

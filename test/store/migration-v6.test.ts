@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
-import { APPLICATION_ID, LATEST_VERSION, MIGRATIONS } from "../../src/store/migrations.ts";
+import { LATEST_VERSION } from "../../src/store/migrations.ts";
 import { openStore } from "../../src/store/index.ts";
+import { openStoreAtVersion } from "../support/old-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ns-store-v6-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,19 +21,7 @@ const sha = (s: string) => createHash("sha1").update(s).digest("hex");
 const T = "2026-12-05T22:00:00.000Z";
 
 function writeV5Store(path: string): void {
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("foreign_keys = ON");
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
-        version     INTEGER PRIMARY KEY,
-        description TEXT NOT NULL,
-        applied_at  TEXT NOT NULL
-      ) STRICT`);
-  for (const m of MIGRATIONS.filter((m) => m.version <= 5)) {
-    db.exec(m.sql);
-    db.prepare("INSERT INTO schema_version VALUES (?, ?, ?)").run(m.version, m.description, T);
-  }
-  db.pragma(`application_id = ${APPLICATION_ID}`);
+  const db = openStoreAtVersion(path, 5, T);
   const base = sha("base");
   db.exec(`
     INSERT INTO orgs (id, name, program_md, program_md_hash, created_at) VALUES (1, 'default', '# org', '${"a".repeat(64)}', '${T}');

@@ -23,11 +23,17 @@ export interface ThresholdInputs {
   /** Explicit values (--margin, --effect) win over the defaults. */
   margin?: number;
   effect?: number;
+  /** The smallest default effect of interest (default MIN_DEFAULT_EFFECT). */
+  minEffect?: number;
 }
 
-export interface Thresholds {
+/** What one claim is judged against. */
+export interface ClaimThresholds {
   margin: number;
   effect: number;
+}
+
+export interface Thresholds extends ClaimThresholds {
   /** Where δ_min came from, for the printout and the stored details. */
   marginFrom: string;
 }
@@ -51,6 +57,6 @@ export function verificationThresholds(inputs: ThresholdInputs): Thresholds {
           ? `${MARGIN_NOISE_FRACTION} × the seed-noise sd ${floor!.sd.toPrecision(3)}`
           : "the org's simplicity threshold";
   }
-  const effect = inputs.effect ?? Math.max(floor?.mde ?? 0, simplicityThreshold, 2 * margin, MIN_DEFAULT_EFFECT);
+  const effect = inputs.effect ?? Math.max(floor?.mde ?? 0, simplicityThreshold, 2 * margin, inputs.minEffect ?? MIN_DEFAULT_EFFECT);
   return { margin, effect, marginFrom };
 }

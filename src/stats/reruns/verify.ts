@@ -27,18 +27,18 @@ import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
 import { rerunFailure } from "./failed.ts";
 import { type MeasureSetup, measure } from "./measure.ts";
+import type { ClaimThresholds } from "./thresholds.ts";
 
 /** Verification seeds start here, away from the run's own seed (42 by default). */
 export const VERIFY_SEED_BASE = 1000;
 
 export interface VerifyRunOptions {
-  /** Gain of interest in val_bpb: futility stops for noise once the data exclude it (raised to 2·δ_min when below). */
-  effect: number;
   /**
-   * δ_min in val_bpb, one for every claim or one per claim (the tournament: each org's own):
-   * `real` needs a gain shown above it; a gain shown within ±δ_min is `negligible`.
+   * What a claim is judged against (thresholds.ts), one for every claim or one per claim (the
+   * tournament: each org's own): `real` needs a gain shown above δ_min, a gain shown within
+   * ±δ_min is `negligible`, and futility stops for noise once the data exclude the effect.
    */
-  margin: number | ((experiment: Experiment) => number);
+  thresholds: ClaimThresholds | ((experiment: Experiment) => ClaimThresholds);
   maxSeeds: number;
   minSeeds: number;
   alpha: number;
@@ -104,8 +104,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   for (const [i, c] of claims.entries()) {
     const claim = "experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" };
     o.onClaim?.(claim.experiment, i, claims.length);
-    const margin = typeof o.margin === "function" ? o.margin(claim.experiment) : o.margin;
-    const effect = Math.max(o.effect, 2 * margin);
+    const { margin, effect } = typeof o.thresholds === "function" ? o.thresholds(claim.experiment) : o.thresholds;
     const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
     pending.push(await verifyOne(setup, claim, design, o.alpha));
   }
