@@ -32,11 +32,44 @@ export interface HistoryEntry {
   description: string;
 }
 
+/**
+ * One result from before this run that an org should not have to rediscover: a change
+ * verification credited (`real`, with its verified gain), one it refuted (`noise` or
+ * `negligible`: reruns with fresh seeds showed no gain worth keeping), or one that crashed.
+ */
+export interface MemoryEntry {
+  /** Whose result: this org's earlier runs, an ancestor org's (it was bred from), or another org's (shared memory: verified results only). */
+  source: "own" | "ancestor" | "shared";
+  org: string;
+  /** The tournament night it came from; null outside a tournament. */
+  night: number | null;
+  outcome: "real" | "noise" | "negligible" | "crash";
+  /** The verified mean gain in bpb (positive: lower val_bpb); null for a crash. */
+  gain: number | null;
+  description: string;
+  /** What the diff touched, so a refuted idea is recognisable: knob moves ("MATRIX_LR 0.04 -> 0.06") or changed lines. */
+  touched: string[];
+  /** A crash's cause, one line. */
+  reason?: string;
+}
+
+/** What earlier runs taught an org (see src/loop/memory.ts): built by the trusted side, never by the agent. */
+export interface ResearchMemory {
+  entries: MemoryEntry[];
+  /** Entries that matched but were left out to stay within the memory's size. */
+  omitted: number;
+}
+
 export interface AgentContext {
   programMd: string;
   trainTs: string;
   labReadme: string;
+  /** The run's newest finished experiments, oldest of them first. */
   history: HistoryEntry[];
+  /** Older finished experiments of the run left out of `history` (0 when it is the whole run). */
+  historyOmitted?: number;
+  /** Results of earlier runs of this org and its ancestors (absent: none built). */
+  memory?: ResearchMemory;
   /** Set when asking for a fix of the experiment that just crashed: its log tail. */
   crashLog?: string;
   /** The seed of this proposal's randomness (builtin agent); LLM agents may ignore it. */

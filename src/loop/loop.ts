@@ -95,6 +95,14 @@ export interface LoopOptions {
 export type StopReason = "experiments" | "hours" | "cost cap" | "stop requested" | "interrupted";
 
 /** Stop reasons that end a run as "finished"; the others leave it "stopped". */
+/**
+ * Finished experiments a proposal shows its agent, newest first to go: more than an LLM
+ * prompt's history share holds (which then trims), enough for the builtin agent's replay
+ * (which stops at the first change it cannot read). Loading a fixed number keeps a
+ * proposal's store read the same at experiment 20,000 as at 20.
+ */
+const HISTORY_ROWS = 300;
+
 const REACHED_LIMIT: readonly StopReason[] = ["experiments", "hours", "cost cap"];
 
 export interface LoopSummary {
@@ -316,9 +324,11 @@ class RunDriver {
     this.emit({ kind: "proposing", slot, fixing: crash !== null, speculative });
     // Each proposal gets its own seed: two proposals over the same history must differ.
     const seed = (this.run.id * 1_000_003 + this.proposals++) % 2 ** 31;
+    const recent = this.ws.store.recentHistory(this.run.id, HISTORY_ROWS);
+    const history = recent.entries;
     return ask(
       this.agent,
-      { programMd: this.o.org.programMd, labReadme: this.readme, history: this.ws.store.runHistory(this.run.id), seed, signal },
+      { programMd: this.o.org.programMd, labReadme: this.readme, history, historyOmitted: recent.total - history.length, seed, signal },
       head,
       crash,
     );

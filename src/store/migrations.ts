@@ -504,6 +504,25 @@ INSERT INTO night_results SELECT * FROM night_results_v5_copy ORDER BY id;
 DROP TABLE night_results_v5_copy;
 `;
 
+// A week of agent calls (issue: research memory and cached prompts). Prompt caching splits a
+// call's input into tokens read from the provider's cache, tokens written to it and the rest;
+// they are priced differently, so the ledger keeps all three. input_tokens stays the whole
+// prompt (cached parts included), as before; the cache columns say how much of it was cached.
+// runs.memory_json is what an org's agent was shown of earlier nights (its own runs and its
+// ancestors', and with shared memory other orgs' verified results): built by the trusted side
+// when the run starts, kept so the report can show it. NULL: no memory was built (older runs).
+const V7 = /* sql */ `
+ALTER TABLE agent_calls ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0
+  CHECK (cache_read_tokens >= 0 AND cache_read_tokens <= input_tokens);
+ALTER TABLE agent_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
+  CHECK (cache_write_tokens >= 0 AND cache_read_tokens + cache_write_tokens <= input_tokens);
+ALTER TABLE experiments ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0
+  CHECK (cache_read_tokens >= 0 AND cache_read_tokens <= input_tokens);
+ALTER TABLE experiments ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
+  CHECK (cache_write_tokens >= 0 AND cache_read_tokens + cache_write_tokens <= input_tokens);
+ALTER TABLE runs ADD COLUMN memory_json TEXT CHECK (memory_json IS NULL OR json_valid(memory_json));
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
@@ -512,6 +531,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, description: "meta_prompts (the meta-agent's prompt, with lineage)", sql: V4 },
   { version: 5, description: "the 'invalid' outcome and experiment status; sandboxed on experiments and measurements (tables rebuilt)", sql: V5 },
   { version: 6, description: "the 'negligible' verdict (verifications and night_results rebuilt)", sql: V6 },
+  { version: 7, description: "prompt-cache tokens on agent_calls and experiments; runs.memory_json (research memory)", sql: V7 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

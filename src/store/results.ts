@@ -15,14 +15,17 @@ import { getRun } from "./runs.ts";
 
 export const RESULTS_TSV_HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription";
 
-function finishedRows(ctx: StoreContext, runId: number): ExperimentRow[] {
+const FINISHED = "status IN ('keep', 'discard', 'crash', 'invalid')";
+/** The columns a history entry reads: never the diff or the log tail, which dwarf the rest. */
+const ENTRY_COLUMNS = "commit_hash, val_bpb, peak_vram_mb, status, description";
+type EntryRow = Pick<ExperimentRow, "commit_hash" | "val_bpb" | "peak_vram_mb" | "status" | "description">;
+
+function finishedRows(ctx: StoreContext, runId: number): EntryRow[] {
   getRun(ctx, runId);
-  return ctx
-    .stmt("SELECT * FROM experiments WHERE run_id = ? AND status IN ('keep', 'discard', 'crash', 'invalid') ORDER BY seq")
-    .all(runId) as ExperimentRow[];
+  return ctx.stmt(`SELECT ${ENTRY_COLUMNS} FROM experiments WHERE run_id = ? AND ${FINISHED} ORDER BY seq`).all(runId) as EntryRow[];
 }
 
-function toEntry(r: ExperimentRow): HistoryEntry {
+function toEntry(r: EntryRow): HistoryEntry {
   return {
     commit: r.commit_hash!.slice(0, 7),
     val_bpb: r.val_bpb,
@@ -36,6 +39,26 @@ function toEntry(r: ExperimentRow): HistoryEntry {
 
 export function runHistory(ctx: StoreContext, runId: number): HistoryEntry[] {
   return finishedRows(ctx, runId).map(toEntry);
+}
+
+export interface RecentHistory {
+  /** The newest `limit` finished experiments, oldest of them first. */
+  entries: HistoryEntry[];
+  /** Finished experiments of the run, shown or not. */
+  total: number;
+}
+
+/**
+ * The end of a run's history: what a proposal shows its agent. Reads the newest rows through
+ * the (run_id, seq) index, so its cost follows `limit`, not the length of the run.
+ */
+export function recentHistory(ctx: StoreContext, runId: number, limit: number): RecentHistory {
+  getRun(ctx, runId);
+  const newest = ctx
+    .stmt(`SELECT ${ENTRY_COLUMNS} FROM experiments WHERE run_id = ? AND ${FINISHED} ORDER BY seq DESC LIMIT ?`)
+    .all(runId, limit) as EntryRow[];
+  const { n } = ctx.stmt(`SELECT COUNT(*) AS n FROM experiments WHERE run_id = ? AND ${FINISHED}`).get(runId) as { n: number };
+  return { entries: newest.reverse().map(toEntry), total: n };
 }
 
 /** One results.tsv line (with its "\n") for a history entry. */

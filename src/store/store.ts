@@ -160,6 +160,11 @@ export class Store {
   runHistory(runId: number): HistoryEntry[] {
     return this.#call("runHistory", (c) => results.runHistory(c, runId));
   }
+  /** The newest `limit` finished experiments (oldest of them first) and how many there are in all. */
+  recentHistory(runId: number, limit: number): results.RecentHistory {
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new StoreError("STORE_INVALID_ARGUMENT", `recentHistory: limit must be a whole number >= 0, got ${limit}`);
+    return this.#call("recentHistory", (c) => results.recentHistory(c, runId, limit));
+  }
   resultsTsv(runId: number): string {
     return this.#call("resultsTsv", (c) => results.resultsTsv(c, runId));
   }

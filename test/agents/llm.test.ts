@@ -376,6 +376,14 @@ describe("research prompt", () => {
     expect(p.user).toContain("Fix the crash");
   });
 
+  it("counts the history the loop left out with the rows the budget dropped", () => {
+    const p = buildResearchPrompt(context({ history: rows(3), historyOmitted: 997 }), 32_000);
+    expect(p.trim.historyDropped).toBe(0);
+    expect(p.user).toContain("(997 older experiments not shown)");
+    const tight = buildResearchPrompt(context({ history: rows(2_000), historyOmitted: 500 }), estimateTokens(RECIPE) + 4_000);
+    expect(tight.user).toContain(`(${500 + tight.trim.historyDropped} older experiments not shown)`);
+  });
+
   it("leaves a prompt under budget untouched", () => {
     const p = buildResearchPrompt(context(), 32_000);
     expect(p.trim).toMatchObject({ historyDropped: 0, crashLogCutChars: 0, readmeCutChars: 0, overBudget: false });

@@ -417,6 +417,18 @@ describe("results", () => {
     store.close();
   });
 
+  it("recentHistory is the end of runHistory, with the count of all finished experiments", () => {
+    const { store, run } = fixedHistory();
+    const all = store.runHistory(run.id);
+    expect(store.recentHistory(run.id, 2)).toEqual({ entries: all.slice(2), total: 4 });
+    expect(store.recentHistory(run.id, 10)).toEqual({ entries: all, total: 4 });
+    expect(store.recentHistory(run.id, 0)).toEqual({ entries: [], total: 4 });
+    expect(() => store.recentHistory(run.id, -1)).toThrow(/limit must be a whole number >= 0, got -1/);
+    expect(() => store.recentHistory(run.id, 1.5)).toThrow(/limit must be a whole number/);
+    expect(() => store.recentHistory(9_999, 5)).toThrow(/9999/);
+    store.close();
+  });
+
   it("inFlight lists what a crash left proposed or running, after a reopen", () => {
     const { store, run, path } = setup();
     experiment(store, run.id, "done", "keep", ok(1, 1));

@@ -101,6 +101,7 @@ function keepHead(text: string, keep: number): string {
 export function buildResearchPrompt(ctx: AgentContext, budgetTokens: number): ResearchPrompt {
   const budgetChars = budgetTokens * CHARS_PER_TOKEN;
   const rows = ctx.history.map(formatHistoryRow);
+  const omitted = ctx.historyOmitted ?? 0;
   const crashLog = ctx.crashLog;
   let readme = ctx.labReadme;
 
@@ -110,7 +111,7 @@ export function buildResearchPrompt(ctx: AgentContext, budgetTokens: number): Re
   const SLACK_CHARS = 2 * CHARS_PER_TOKEN;
   const fixedChars =
     renderSystem(ctx.programMd, readme).length +
-    renderUser(ctx.trainTs, [], rows.length, crashLog === undefined ? undefined : "").length +
+    renderUser(ctx.trainTs, [], omitted + rows.length, crashLog === undefined ? undefined : "").length +
     SLACK_CHARS;
   const rowChars = rows.reduce((n, r) => n + r.length + 1, 0);
   let overflow = fixedChars + rowChars + (crashLog?.length ?? 0) - budgetChars;
@@ -138,7 +139,7 @@ export function buildResearchPrompt(ctx: AgentContext, budgetTokens: number): Re
   }
 
   const system = renderSystem(ctx.programMd, readme);
-  const user = renderUser(ctx.trainTs, rows.slice(dropped), dropped, log);
+  const user = renderUser(ctx.trainTs, rows.slice(dropped), omitted + dropped, log);
   const estimatedTokens = estimateTokens(system) + estimateTokens(user);
   return {
     system,
