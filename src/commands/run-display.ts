@@ -4,6 +4,7 @@
  * summary); a terminal's stderr also gets a live status line: what each slot is doing (its
  * experiment, step, loss and throughput, or that it waits on the agent) and the best so far.
  */
+import type { ResearchMemory } from "../agents/types.ts";
 import type { LoopEvent, LoopSummary } from "../loop/loop.ts";
 
 type SlotState = { doing: "proposing" | "training" | "idle"; seq?: number; step?: number; loss?: number; tokensPerSecond?: number };
@@ -23,7 +24,8 @@ export class RunDisplay {
       return;
     }
     if (this.mode.json) {
-      if (e.kind === "run") this.line(JSON.stringify({ event: "run", run: e.run, resumed: e.resumed, interrupted: e.interrupted, devices: e.slots.map((s) => s.label) }));
+      if (e.kind === "run")
+        this.line(JSON.stringify({ event: "run", run: e.run, resumed: e.resumed, interrupted: e.interrupted, devices: e.slots.map((s) => s.label), memory: e.memory }));
       if (e.kind === "finished" || e.kind === "skipped") this.line(JSON.stringify({ event: e.kind, slot: e.slot, experiment: e.experiment }));
       return;
     }
@@ -32,6 +34,7 @@ export class RunDisplay {
         const notes = [e.resumed ? "resumed" : "new", `${e.slots.length} slot${e.slots.length > 1 ? "s" : ""}: ${e.slots.map((s) => s.label).join(", ")}`];
         if (e.interrupted) notes.push(`${e.interrupted} interrupted experiment${e.interrupted > 1 ? "s" : ""} recorded`);
         this.line(`run ${e.run.branch} (${notes.join("; ")})`);
+        if (e.memory.entries.length > 0) this.line(`memory: ${describeMemory(e.memory)}`);
         break;
       }
       case "proposing":
@@ -106,3 +109,16 @@ export class RunDisplay {
 }
 
 const pad = (n: number) => String(n).padStart(3, "0");
+
+/** "2 verified real, 3 refuted, 1 crash from earlier runs (4 shared)": what the agent remembers. */
+export function describeMemory(memory: ResearchMemory): string {
+  const count = (pred: (o: ResearchMemory["entries"][number]) => boolean) => memory.entries.filter(pred).length;
+  const own = (o: ResearchMemory["entries"][number]) => o.source !== "shared";
+  const parts = [
+    `${count((e) => own(e) && e.outcome === "real")} verified real`,
+    `${count((e) => own(e) && (e.outcome === "noise" || e.outcome === "negligible"))} refuted`,
+    `${count((e) => own(e) && e.outcome === "crash")} crashed`,
+  ];
+  const shared = count((e) => !own(e));
+  return `${parts.join(", ")} from earlier runs of this org and its ancestors${shared ? `; ${shared} verified results shared by other orgs` : ""}${memory.omitted ? ` (${memory.omitted} more left out)` : ""}`;
+}

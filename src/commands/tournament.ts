@@ -61,6 +61,7 @@ interface TournamentArgs {
   model?: string;
   "base-url"?: string;
   "max-cost-per-night"?: number;
+  "shared-memory"?: boolean;
   "meta-agent": string;
   "meta-model"?: string;
   "meta-base-url"?: string;
@@ -99,6 +100,11 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
       .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server" })
       .option("max-cost-per-night", { type: "number", describe: "agent spending allowed per night over all orgs, USD" })
+      .option("shared-memory", {
+        type: "boolean",
+        default: false,
+        describe: "show every org the other orgs' verified results too (each org always remembers its own and its ancestors' earlier nights); off by default, so strategies are compared on their own",
+      })
       .option("meta-agent", { choices: META_AGENTS, default: "builtin", describe: "who breeds the winners: the builtin mutator, or an LLM that rewrites their program.md (keys as for --agent)" })
       .option("meta-model", { type: "string", describe: "the meta-agent's LLM" })
       .option("meta-base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server for the meta-agent" })
@@ -180,6 +186,7 @@ async function start(argv: TournamentArgs): Promise<void> {
     },
     agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
     ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
+    ...(argv["shared-memory"] ? { sharedMemory: true } : {}),
     sandbox,
   };
   // An LLM agent's configuration (its key above all) is checked before anything is written.

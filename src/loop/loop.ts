@@ -17,7 +17,7 @@
  */
 import { join } from "node:path";
 import { parseStrategy } from "../agents/strategy.ts";
-import type { Agent } from "../agents/types.ts";
+import type { Agent, ResearchMemory } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
 import { RunnerError, runTrain } from "../harness/runner/index.ts";
@@ -29,6 +29,7 @@ import { type AgentChoice, createAgent } from "./agent-factory.ts";
 import { type Answer, BASELINE, type Candidate, type CrashToFix, ask, materialize } from "./candidates.ts";
 import type { DeviceSlot } from "./devices.ts";
 import { decide } from "./keep-rule.ts";
+import { buildResearchMemory, memoryJson, parseResearchMemory } from "./memory.ts";
 import type { OrgSource } from "./org.ts";
 import { authorOfAgent, checkSandbox, storedSandboxMode } from "./sandbox.ts";
 import { type Workspace, openWorkspace } from "./workspace.ts";
@@ -38,7 +39,7 @@ export type LoopErrorCode = "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | 
 export class LoopError extends CodedError<LoopErrorCode> {}
 
 export type LoopEvent =
-  | { kind: "run"; run: Run; resumed: boolean; interrupted: number; slots: DeviceSlot[] }
+  | { kind: "run"; run: Run; resumed: boolean; interrupted: number; slots: DeviceSlot[]; memory: ResearchMemory }
   | { kind: "proposing"; slot: number; fixing: boolean; speculative: boolean }
   | { kind: "training"; slot: number; seq: number; description: string }
   | { kind: "progress"; slot: number; seq: number; progress: ProgressSnapshot }
@@ -83,6 +84,11 @@ export interface LoopOptions {
    * mode is not "off" (SandboxRefusal, from ./sandbox.ts).
    */
   sandbox?: SandboxMode;
+  /**
+   * Besides the org's own and its ancestors' earlier runs, the research memory holds other
+   * orgs' verified results of this tournament (the tournament's --shared-memory).
+   */
+  sharedMemory?: { tournamentId: number };
   /** Checked between experiments: true stops the loop gracefully. */
   stopRequested?: () => boolean;
   /** Aborting abandons the experiments in flight (recorded as interrupted). */
@@ -163,6 +169,7 @@ class RunDriver {
     private readonly threshold: number,
     private readonly readme: string,
     private readonly sandbox: SandboxMode,
+    private readonly memory: ResearchMemory,
   ) {
     const { store } = ws;
     this.head = store.runHead(run.id);
@@ -238,12 +245,19 @@ class RunDriver {
     const head = store.runHead(run.id);
     await lab.resetBranch(run.branch, head);
     for (const { wt } of slots) await lab.recover(wt, head);
-    o.onEvent?.({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length, slots: devices });
+    // Built once, when the run first starts, and kept: a resumed run shows its agent the same
+    // memory (a stable, cacheable prompt), and the report shows what the agent was given.
+    let memory = parseResearchMemory(store.runMemory(run.id));
+    if (memory === null) {
+      memory = buildResearchMemory(store, { runId: run.id, orgId: org.id, ...(o.sharedMemory ? { sharedTournamentId: o.sharedMemory.tournamentId } : {}) });
+      store.setRunMemory(run.id, memoryJson(memory));
+    }
+    o.onEvent?.({ kind: "run", run, resumed: o.resume, interrupted: interrupted.length, slots: devices, memory });
     if (sandboxWarning) o.onEvent?.({ kind: "warning", message: sandboxWarning });
 
     const threshold = parseStrategy(o.org.programMd)?.simplicityThreshold ?? 0;
     const readme = labReadme({ profile: o.profile, timeBudget: o.timeBudget });
-    return new RunDriver(ws, o, run, slots, agent, threshold, readme, sandbox);
+    return new RunDriver(ws, o, run, slots, agent, threshold, readme, sandbox, memory);
   }
 
   /**
@@ -328,7 +342,15 @@ class RunDriver {
     const history = recent.entries;
     return ask(
       this.agent,
-      { programMd: this.o.org.programMd, labReadme: this.readme, history, historyOmitted: recent.total - history.length, seed, signal },
+      {
+        programMd: this.o.org.programMd,
+        labReadme: this.readme,
+        memory: this.memory,
+        history,
+        historyOmitted: recent.total - history.length,
+        seed,
+        signal,
+      },
       head,
       crash,
     );

@@ -37,7 +37,8 @@
 export { openStore, Store } from "./store.ts";
 export { StoreError, type StoreErrorCode } from "./errors.ts";
 export { LATEST_VERSION, APPLICATION_ID } from "./migrations.ts";
-export { RESULTS_TSV_HEADER, tsvLine } from "./results.ts";
+export { RESULTS_TSV_HEADER, tsvLine, type RecentHistory } from "./results.ts";
+export type { MemorySource, MemoryOutcome, LineageLimits } from "./memory.ts";
 export { scrubSettings, SECRET_KEY_PATTERN, REDACTED, type JsonValue } from "./secrets.ts";
 export type {
   StoreOptions,

@@ -9,13 +9,14 @@ import { StoreContext } from "./context.ts";
 import { StoreError, wrapSqlite } from "./errors.ts";
 import * as experiments from "./experiments.ts";
 import { checkStoreOptions, openConnection } from "./open.ts";
+import * as memory from "./memory.ts";
 import * as metaPrompts from "./meta-prompts.ts";
 import * as orgs from "./orgs.ts";
 import * as results from "./results.ts";
 import * as runs from "./runs.ts";
 import * as statistics from "./statistics.ts";
 import * as tournaments from "./tournaments.ts";
-import { Redactor, environmentSecrets } from "./secrets.ts";
+import { type JsonValue, Redactor, environmentSecrets } from "./secrets.ts";
 import type {
   Allocation,
   Champion,
@@ -170,6 +171,22 @@ export class Store {
   }
   runHead(runId: number): string {
     return this.#call("runHead", (c) => results.runHead(c, runId));
+  }
+
+  // ---- research memory ---------------------------------------------------------------------
+  /** Verified and crashed experiments of the given orgs' runs other than `currentRunId`, newest first. */
+  lineageResults(orgIds: readonly number[], currentRunId: number, limits: memory.LineageLimits): { verified: memory.MemorySource[]; crashes: memory.MemorySource[] } {
+    return this.#call("lineageResults", (c) => memory.lineageResults(c, orgIds, currentRunId, limits));
+  }
+  /** Verified experiments of the tournament's runs by orgs outside `lineage`, newest first. */
+  sharedResults(tournamentId: number, lineage: readonly number[], limit: number): memory.MemorySource[] {
+    return this.#call("sharedResults", (c) => memory.sharedResults(c, tournamentId, lineage, limit));
+  }
+  setRunMemory(runId: number, value: JsonValue): void {
+    this.#call("setRunMemory", (c) => memory.setRunMemory(c, runId, value));
+  }
+  runMemory(runId: number): JsonValue | null {
+    return this.#call("runMemory", (c) => memory.runMemory(c, runId));
   }
 
   // ---- agent usage -------------------------------------------------------------------------

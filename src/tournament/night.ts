@@ -213,6 +213,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
           resume: run !== undefined,
           baseCommit: night.baseCommit,
           sandbox: c.settings.sandbox ?? "auto",
+          ...(c.settings.sharedMemory ? { sharedMemory: { tournamentId: c.tournament.id } } : {}),
           devices: [slot],
           experiments: remaining,
           stopRequested: c.stopRequested,

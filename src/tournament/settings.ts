@@ -72,6 +72,12 @@ export interface TournamentSettings {
   /** Agent spending allowed per night over all orgs, USD; allocations stop once it is spent. */
   maxCostPerNight?: number;
   /**
+   * Each org's research memory also holds the other orgs' verified results of earlier nights
+   * (--shared-memory). Absent: each org remembers only its own lineage's nights, so strategies
+   * are compared on their own.
+   */
+  sharedMemory?: boolean;
+  /**
    * Where every train.ts trains, experiments and verification reruns alike: "auto" (in the
    * bubblewrap sandbox when it works here) or "off" (--no-sandbox). Absent (tournaments started
    * before it was stored): "auto".
