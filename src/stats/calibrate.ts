@@ -21,7 +21,7 @@ import { SeededRandom } from "./random.ts";
 
 /** Null paths simulated per design: the Monte-Carlo sd of the rate is √(α(1-α)/PATHS) ≈ 0.0005 at α = 0.05. */
 export const PATHS = 200_000;
-const SEED = 20_261_125;
+export const SEED = 20_261_125;
 
 /**
  * The constant lambda ≤ 1 such that "reject at the first look n (minSeeds ≤ n ≤ maxSeeds) where

@@ -32,6 +32,8 @@
  *   sequentialDecision(gains: number[], SequentialOptions | SequentialDesign): SequentialResult
  *     after each new paired seed: "real" | "noise" | "inconclusive" | "continue", with the
  *     look's statistics. Rule and error guarantees in sequential.ts.
+ *   sequentialPValue(gains, design): number — valid however early the claim stopped (stagewise
+ *     ordering by the most extreme look, sequential-pvalue.ts): what BH across claims is fed.
  *   simulateSequential({ claims, trueGain, sd?, design, fixedSeeds?, seed? }): SimulationResult
  *     false-real rate / power / mean seeds per decision of the sequential vs the fixed-n design.
  *   efficacyBoundaries(alpha, fractions, "pocock" | "obrien-fleming"), spentAlpha(kind, alpha, t)
@@ -82,6 +84,7 @@ export {
   type SequentialOptions,
   type SequentialResult,
 } from "./sequential.ts";
+export { sequentialPValue, lookStatistic } from "./sequential-pvalue.ts";
 export { simulateSequential, type DesignSummary, type SimulationOptions, type SimulationResult } from "./simulate.ts";
 export { classifyDiff, type ChangeKind, type IntegrityResult } from "./integrity.ts";
 export { welchTest, type EffectSize, type WelchResult } from "./welch.ts";

@@ -8,9 +8,12 @@
  *      same data order), one seed at a time, until the group-sequential rule (../sequential.ts)
  *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
  *      measurement, reused by a later verify: a kill loses only the training in flight.
- *   3. Many claims: the one-sided p-values (H1: gain > δ_min) of all claims are adjusted by
- *      Benjamini–Hochberg; a claim is `real` only if the sequential rule said so and its adjusted
- *      p is below alpha. A gain shown to lie within ±δ_min is `negligible`.
+ *   3. Many claims: the sequential p-values (H1: gain > δ_min; ../sequential-pvalue.ts, valid
+ *      however early each claim stopped) of all claims are adjusted by Benjamini–Hochberg; a
+ *      claim is `real` only if the sequential rule said so and its adjusted p is below alpha. A
+ *      gain shown to lie within ±δ_min is `negligible`. The fixed-n p-value of the stopped sample
+ *      is kept in the details for reference only: fed to BH it let the FDR over 5 null claims
+ *      reach 0.13 at 0.05.
  * A claim is a kept experiment against its own parent, or (the tournament) a run's head against
  * another commit, e.g. the night's base: { experiment, parentCommit, diff } with the diff
  * between the two for the integrity check. judgeClaims returns the verdicts without recording
@@ -23,6 +26,7 @@ import { classifyDiff } from "../integrity.ts";
 import { adjustPValues } from "../multiple.ts";
 import { naiveKeepsUnderNoise } from "../null-model.ts";
 import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../sequential.ts";
+import { sequentialPValue } from "../sequential-pvalue.ts";
 import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
 import { rerunFailure } from "./failed.ts";
@@ -178,7 +182,9 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
   // A flagged claim takes no part in Benjamini–Hochberg (no p-value), like a trivial diff.
   if (gains.length >= 2 && pending.verdict !== "flagged") {
     const fixed = verifyGains(gains, { alpha, margin: design.margin });
-    pending.pValue = fixed.pValue;
+    // Before the first look there is no sequential p-value: such a claim takes no part in BH.
+    if (gains.length >= design.minSeeds) pending.pValue = sequentialPValue(gains, design);
+    pending.details.fixedPValue = fixed.pValue;
     pending.details.interval = [fixed.interval.lower, fixed.interval.upper];
     pending.details.bootstrap = [fixed.bootstrap.lower, fixed.bootstrap.upper];
     pending.details.sdGain = fixed.sdGain;
