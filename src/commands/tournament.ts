@@ -33,6 +33,7 @@ import {
 import { TournamentError } from "../tournament/errors.ts";
 import { metaAgentFor } from "../tournament/evolve.ts";
 import { DEFAULT_CHAMPION_ALPHA, META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
+import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds } from "../stats/reruns/confirm.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
@@ -54,6 +55,7 @@ interface TournamentArgs {
   profile?: string;
   seed: number;
   "max-seeds"?: number;
+  "confirm-seeds"?: number;
   margin?: number;
   "champion-alpha"?: number;
   quick: boolean;
@@ -94,6 +96,10 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("margin", {
         type: "number",
         describe: "δ_min in val_bpb for every claim: real needs a gain shown above it (default: per org, its simplicity threshold or half the seed-noise sd from `nightshift noise`, whichever is larger)",
+      })
+      .option("confirm-seeds", {
+        type: "number",
+        describe: "paired seeds, after a real verdict, that estimate the credited gain free of the stopping rule's selection (default 3; 0: credit the sequential mean)",
       })
       .option("champion-alpha", { type: "number", describe: `a real claim moves the champion only if its p-value is also below this (default ${DEFAULT_CHAMPION_ALPHA})` })
       .option("agent", { choices: AGENT_KINDS, default: "builtin", describe: "who proposes the orgs' experiments (LLM keys from ANTHROPIC_API_KEY / OPENAI_API_KEY)" })
@@ -153,6 +159,9 @@ async function start(argv: TournamentArgs): Promise<void> {
   const championAlpha = argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA;
   if (!(championAlpha > 0 && championAlpha <= VERIFY_ALPHA))
     throw new UsageError(`--champion-alpha must be in (0, ${VERIFY_ALPHA}] (no looser than the verification's alpha ${VERIFY_ALPHA}), got ${championAlpha}`);
+  const confirmSeeds = argv["confirm-seeds"] ?? DEFAULT_CONFIRM_SEEDS;
+  const confirmProblem = checkConfirmSeeds(confirmSeeds);
+  if (confirmProblem) throw new UsageError(confirmProblem);
   const orgsDir = argv.orgs ?? DEFAULT_ORGS;
   const sources = loadPopulation(orgsDir, argv.orgs === undefined ? [join(PROJECT, "program.md")] : []);
   const chosen = population === undefined ? sources : sources.slice(0, population);
@@ -175,6 +184,7 @@ async function start(argv: TournamentArgs): Promise<void> {
       effect: 0.002,
       ...(argv.margin !== undefined ? { margin: argv.margin } : {}),
       championAlpha,
+      confirmSeeds,
     },
     breed: 1,
     retire: 1,

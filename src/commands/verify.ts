@@ -17,6 +17,7 @@ import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
 import { authorOfAgent } from "../loop/sandbox.ts";
 import { UsageError, pickRun, withSandbox } from "./common.ts";
 import { measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
+import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds, confirmationOf } from "../stats/reruns/confirm.ts";
 import { measureNoiseFloor } from "../stats/reruns/noise.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
 import { MARGIN_NOISE_FRACTION, type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
@@ -27,6 +28,7 @@ interface VerifyArgs {
   workspace: string;
   "max-seeds": number;
   "min-seeds": number;
+  "confirm-seeds": number;
   alpha: number;
   effect?: number;
   margin?: number;
@@ -49,6 +51,11 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
       .option("max-seeds", { type: "number", default: 8, describe: "cap on paired seeds per claim" })
       .option("min-seeds", { type: "number", default: 3, describe: "paired seeds before the first look" })
+      .option("confirm-seeds", {
+        type: "number",
+        default: DEFAULT_CONFIRM_SEEDS,
+        describe: "paired seeds trained after a real verdict, apart from the stopping rule: their mean and 90% interval are the credited gain (0: none)",
+      })
       .option("alpha", { type: "number", default: 0.05, describe: "one-sided false-real rate, across all looks (and, with BH, across claims)" })
       .option("margin", {
         type: "number",
@@ -67,6 +74,8 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     };
     integer("max-seeds", argv["max-seeds"], 2);
     integer("min-seeds", argv["min-seeds"], 2);
+    const confirmProblem = checkConfirmSeeds(argv["confirm-seeds"]);
+    if (confirmProblem) throw new UsageError(confirmProblem);
     if (!(argv.alpha > 0 && argv.alpha < 0.5)) throw new UsageError(`--alpha must be in (0, 0.5), got ${argv.alpha}`);
     if (argv.effect !== undefined && !(argv.effect > 0)) throw new UsageError(`--effect must be a positive gain in val_bpb, got ${argv.effect}`);
     if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
@@ -93,6 +102,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         maxSeeds: argv["max-seeds"],
         minSeeds: argv["min-seeds"],
         alpha: argv.alpha,
+        confirmSeeds: argv["confirm-seeds"],
         onClaim: (e, i, n) => {
           if (!argv.json) process.stderr.write(`claim ${i + 1}/${n}: exp ${e.seq} ${e.commit!.slice(0, 7)} ${e.description}\n`);
         },
@@ -167,6 +177,11 @@ function print(run: Run, t: Thresholds, s: VerifySummary): void {
     const test = v.testBpb === null ? "" : ` test_bpb ${v.testBpb.toFixed(6)}`;
     console.log(`  exp ${String(e.seq).padStart(3)} ${e.commit!.slice(0, 7)} ${v.verdict.padEnd(12)} ${v.seeds} seeds${gain}${p}${test}  ${e.description}`);
     console.log(`      ${v.reason}`);
+    const confirmed = confirmationOf(v.details);
+    if (confirmed) {
+      const interval = confirmed.interval ? `, 90% interval [${confirmed.interval[0].toFixed(5)}, ${confirmed.interval[1].toFixed(5)}]` : "";
+      console.log(`      credited gain ${confirmed.meanGain.toFixed(5)} from ${confirmed.seeds} confirmation seeds${interval}${confirmed.stopped ? ` (stopped: ${confirmed.stopped})` : ""}`);
+    }
   }
   const c = s.counts;
   console.log(

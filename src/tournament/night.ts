@@ -21,6 +21,7 @@ import { runBranchName } from "../lab/index.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
 import { type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
+import { confirmationOf, creditedGain } from "../stats/reruns/confirm.ts";
 import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Allocation, Experiment, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
@@ -284,11 +285,13 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     c.log(`night ${night.number}: ${e.org.name}'s claim needs a gain above δ_min ${t.margin.toPrecision(3)} bpb (${t.marginFrom})`);
   }
   const thresholds = (experiment: Experiment): Thresholds => thresholdsByClaim.get(experiment.id)!;
-  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha }) : [];
+  const confirmSeeds = c.settings.verify.confirmSeeds ?? 0;
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha, confirmSeeds }) : [];
 
   const scored = entries.map((e) => {
     const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;
-    const verified = v?.verdict === "real" ? Math.max(0, v.meanGain ?? 0) : 0;
+    // Credited: the confirmation seeds' mean when measured (the sequential mean overstates it).
+    const verified = v ? creditedGain(v) : 0;
     const seconds = deviceSeconds(e.experiments);
     return {
       e,
@@ -315,11 +318,19 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   const champion = real ? { commit: real.e.best!.commit!, orgId: real.e.org.id, gain: real.result.verifiedGain } : null;
   store.recordNightResults(night.id, scored.map((s) => s.result), champion);
   for (const s of scored)
-    c.log(`night ${night.number}: #${s.result.rank} ${s.e.org.name} ${s.v ? `${s.v.verdict} gain ${(s.v.meanGain ?? 0).toFixed(5)} (${s.v.reason})` : "no claim"} score ${s.result.score.toFixed(4)}/h`);
+    c.log(`night ${night.number}: #${s.result.rank} ${s.e.org.name} ${s.v ? `${s.v.verdict} gain ${(s.v.meanGain ?? 0).toFixed(5)}${confirmedNote(s.v)} (${s.v.reason})` : "no claim"} score ${s.result.score.toFixed(4)}/h`);
   const realButWeak = scored.filter((s) => s.v?.verdict === "real" && pOf(s.v) >= championAlpha).map((s) => s.e.org.name);
   c.log(
     champion
       ? `night ${night.number}: champion → ${champion.commit.slice(0, 7)} (${real!.e.org.name}, +${champion.gain.toFixed(5)})`
       : `night ${night.number}: the champion stays${realButWeak.length > 0 ? ` (${realButWeak.join(", ")}: real, but p ≥ the champion level ${championAlpha})` : ""}`,
   );
+}
+
+/** ", confirmed 0.00310 [0.00150, 0.00470] over 3 seeds" when confirmation seeds were measured. */
+function confirmedNote(v: NewVerification): string {
+  const c = confirmationOf(v.details);
+  if (!c) return "";
+  const interval = c.interval ? ` [${c.interval[0].toFixed(5)}, ${c.interval[1].toFixed(5)}]` : "";
+  return `, confirmed ${c.meanGain.toFixed(5)}${interval} over ${c.seeds} seed${c.seeds === 1 ? "" : "s"}`;
 }

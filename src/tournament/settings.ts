@@ -3,6 +3,7 @@
  * flags it is given) and checked at the boundary. The meta-mutator's settings are data here
  * too; an LLM meta-agent's prompt starts here and its later versions are stored with lineage.
  */
+import { checkConfirmSeeds } from "../stats/reruns/confirm.ts";
 import type { Profile } from "../harness/constants.ts";
 import { SANDBOX_MODES, type SandboxMode } from "../harness/runner/index.ts";
 import type { JsonValue } from "../store/index.ts";
@@ -60,9 +61,10 @@ export interface TournamentSettings {
    * Verification of each night's claims. margin: δ_min for every claim (absent: per claim, the
    * org's simplicity threshold or half the seed-noise sd, whichever is larger). championAlpha:
    * the stricter level a real claim's p-value must also pass to move the champion (absent in
-   * tournaments started before it: DEFAULT_CHAMPION_ALPHA).
+   * tournaments started before it: DEFAULT_CHAMPION_ALPHA). confirmSeeds: paired seeds that
+   * estimate a real claim's credited gain after the verdict (absent: none, the sequential mean).
    */
-  verify: { maxSeeds: number; minSeeds: number; alpha: number; effect: number; margin?: number; championAlpha?: number };
+  verify: { maxSeeds: number; minSeeds: number; alpha: number; effect: number; margin?: number; championAlpha?: number; confirmSeeds?: number };
   /** Orgs that breed and orgs that retire after each night (equal: the population holds). */
   breed: number;
   retire: number;
@@ -114,6 +116,8 @@ export function checkSettings(s: TournamentSettings): void {
   const championAlpha = s.verify.championAlpha;
   if (championAlpha !== undefined && !(championAlpha > 0 && championAlpha <= s.verify.alpha))
     fail(`--champion-alpha must be in (0, ${s.verify.alpha}] (no looser than the verification's alpha), got ${championAlpha}`);
+  const confirmProblem = s.verify.confirmSeeds === undefined ? null : checkConfirmSeeds(s.verify.confirmSeeds);
+  if (confirmProblem) fail(confirmProblem);
   if (s.sandbox !== undefined && !SANDBOX_MODES.includes(s.sandbox)) fail(`the sandbox setting must be one of ${SANDBOX_MODES.join(", ")}, got ${String(s.sandbox)}`);
 }
 

@@ -90,6 +90,14 @@ describe("nightshift verify", () => {
     expect(planted.meanGain).toBeGreaterThan(0.1);
     expect(planted.testBpb).toBeGreaterThan(0); // the winner scored on the held-out test split
     expect(planted.testBpb).toBeLessThan(planted.parentTestBpb);
+    // The credited gain comes from 3 confirmation seeds apart from the stopping rule's.
+    const confirmation = planted.details.confirmation;
+    expect(confirmation.seeds).toBe(3);
+    expect(confirmation.gains).toHaveLength(3);
+    expect(confirmation.meanGain).toBeGreaterThan(0.1);
+    expect(confirmation.interval[0]).toBeLessThanOrEqual(confirmation.meanGain);
+    expect(confirmation.interval[1]).toBeGreaterThanOrEqual(confirmation.meanGain);
+    for (const c of out.claims) if (c.verification.verdict !== "real") expect(c.verification.details.confirmation).toBeUndefined();
 
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
     const run = store.findRunByBranch("nightshift/a/naive")!;
@@ -141,6 +149,7 @@ describe("nightshift verify", () => {
       [["verify", String(experiments[0]!.id)], /baseline: it claims nothing/],
       [["verify", "--run", "nope"], /no run 'nope'/],
       [["verify", "--run", "a", "--max-seeds", "1"], /--max-seeds must be an integer ≥ 2/],
+      [["verify", "--run", "a", "--confirm-seeds", "1"], /--confirm-seeds must be 0 \(none\) or an integer from 2 to 50, got 1/],
       [["noise", "--seeds", "1"], /--seeds must be an integer ≥ 2/],
     ];
     const discarded = experiments.find((e) => e.status === "discard");

@@ -14,6 +14,9 @@
  *      gain shown to lie within ±δ_min is `negligible`. The fixed-n p-value of the stopped sample
  *      is kept in the details for reference only: fed to BH it let the FDR over 5 null claims
  *      reach 0.13 at 0.05.
+ *   4. Confirmation: a claim still real after BH is measured again on `confirmSeeds` fresh paired
+ *      seeds that played no part in stopping (confirm.ts); their mean and 90% interval are the
+ *      credited gain, the sequential mean (inflated by stopping on a good run) stays beside it.
  * A claim is a kept experiment against its own parent, or (the tournament) a run's head against
  * another commit, e.g. the night's base: { experiment, parentCommit, diff } with the diff
  * between the two for the integrity check. judgeClaims returns the verdicts without recording
@@ -29,6 +32,7 @@ import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../
 import { sequentialPValue } from "../sequential-pvalue.ts";
 import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
+import { confirmGain } from "./confirm.ts";
 import { rerunFailure } from "./failed.ts";
 import { type MeasureSetup, measure } from "./measure.ts";
 import type { ClaimThresholds } from "./thresholds.ts";
@@ -46,6 +50,11 @@ export interface VerifyRunOptions {
   maxSeeds: number;
   minSeeds: number;
   alpha: number;
+  /**
+   * Paired seeds trained after a `real` verdict (confirm.ts) to estimate the credited gain
+   * without the stopping rule's selection; 0 or absent: none (the sequential mean is credited).
+   */
+  confirmSeeds?: number;
   onClaim?: (experiment: Experiment, index: number, total: number) => void;
 }
 
@@ -116,7 +125,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   // Benjamini–Hochberg across the claims that were measured.
   const measured = pending.filter((p) => p.pValue !== undefined);
   const adjusted = measured.length > 0 ? adjustPValues(measured.map((p) => p.pValue!), "BH") : [];
-  return pending.map((p) => {
+  const judged = pending.map((p) => {
     const at = measured.indexOf(p);
     const pAdjusted = at >= 0 ? adjusted[at] : undefined;
     let { verdict, reason } = p;
@@ -141,6 +150,18 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
     };
     return { experiment: e, verification };
   });
+  // Only what is credited is confirmed: the claims still real after BH.
+  const confirmSeeds = o.confirmSeeds ?? 0;
+  if (confirmSeeds > 0)
+    for (const j of judged) {
+      if (j.verification.verdict !== "real") continue;
+      const confirmation = await confirmGain(confirmSeeds, async (seed) => ({
+        parent: await measure(setup, j.verification.parentCommit, seed, "verify"),
+        candidate: await measure(setup, j.verification.commit, seed, "verify"),
+      }));
+      if (confirmation) j.verification.details = { ...j.verification.details, confirmation: JSON.parse(JSON.stringify(confirmation)) };
+    }
+  return judged;
 }
 
 async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number): Promise<Pending> {
