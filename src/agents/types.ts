@@ -80,8 +80,14 @@ export interface AgentContext {
 export interface AgentUsage {
   model: string;
   calls: number;
+  /** The whole prompts of every call, cached parts included. */
   inputTokens: number;
   outputTokens: number;
+  /** Part of inputTokens read from the provider's prompt cache (absent: 0). */
+  cacheReadTokens?: number;
+  /** Part of inputTokens written to the provider's prompt cache (absent: 0). */
+  cacheWriteTokens?: number;
+  /** What the tokens cost at the model's prices, cache reads and writes at theirs. */
   costUsd: number;
 }
 

@@ -359,8 +359,8 @@ class RunDriver {
   /** A proposal made but never tried still cost something: the ledger keeps it. */
   private recordUnused(usage: Candidate["usage"], why: string): void {
     if (!usage || usage.calls === 0 || (usage.inputTokens === 0 && usage.outputTokens === 0 && usage.costUsd === 0)) return;
-    const { model, calls, inputTokens, outputTokens, costUsd } = usage;
-    this.ws.store.recordAgentCall({ runId: this.run.id, purpose: "propose", model, calls, inputTokens, outputTokens, costUsd, ok: true, error: why });
+    const { model, calls, inputTokens, outputTokens, cacheReadTokens = 0, cacheWriteTokens = 0, costUsd } = usage;
+    this.ws.store.recordAgentCall({ runId: this.run.id, purpose: "propose", model, calls, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, costUsd, ok: true, error: why });
   }
 
   /** One slot's loop: take a candidate, commit it on the current head, train, decide, record. */

@@ -18,6 +18,8 @@ interface AgentCallRow {
   calls: number;
   input_tokens: number;
   output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
   cost_usd: number;
   ok: number;
   error: string | null;
@@ -34,6 +36,8 @@ const toRecord = (r: AgentCallRow): AgentCallRecord => ({
   calls: r.calls,
   inputTokens: r.input_tokens,
   outputTokens: r.output_tokens,
+  cacheReadTokens: r.cache_read_tokens,
+  cacheWriteTokens: r.cache_write_tokens,
   costUsd: r.cost_usd,
   ok: r.ok === 1,
   error: r.error,
@@ -49,6 +53,8 @@ const KEYS = [
   "calls",
   "inputTokens",
   "outputTokens",
+  "cacheReadTokens",
+  "cacheWriteTokens",
   "costUsd",
   "ok",
   "error",
@@ -64,6 +70,8 @@ interface CheckedCall {
   calls: number;
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   costUsd: number;
   ok: boolean;
   error: string | null;
@@ -77,19 +85,44 @@ function checkCall(where: string, input: NewAgentCall): CheckedCall {
   if (runless && input.experimentId !== undefined) invalid(`${where}: a call without a run cannot belong to an experiment`);
   const purpose = input.purpose === undefined && !runless ? "propose" : checkText(where, "purpose", input.purpose ?? "", { nonEmpty: true });
   if (runless && purpose === "propose") invalid(`${where}: a proposal's call belongs to a run (runId)`);
+  const inputTokens = checkCount(where, "inputTokens", input.inputTokens);
+  const { cacheReadTokens, cacheWriteTokens } = checkCacheTokens(where, "", inputTokens, input.cacheReadTokens, input.cacheWriteTokens);
   return {
     runId: runless ? null : checkId(where, "runId", input.runId),
     experimentId: input.experimentId === undefined ? null : checkId(where, "experimentId", input.experimentId),
     purpose,
     model: checkText(where, "model", input.model),
     calls: input.calls === undefined ? 1 : checkCount(where, "calls", input.calls),
-    inputTokens: checkCount(where, "inputTokens", input.inputTokens),
+    inputTokens,
     outputTokens: checkCount(where, "outputTokens", input.outputTokens),
+    cacheReadTokens,
+    cacheWriteTokens,
     costUsd: checkAmount(where, "costUsd", input.costUsd),
     ok: input.ok,
     error: optionalText(where, "error", input.error),
     durationMs: input.durationMs === undefined ? null : checkCount(where, "durationMs", input.durationMs),
   };
+}
+
+/**
+ * The cache parts of a call's input: counts, 0 when absent, and together no more than the
+ * input they are parts of (the schema checks the same; this names the fields). `prefix`: "usage."
+ * for an experiment's usage.
+ */
+export function checkCacheTokens(
+  where: string,
+  prefix: string,
+  inputTokens: number,
+  read: number | undefined,
+  write: number | undefined,
+): { cacheReadTokens: number; cacheWriteTokens: number } {
+  const cacheReadTokens = read === undefined ? 0 : checkCount(where, `${prefix}cacheReadTokens`, read);
+  const cacheWriteTokens = write === undefined ? 0 : checkCount(where, `${prefix}cacheWriteTokens`, write);
+  if (cacheReadTokens + cacheWriteTokens > inputTokens)
+    invalid(
+      `${where}: ${prefix}cacheReadTokens + ${prefix}cacheWriteTokens (${cacheReadTokens} + ${cacheWriteTokens}) must not exceed ${prefix}inputTokens (${inputTokens}): they are parts of it`,
+    );
+  return { cacheReadTokens, cacheWriteTokens };
 }
 
 /** Inserts one ledger row; the caller is inside a write transaction. */
@@ -106,15 +139,16 @@ export function insertAgentCall(ctx: StoreContext, input: NewAgentCall): AgentCa
     ctx
       .stmt(
         `UPDATE experiments SET agent_calls = agent_calls + ?, input_tokens = input_tokens + ?,
-           output_tokens = output_tokens + ?, cost_usd = cost_usd + ? WHERE id = ?`,
+           output_tokens = output_tokens + ?, cache_read_tokens = cache_read_tokens + ?,
+           cache_write_tokens = cache_write_tokens + ?, cost_usd = cost_usd + ? WHERE id = ?`,
       )
-      .run(c.calls, c.inputTokens, c.outputTokens, c.costUsd, c.experimentId);
+      .run(c.calls, c.inputTokens, c.outputTokens, c.cacheReadTokens, c.cacheWriteTokens, c.costUsd, c.experimentId);
   }
   const row = ctx
     .stmt(
       `INSERT INTO agent_calls (run_id, experiment_id, purpose, model, calls, input_tokens, output_tokens,
-                                cost_usd, ok, error, duration_ms, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+                                cache_read_tokens, cache_write_tokens, cost_usd, ok, error, duration_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     .get(
       c.runId,
@@ -124,6 +158,8 @@ export function insertAgentCall(ctx: StoreContext, input: NewAgentCall): AgentCa
       c.calls,
       c.inputTokens,
       c.outputTokens,
+      c.cacheReadTokens,
+      c.cacheWriteTokens,
       c.costUsd,
       c.ok ? 1 : 0,
       ctx.redactor.text(c.error),
@@ -152,15 +188,30 @@ export function listAgentCalls(ctx: StoreContext, runId: number): AgentCallRecor
   return (ctx.stmt("SELECT * FROM agent_calls WHERE run_id = ? ORDER BY id").all(runId) as AgentCallRow[]).map(toRecord);
 }
 
-/** Total agent usage of a run, failed calls included (they cost too). */
+/** Total agent usage of a run, failed calls included (they cost too); costUsd is what was priced per call, cache rates included. */
 export function runCost(ctx: StoreContext, runId: number): RunCost {
   getRun(ctx, runId);
   const r = ctx
     .stmt(
       `SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
-              coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost_usd), 0) AS cost_usd
+              coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+              coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens, coalesce(sum(cost_usd), 0) AS cost_usd
        FROM agent_calls WHERE run_id = ?`,
     )
-    .get(runId) as { calls: number; input_tokens: number; output_tokens: number; cost_usd: number };
-  return { calls: r.calls, inputTokens: r.input_tokens, outputTokens: r.output_tokens, costUsd: r.cost_usd };
+    .get(runId) as {
+    calls: number;
+    input_tokens: number;
+    output_tokens: number;
+    cache_read_tokens: number;
+    cache_write_tokens: number;
+    cost_usd: number;
+  };
+  return {
+    calls: r.calls,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    cacheReadTokens: r.cache_read_tokens,
+    cacheWriteTokens: r.cache_write_tokens,
+    costUsd: r.cost_usd,
+  };
 }

@@ -7,7 +7,7 @@
  */
 import type { AgentUsage } from "../agents/types.ts";
 import type { RunResult, RunStatus, RunSummary } from "../harness/types.ts";
-import { insertAgentCall } from "./agent-calls.ts";
+import { checkCacheTokens, insertAgentCall } from "./agent-calls.ts";
 import type { StoreContext } from "./context.ts";
 import { StoreError, checkKeys, invalid } from "./errors.ts";
 import { getRun } from "./runs.ts";
@@ -55,6 +55,8 @@ export interface ExperimentRow {
   agent_calls: number;
   input_tokens: number;
   output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
   cost_usd: number;
   created_at: string;
   started_at: string | null;
@@ -97,7 +99,14 @@ export const toExperiment = (r: ExperimentRow): Experiment => ({
   logTail: r.log_tail,
   fixAttempt: r.fix_attempt,
   fixOf: r.fix_of,
-  usage: { calls: r.agent_calls, inputTokens: r.input_tokens, outputTokens: r.output_tokens, costUsd: r.cost_usd },
+  usage: {
+    calls: r.agent_calls,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    cacheReadTokens: r.cache_read_tokens,
+    cacheWriteTokens: r.cache_write_tokens,
+    costUsd: r.cost_usd,
+  },
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
@@ -164,11 +173,12 @@ function checkProposal(where: string, input: NewExperiment | SkippedProposal, re
 }
 
 function checkUsage(where: string, usage: AgentUsage): void {
-  checkKeys(`${where}: usage`, usage, ["model", "calls", "inputTokens", "outputTokens", "costUsd"]);
+  checkKeys(`${where}: usage`, usage, ["model", "calls", "inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens", "costUsd"]);
   checkText(where, "usage.model", usage.model);
   checkCount(where, "usage.calls", usage.calls);
   checkCount(where, "usage.inputTokens", usage.inputTokens);
   checkCount(where, "usage.outputTokens", usage.outputTokens);
+  checkCacheTokens(where, "usage.", usage.inputTokens, usage.cacheReadTokens, usage.cacheWriteTokens);
   if (typeof usage.costUsd !== "number" || !Number.isFinite(usage.costUsd) || usage.costUsd < 0)
     invalid(`${where}: usage.costUsd must be a finite number >= 0, got ${show(usage.costUsd)}`);
 }
@@ -215,6 +225,8 @@ function insertProposal(ctx: StoreContext, where: string, p: ProposalFields, ski
       calls: p.usage.calls,
       inputTokens: p.usage.inputTokens,
       outputTokens: p.usage.outputTokens,
+      cacheReadTokens: p.usage.cacheReadTokens ?? 0,
+      cacheWriteTokens: p.usage.cacheWriteTokens ?? 0,
       costUsd: p.usage.costUsd,
       ok: skippedReason === null,
       error: skippedReason ?? undefined,

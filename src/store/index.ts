@@ -56,6 +56,7 @@ export type {
   ExperimentFinish,
   SkippedProposal,
   UsageTotals,
+  CachedUsageTotals,
   NewAgentCall,
   AgentCallRecord,
   RunCost,

@@ -105,6 +105,12 @@ export interface UsageTotals {
   costUsd: number;
 }
 
+/** Usage with its prompt-cache parts: both are parts of inputTokens (the whole prompts). */
+export interface CachedUsageTotals extends UsageTotals {
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
 export interface Experiment {
   id: number;
   runId: number;
@@ -133,7 +139,7 @@ export interface Experiment {
   /** The crashed experiment this one tries to fix. */
   fixOf: number | null;
   /** Agent usage recorded against this experiment (the sum of its agent_calls rows). */
-  usage: UsageTotals;
+  usage: CachedUsageTotals;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -195,8 +201,14 @@ export interface NewAgentCall {
   model: string;
   /** API requests this row covers (default 1). */
   calls?: number;
+  /** The whole prompts, cached parts included. */
   inputTokens: number;
   outputTokens: number;
+  /** Part of inputTokens read from the provider's prompt cache (default 0). */
+  cacheReadTokens?: number;
+  /** Part of inputTokens written to the provider's prompt cache (default 0). */
+  cacheWriteTokens?: number;
+  /** At the model's prices, cache reads and writes at theirs. */
   costUsd: number;
   ok: boolean;
   /** One line; redacted of known secrets. */
@@ -213,6 +225,8 @@ export interface AgentCallRecord {
   calls: number;
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   costUsd: number;
   ok: boolean;
   error: string | null;
@@ -220,7 +234,7 @@ export interface AgentCallRecord {
   createdAt: string;
 }
 
-export type RunCost = UsageTotals;
+export type RunCost = CachedUsageTotals;
 
 export interface IntegrityReport {
   ok: boolean;

@@ -455,7 +455,7 @@ describe("agent cost", () => {
     const { store, run } = setup();
     const usage = { model: "claude-test", calls: 2, inputTokens: 1200, outputTokens: 300, costUsd: 0.0125 };
     const e = store.proposeExperiment({ runId: run.id, parentCommit: sha("base"), description: "d", hypothesis: "h", usage });
-    expect(e.usage).toEqual({ calls: 2, inputTokens: 1200, outputTokens: 300, costUsd: 0.0125 });
+    expect(e.usage).toEqual({ calls: 2, inputTokens: 1200, outputTokens: 300, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.0125 });
     const fail = store.recordAgentCall({
       runId: run.id, experimentId: e.id, purpose: "fix", model: "claude-test", inputTokens: 50, outputTokens: 0,
       costUsd: 0.0005, ok: false, error: "HTTP 529 overloaded", durationMs: 1500,
@@ -473,6 +473,33 @@ describe("agent cost", () => {
     expect(storeError(() => store.recordAgentCall({ runId: run.id, model: "m", inputTokens: -1, outputTokens: 0, costUsd: 0, ok: true })).message).toMatch(
       /inputTokens must be a non-negative integer/,
     );
+    store.close();
+  });
+
+  it("keeps the prompt-cache parts of the input on calls and experiments, and runCost sums them", () => {
+    const { store, run } = setup();
+    const usage = { model: "claude-test", calls: 3, inputTokens: 30_000, outputTokens: 600, cacheReadTokens: 20_000, cacheWriteTokens: 6_000, costUsd: 0.04 };
+    const e = store.proposeExperiment({ runId: run.id, parentCommit: sha("base"), description: "d", hypothesis: "h", usage });
+    expect(e.usage).toEqual({ calls: 3, inputTokens: 30_000, outputTokens: 600, cacheReadTokens: 20_000, cacheWriteTokens: 6_000, costUsd: 0.04 });
+    const call = store.recordAgentCall({ runId: run.id, experimentId: e.id, purpose: "fix", model: "claude-test", inputTokens: 10_000, outputTokens: 50, cacheReadTokens: 9_000, costUsd: 0.01, ok: true });
+    expect(call).toMatchObject({ inputTokens: 10_000, cacheReadTokens: 9_000, cacheWriteTokens: 0 });
+    expect(store.getExperiment(e.id).usage).toMatchObject({ calls: 4, inputTokens: 40_000, cacheReadTokens: 29_000, cacheWriteTokens: 6_000 });
+    expect(store.listAgentCalls(run.id).map((c) => [c.cacheReadTokens, c.cacheWriteTokens])).toEqual([[20_000, 6_000], [9_000, 0]]);
+    const cost = store.runCost(run.id);
+    expect(cost).toMatchObject({ calls: 4, inputTokens: 40_000, outputTokens: 650, cacheReadTokens: 29_000, cacheWriteTokens: 6_000 });
+    expect(cost.costUsd).toBeCloseTo(0.05, 12);
+
+    // Cache counts are parts of the input: more than it, negative or unknown keys are refused by name.
+    const base = { runId: run.id, model: "m", inputTokens: 100, outputTokens: 0, costUsd: 0, ok: true };
+    expect(storeError(() => store.recordAgentCall({ ...base, cacheReadTokens: 80, cacheWriteTokens: 30 })).message).toMatch(
+      /cacheReadTokens \+ cacheWriteTokens \(80 \+ 30\) must not exceed inputTokens \(100\)/,
+    );
+    expect(storeError(() => store.recordAgentCall({ ...base, cacheReadTokens: -1 })).message).toMatch(/cacheReadTokens must be a non-negative integer/);
+    expect(
+      storeError(() => store.proposeExperiment({ runId: run.id, parentCommit: sha("base"), description: "d", hypothesis: "h", usage: { ...usage, cacheWriteTokens: 10_001 } })).message,
+    ).toMatch(/usage\.cacheReadTokens \+ usage\.cacheWriteTokens .* must not exceed usage\.inputTokens/);
+    expect(storeError(() => store.recordAgentCall({ ...base, cacheReads: 1 } as never)).message).toMatch(/unknown option 'cacheReads'/);
+    expect(store.listAgentCalls(run.id)).toHaveLength(2);
     store.close();
   });
 });
