@@ -4,6 +4,15 @@
  * Only the wire format lives here: the prompt, the tools, retries, pricing and redaction are
  * shared with OpenAIAgent under llm/. It never touches git, the store or the disk.
  *
+ * Prompt caching (promptCache, default on): three cache_control breakpoints, in prefix order
+ *   1. the system block (role + program.md + README: the same bytes all run)      1-hour entry
+ *   2. the opening message's stable block (memory + train.ts: until a keep)        1-hour entry
+ *   3. the last block of the newest message (the conversation so far)              5-minute entry
+ * Proposals are a training run apart (the time budget, 300 s by default, plus start-up and
+ * evaluation), longer than a 5-minute entry lives, so 1 and 2 take 1-hour entries (written at
+ * 2× the input price, read at 0.1×); 3 only has to live from one turn to the next. Longer-lived
+ * breakpoints come first, as the API requires; 3 of its 4 allowed breakpoints are used.
+ *
  *   const agent = new AnthropicAgent({ model: "claude-sonnet-5-5" });   // key: $ANTHROPIC_API_KEY
  *   const { proposal, usage, error } = await agent.propose(context);
  */
@@ -21,6 +30,7 @@ import {
   type ToolReply,
 } from "./llm/research-loop.ts";
 import { RESEARCH_TOOLS, type ToolCall } from "./llm/tools.ts";
+import { anthropicTokens } from "./llm/usage.ts";
 
 export type AnthropicAgentOptions = LlmAgentOptions;
 
@@ -67,17 +77,35 @@ export class AnthropicAgent implements Agent {
   }
 }
 
+const LONG_LIVED: Anthropic.CacheControlEphemeral = { type: "ephemeral", ttl: "1h" };
+const TURN_TO_TURN: Anthropic.CacheControlEphemeral = { type: "ephemeral", ttl: "5m" };
+
 class AnthropicConversation implements Conversation {
   readonly #client: Anthropic;
   readonly #setup: LlmAgentSetup;
-  readonly #system: string;
+  readonly #cache: boolean;
+  readonly #system: string | Anthropic.TextBlockParam[];
   readonly #messages: Anthropic.MessageParam[];
 
   constructor(client: Anthropic, setup: LlmAgentSetup, prompt: ResearchPrompt) {
     this.#client = client;
     this.#setup = setup;
-    this.#system = prompt.system;
-    this.#messages = [{ role: "user", content: prompt.user }];
+    this.#cache = setup.options.promptCache;
+    if (this.#cache) {
+      this.#system = [{ type: "text", text: prompt.system, cache_control: LONG_LIVED }];
+      this.#messages = [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: prompt.userStable, cache_control: LONG_LIVED },
+            { type: "text", text: prompt.userVarying },
+          ],
+        },
+      ];
+    } else {
+      this.#system = prompt.system;
+      this.#messages = [{ role: "user", content: prompt.user }];
+    }
   }
 
   async next(signal: AbortSignal): Promise<ModelTurn> {
@@ -86,14 +114,14 @@ class AnthropicConversation implements Conversation {
       model: o.model,
       max_tokens: o.maxTokens,
       system: this.#system,
-      messages: this.#messages,
+      messages: this.#cache ? withTurnBreakpoint(this.#messages) : this.#messages,
       tools: TOOLS,
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     };
     const requestOptions = { signal, timeout: o.timeoutMs };
-    if (!o.stream) return turnFromMessage(await this.#client.messages.create(body, requestOptions));
+    if (!o.stream) return turnFromMessage(await this.#client.messages.create(body, requestOptions), this.#cache);
     const events = await this.#client.messages.create({ ...body, stream: true }, requestOptions);
-    return turnFromEvents(events);
+    return turnFromEvents(events, this.#cache);
   }
 
   reply(turn: ModelTurn, replies: ToolReply[], note: string | undefined): void {
@@ -118,6 +146,21 @@ class AnthropicConversation implements Conversation {
 }
 
 /**
+ * The messages with a 5-minute breakpoint on the newest message's last block, so that the next
+ * turn reads the whole conversation so far from the cache. A copy: the stored messages keep no
+ * breakpoint, so there are never more than three (the API allows four).
+ */
+function withTurnBreakpoint(messages: Anthropic.MessageParam[]): Anthropic.MessageParam[] {
+  const last = messages[messages.length - 1]!;
+  const blocks: Anthropic.ContentBlockParam[] =
+    typeof last.content === "string" ? [{ type: "text", text: last.content }] : [...last.content];
+  const end = blocks[blocks.length - 1]!;
+  // A block that already carries a breakpoint (the opening message's stable part) keeps its own.
+  if (!("cache_control" in end && end.cache_control)) blocks[blocks.length - 1] = { ...end, cache_control: TURN_TO_TURN } as Anthropic.ContentBlockParam;
+  return [...messages.slice(0, -1), { ...last, content: blocks } as Anthropic.MessageParam];
+}
+
+/**
  * The tool input to echo back in the assistant turn: the parsed object, or {} when the model's
  * JSON was malformed (the API requires an object there; the tool result explains the error).
  */
@@ -134,7 +177,8 @@ function echoInput(call: ToolCall): Record<string, unknown> {
 /** A tool_use input as raw JSON text: the object serialized, or the string a server sent instead. */
 const inputText = (input: unknown): string => (typeof input === "string" ? input : JSON.stringify(input ?? {}));
 
-function turnFromMessage(message: Anthropic.Message): ModelTurn {
+/** `cached`: the request marked 1-hour entries (how to price writes a server does not split by lifetime). */
+function turnFromMessage(message: Anthropic.Message, cached: boolean): ModelTurn {
   if (!message || !Array.isArray(message.content)) throw new MalformedResponseError("a message without content");
   let text = "";
   const toolCalls: ToolCall[] = [];
@@ -145,8 +189,7 @@ function turnFromMessage(message: Anthropic.Message): ModelTurn {
   return {
     text,
     toolCalls,
-    inputTokens: message.usage?.input_tokens ?? 0,
-    outputTokens: message.usage?.output_tokens ?? 0,
+    tokens: anthropicTokens(message.usage, cached),
     truncated: message.stop_reason === "max_tokens",
   };
 }
@@ -166,17 +209,17 @@ interface StreamedBlock {
  * parses tool input with a lenient partial-JSON parser; here the concatenated input_json_delta
  * text is kept verbatim, so malformed arguments are seen (and reported) as such.
  */
-async function turnFromEvents(events: AsyncIterable<Anthropic.RawMessageStreamEvent>): Promise<ModelTurn> {
+async function turnFromEvents(events: AsyncIterable<Anthropic.RawMessageStreamEvent>, cached: boolean): Promise<ModelTurn> {
   const blocks: StreamedBlock[] = [];
-  let inputTokens = 0;
-  let outputTokens = 0;
+  // message_start carries the input side of usage; message_delta's usage is cumulative and may
+  // repeat (or complete) any of its fields, so the two are merged field by field.
+  let usage: Record<string, unknown> = {};
   let stopReason: string | null = null;
   let stopped = false;
   for await (const event of events) {
     switch (event.type) {
       case "message_start":
-        inputTokens = event.message.usage?.input_tokens ?? 0;
-        outputTokens = event.message.usage?.output_tokens ?? 0;
+        usage = { ...(event.message.usage ?? {}) };
         break;
       case "content_block_start": {
         const b = event.content_block;
@@ -197,8 +240,7 @@ async function turnFromEvents(events: AsyncIterable<Anthropic.RawMessageStreamEv
       }
       case "message_delta":
         stopReason = event.delta.stop_reason ?? stopReason;
-        if (typeof event.usage?.output_tokens === "number") outputTokens = event.usage.output_tokens;
-        if (typeof event.usage?.input_tokens === "number") inputTokens = event.usage.input_tokens;
+        for (const [key, value] of Object.entries(event.usage ?? {})) if (value !== null && value !== undefined) usage[key] = value;
         break;
       case "message_stop":
         stopped = true;
@@ -220,5 +262,5 @@ async function turnFromEvents(events: AsyncIterable<Anthropic.RawMessageStreamEv
       toolCalls.push({ id: b.id, name: b.name, arguments: json });
     }
   }
-  return { text, toolCalls, inputTokens, outputTokens, truncated: stopReason === "max_tokens" };
+  return { text, toolCalls, tokens: anthropicTokens(usage, cached), truncated: stopReason === "max_tokens" };
 }

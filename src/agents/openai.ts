@@ -4,6 +4,11 @@
  * drives any OpenAI-compatible server: vLLM, llama.cpp's server, Ollama ("http://host:port/v1").
  * Only the wire format lives here; prompt, tools, retries, pricing and redaction are in llm/.
  *
+ * Prompt caching is the server's: OpenAI caches any prefix of 1024 tokens or more that it saw
+ * recently and reports the cached part as usage.prompt_tokens_details.cached_tokens (read at a
+ * discount, see llm/pricing.ts). The research prompt keeps its stable parts first and
+ * byte-identical for that (llm/prompt.ts); nothing cache-related is sent.
+ *
  *   const agent = new OpenAIAgent({ model: "gpt-5.5" });                       // $OPENAI_API_KEY
  *   const local = new OpenAIAgent({ model: "qwen3-coder", baseURL: "http://localhost:8000/v1" });
  */
@@ -21,6 +26,7 @@ import {
   type ToolReply,
 } from "./llm/research-loop.ts";
 import { RESEARCH_TOOLS, type ToolCall } from "./llm/tools.ts";
+import { openaiTokens, NO_TOKENS, type CallTokens } from "./llm/usage.ts";
 
 export type OpenAIAgentOptions = LlmAgentOptions;
 
@@ -155,8 +161,7 @@ function turnFromCompletion(completion: OpenAI.ChatCompletion): ModelTurn {
   return {
     text: choice.message.content ?? "",
     toolCalls,
-    inputTokens: completion.usage?.prompt_tokens ?? 0,
-    outputTokens: completion.usage?.completion_tokens ?? 0,
+    tokens: openaiTokens(completion.usage),
     truncated: choice.finish_reason === "length",
   };
 }
@@ -165,14 +170,10 @@ function turnFromCompletion(completion: OpenAI.ChatCompletion): ModelTurn {
 async function turnFromChunks(chunks: AsyncIterable<OpenAI.ChatCompletionChunk>): Promise<ModelTurn> {
   let text = "";
   const calls: ToolCall[] = [];
-  let inputTokens = 0;
-  let outputTokens = 0;
+  let tokens: CallTokens = { ...NO_TOKENS };
   let finishReason: string | null = null;
   for await (const chunk of chunks) {
-    if (chunk.usage) {
-      inputTokens = chunk.usage.prompt_tokens ?? inputTokens;
-      outputTokens = chunk.usage.completion_tokens ?? outputTokens;
-    }
+    if (chunk.usage) tokens = openaiTokens(chunk.usage);
     const choice = chunk.choices?.[0];
     if (!choice) continue;
     if (choice.delta?.content) text += choice.delta.content;
@@ -187,5 +188,5 @@ async function turnFromChunks(chunks: AsyncIterable<OpenAI.ChatCompletionChunk>)
   }
   if (finishReason === null) throw new MalformedResponseError("the stream ended without a finish_reason");
   const toolCalls = calls.filter(Boolean).map((c, i) => ({ ...c, id: c.id || `call_${i}` }));
-  return { text, toolCalls, inputTokens, outputTokens, truncated: finishReason === "length" };
+  return { text, toolCalls, tokens, truncated: finishReason === "length" };
 }

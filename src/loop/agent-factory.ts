@@ -9,7 +9,7 @@ export const AGENT_KINDS = ["builtin", "anthropic", "openai"] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];
 
 /** The LLM agents' limits a user may set (see LlmAgentOptions for their meaning and defaults). */
-export type LlmLimits = Pick<LlmAgentOptions, "maxTurns" | "maxAttempts" | "maxTokens" | "temperature" | "timeoutMs" | "maxRetries" | "contextTokenBudget" | "pricing" | "stream" | "log">;
+export type LlmLimits = Pick<LlmAgentOptions, "maxTurns" | "maxAttempts" | "maxTokens" | "temperature" | "timeoutMs" | "maxRetries" | "contextTokenBudget" | "pricing" | "promptCache" | "stream" | "log">;
 
 export interface AgentChoice {
   kind: AgentKind;

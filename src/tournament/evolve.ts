@@ -173,6 +173,8 @@ export async function breedNight(input: BreedingInput): Promise<EvolutionPlan> {
       calls: a.usage.calls,
       inputTokens: a.usage.inputTokens,
       outputTokens: a.usage.outputTokens,
+      cacheReadTokens: a.usage.cacheReadTokens,
+      cacheWriteTokens: a.usage.cacheWriteTokens,
       costUsd: a.usage.costUsd,
       ok: refusal === undefined,
       ...(refusal !== undefined ? { error: refusal } : {}),

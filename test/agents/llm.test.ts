@@ -68,6 +68,19 @@ function makeAgent(v: Variant, extra: LlmAgentOptions = {}): Agent {
     : new OpenAIAgent({ model: "gpt-5.5", baseURL: server.openaiBaseURL, ...common });
 }
 
+/** Text of a string or of a list of text blocks (Anthropic's system and content may be either). */
+function plainText(content: unknown): string {
+  if (typeof content === "string") return content;
+  return (content as { type: string; text?: string }[]).map((b) => b.text ?? "").join("");
+}
+
+/** The system text and the opening user message of a request, in either wire format. */
+function openingTexts(r: RecordedRequest): { system: string; user: string } {
+  return r.api === "anthropic"
+    ? { system: plainText(r.body.system), user: plainText(r.body.messages[0].content) }
+    : { system: r.body.messages[0].content, user: r.body.messages[1].content };
+}
+
 /** The tool results (or our notes) in the last message(s) of a request, as one string. */
 function lastReplies(r: RecordedRequest): string {
   const messages = r.body.messages as unknown[];
@@ -116,16 +129,16 @@ describe.each(VARIANTS)("$provider agent, stream=$stream", (v) => {
         : first.body.tools.map((t: { function: { name: string } }) => t.function.name);
     expect(toolNames).toEqual(["view_file", "edit_file", "submit"]);
     // The prompt carried program.md, the README, train.ts and the history as results.tsv rows.
-    const system = v.provider === "anthropic" ? first.body.system : first.body.messages[0].content;
+    const { system, user } = openingTexts(first);
     expect(system).toContain("PROGRAM-MD-MARKER");
     expect(system).toContain("README-MARKER");
-    const user = v.provider === "anthropic" ? first.body.messages[0].content : first.body.messages[1].content;
     expect(user).toContain("export const MATRIX_LR = 0.04;");
     expect(user).toContain("commit\tval_bpb\tmemory_gb\tstatus\tdescription");
     expect(user).toContain("a1b2c3d\t1.023400\t0.5\tkeep\tbaseline");
     expect(user).toContain("b2c3d4e\t0.000000\t0.0\tcrash\tdouble width HISTORY-MARKER");
-    // view_file answered with train.ts; the third request saw both edits acknowledged.
-    expect(lastReplies(server.requests[1]!)).toContain("WARMDOWN_RATIO");
+    // view_file did not send train.ts again (the prompt holds it); the third request saw both edits acknowledged.
+    expect(lastReplies(server.requests[1]!)).toContain("train.ts is unchanged since the prompt");
+    expect(lastReplies(server.requests[1]!)).not.toContain("WARMDOWN_RATIO");
     expect(lastReplies(server.requests[2]!).match(/edit applied/g)).toHaveLength(2);
     // OpenAI-compatible servers (a custom baseURL) get max_tokens, the widely supported name.
     expect(first.body.max_tokens).toBe(4096);

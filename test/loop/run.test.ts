@@ -112,7 +112,10 @@ describe("nightshift run (builtin agent, CPU)", () => {
     expect(n.stderr).toMatch(/--experiments must be a positive number/);
     const price = cli(...args(join(root, "ws-bad"), "--agent", "openai", "--no-sandbox", "--price", "3"));
     expect(price.status).toBe(2);
-    expect(price.stderr).toMatch(/--price must be two non-negative numbers/);
+    expect(price.stderr).toMatch(/--price must be two to five non-negative numbers/);
+    const six = cli(...args(join(root, "ws-bad"), "--agent", "openai", "--no-sandbox", "--price", "3,15,0.3,3.75,6,1"));
+    expect(six.status).toBe(2);
+    expect(six.stderr).toMatch(/--price must be two to five .*got 3,15,0.3,3.75,6,1/);
     // A bad agent option is found before anything is written: the same command fails the same way again.
     for (let attempt = 0; attempt < 2; attempt++) {
       const turns = spawnSync(process.execPath, [bin, ...args(join(root, "ws-bad"), "--agent", "openai", "--no-sandbox", "--max-turns", "0", "--tag", "t")], {

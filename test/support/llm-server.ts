@@ -10,17 +10,45 @@
  *                               with arguments in pieces, a usage chunk when stream_options asks,
  *                               `data: [DONE]`)
  *
+ * Usage is reported as the real APIs report it, prompt caching included. A prompt's tokens are
+ * its characters / 4, counted over a canonical serialization of tools, system and messages.
+ *   Anthropic  caches only where the request puts cache_control: a breakpoint's prefix (of at
+ *              least 1024 tokens) is written, and a later request whose prefix is byte-identical
+ *              up to a written breakpoint (looking back up to 20 blocks from each of its own
+ *              breakpoints) reads it. input_tokens excludes cache_creation_input_tokens and
+ *              cache_read_input_tokens; cache_creation splits the writes into 5-minute and 1-hour
+ *              entries. More than 4 breakpoints, or a 1-hour one after a 5-minute one, is a 400,
+ *              as in the real API. Entries never expire unless `clearCache()` is called.
+ *   OpenAI     caches automatically: prompt_tokens includes prompt_tokens_details.cached_tokens,
+ *              the longest prefix shared with an earlier request when it is at least 1024
+ *              tokens, counted in 128-token steps.
+ * A scripted `usage` replaces the numbers reported (input = the whole prompt, cached parts
+ * included), never the cache's state.
+ *
  * Each test queues replies (a tool call, text, an HTTP status with headers, a hang) that are
  * served in order to whichever endpoint asks; a fallback answers once the queue is empty (for
  * "500 forever"), else the server answers 500 "script exhausted" and counts it. Every request is
  * recorded (headers, parsed body) for assertions. Test support only: never used by src/.
  */
+import { createHash, type Hash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export interface TokenUsage {
+  /** The whole prompt, cached parts included. */
   input: number;
   output: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+}
+
+/** How the server counted a request's prompt: the whole, and the parts read from and written to its cache. */
+export interface PromptCount {
+  total: number;
+  read: number;
+  write: number;
+  /** Part of `write` that went to 1-hour entries (Anthropic). */
+  write1h: number;
 }
 
 export interface ScriptedToolCall {
@@ -51,6 +79,8 @@ export interface RecordedRequest {
   // The parsed JSON body of either wire format; `any` so that tests can reach into it directly.
   body: any;
   stream: boolean;
+  /** The server's count of the prompt, cache parts included (not a scripted usage). */
+  prompt: PromptCount;
 }
 
 /** Builders for the common replies. */
@@ -75,6 +105,8 @@ export interface LlmServer {
   /** Replies still queued. */
   readonly pending: number;
   push(...replies: ScriptedReply[]): void;
+  /** Forgets every cached prefix, as if the entries had expired. */
+  clearCache(): void;
   /** What to answer once the queue is empty; undefined: 500 "script exhausted". */
   setFallback(reply: ScriptedReply | undefined): void;
   close(): Promise<void>;
@@ -87,6 +119,8 @@ export async function startLlmServer(): Promise<LlmServer> {
   let exhausted = 0;
   let ids = 0;
   const hung = new Set<ServerResponse>();
+  const anthropicCache = new Set<string>();
+  const openaiSeen: string[] = [];
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
@@ -107,14 +141,19 @@ export async function startLlmServer(): Promise<LlmServer> {
       return sendJson(res, 400, { error: { message: "request body is not JSON" } });
     }
     const stream = body?.stream === true;
-    requests.push({ api, path, headers: { ...req.headers }, body, stream });
+    let prompt: PromptCount;
+    if (api === "anthropic") {
+      const counted = countAnthropicPrompt(body, anthropicCache);
+      if ("error" in counted) return sendError(api, res, { type: "status", status: 400, message: counted.error }, undefined);
+      prompt = counted;
+    } else prompt = countOpenaiPrompt(body, openaiSeen);
+    requests.push({ api, path, headers: { ...req.headers }, body, stream, prompt });
 
     let next = queue.shift() ?? fallback;
     if (!next) {
       exhausted++;
       next = { type: "status", status: 500, message: "llm-server: script exhausted" };
     }
-    const promptTokens = Math.ceil(raw.length / 4);
     const id = ++ids;
     switch (next.type) {
       case "status":
@@ -124,13 +163,13 @@ export async function startLlmServer(): Promise<LlmServer> {
         res.on("close", () => hung.delete(res));
         if (next.midStream) {
           res.writeHead(200, sseHeaders);
-          if (api === "anthropic") sse(res, "message_start", messageStart(id, body.model, promptTokens));
+          if (api === "anthropic") sse(res, "message_start", messageStart(id, body.model, anthropicUsage(prompt, 1)));
           else data(res, chunk(id, body.model, { role: "assistant", content: "" }, null));
         }
         return;
       case "text":
       case "tools": {
-        const answer = toAnswer(next, promptTokens);
+        const answer = toAnswer(next, prompt);
         if (api === "anthropic") return stream ? anthropicStream(res, id, body.model, answer) : anthropicJson(res, id, body.model, answer);
         const usageChunk = body?.stream_options?.include_usage === true;
         return stream ? openaiStream(res, id, body.model, answer, usageChunk) : openaiJson(res, id, body.model, answer);
@@ -152,6 +191,10 @@ export async function startLlmServer(): Promise<LlmServer> {
       return queue.length;
     },
     push: (...replies) => void queue.push(...replies),
+    clearCache: () => {
+      anthropicCache.clear();
+      openaiSeen.length = 0;
+    },
     setFallback: (r) => {
       fallback = r;
     },
@@ -171,13 +214,14 @@ export async function startLlmServer(): Promise<LlmServer> {
 interface Answer {
   text: string;
   calls: { id: string; name: string; json: string; object: Record<string, unknown> | string }[];
-  usage: TokenUsage;
+  prompt: PromptCount;
+  output: number;
   stop: "tool_use" | "end_turn" | "max_tokens";
 }
 
 let callIds = 0;
 
-function toAnswer(r: Extract<ScriptedReply, { type: "text" | "tools" }>, promptTokens: number): Answer {
+function toAnswer(r: Extract<ScriptedReply, { type: "text" | "tools" }>, counted: PromptCount): Answer {
   const text = r.type === "text" ? r.text : (r.text ?? "");
   const calls =
     r.type === "tools"
@@ -189,9 +233,105 @@ function toAnswer(r: Extract<ScriptedReply, { type: "text" | "tools" }>, promptT
         }))
       : [];
   const outChars = text.length + calls.reduce((n, c) => n + c.json.length, 0);
-  const usage = r.usage ?? { input: promptTokens, output: Math.max(1, Math.ceil(outChars / 4)) };
+  const prompt = r.usage
+    ? { total: r.usage.input, read: r.usage.cacheRead ?? 0, write: r.usage.cacheWrite ?? 0, write1h: 0 }
+    : counted;
+  const output = r.usage?.output ?? Math.max(1, Math.ceil(outChars / 4));
   const stop = r.type === "text" && r.truncated ? "max_tokens" : calls.length > 0 ? "tool_use" : "end_turn";
-  return { text, calls, usage, stop };
+  return { text, calls, prompt, output, stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prompt caches
+// ---------------------------------------------------------------------------------------------
+
+const tokensOf = (chars: number) => Math.ceil(chars / 4);
+const MIN_CACHED_TOKENS = 1024;
+const LOOKBACK_BLOCKS = 20;
+const MAX_BREAKPOINTS = 4;
+
+/** A block as the cache sees it: its serialization without the breakpoint marker. */
+function blockText(block: unknown): string {
+  if (typeof block !== "object" || block === null) return JSON.stringify(block);
+  const { cache_control: _, ...rest } = block as Record<string, unknown>;
+  return JSON.stringify(rest);
+}
+
+/**
+ * Anthropic's cache, modelled: the prompt is a list of blocks in prefix order (tools, system,
+ * each message's content); a block with cache_control is a breakpoint.
+ */
+function countAnthropicPrompt(body: any, cache: Set<string>): PromptCount | { error: string } {
+  const blocks: { text: string; ttl: "5m" | "1h" | null }[] = [];
+  const add = (block: unknown, marker = "") => {
+    const cc = typeof block === "object" && block !== null ? (block as { cache_control?: { ttl?: string } }).cache_control : undefined;
+    blocks.push({ text: marker + blockText(block), ttl: cc ? (cc.ttl === "1h" ? "1h" : "5m") : null });
+  };
+  for (const tool of body?.tools ?? []) add(tool);
+  if (typeof body?.system === "string") add({ type: "text", text: body.system }, "system:");
+  else for (const b of body?.system ?? []) add(b, "system:");
+  for (const m of body?.messages ?? []) {
+    const content = typeof m.content === "string" ? [{ type: "text", text: m.content }] : m.content;
+    content.forEach((b: unknown, i: number) => add(b, i === 0 ? `${m.role}:` : ""));
+  }
+  const breakpoints = blocks.flatMap((b, i) => (b.ttl ? [i] : []));
+  if (breakpoints.length > MAX_BREAKPOINTS)
+    return { error: `A maximum of ${MAX_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints.length}.` };
+  for (let k = 1; k < breakpoints.length; k++)
+    if (blocks[breakpoints[k - 1]!]!.ttl === "5m" && blocks[breakpoints[k]!]!.ttl === "1h")
+      return { error: "a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block" };
+
+  // Each prefix's key and length, block by block.
+  const keys: string[] = [];
+  const ends: number[] = [];
+  const hash: Hash = createHash("sha256");
+  let chars = 0;
+  for (const b of blocks) {
+    hash.update(b.text);
+    chars += b.text.length;
+    keys.push(hash.copy().digest("hex"));
+    ends.push(chars);
+  }
+  const total = tokensOf(chars);
+  let readEnd = -1;
+  for (const bp of breakpoints)
+    for (let i = bp; i >= Math.max(0, bp - LOOKBACK_BLOCKS); i--)
+      if (cache.has(keys[i]!)) {
+        readEnd = Math.max(readEnd, i);
+        break;
+      }
+  const read = readEnd < 0 ? 0 : tokensOf(ends[readEnd]!);
+  let write = 0;
+  let write1h = 0;
+  let writtenTo = read;
+  for (const bp of breakpoints) {
+    const upTo = tokensOf(ends[bp]!);
+    if (upTo < MIN_CACHED_TOKENS) continue;
+    cache.add(keys[bp]!);
+    if (bp <= readEnd) continue;
+    const segment = upTo - writtenTo;
+    write += segment;
+    if (blocks[bp]!.ttl === "1h") write1h += segment;
+    writtenTo = upTo;
+  }
+  return { total, read, write, write1h };
+}
+
+/** OpenAI's automatic cache, modelled: the longest prefix shared with an earlier request, in 128-token steps from 1024. */
+function countOpenaiPrompt(body: any, seen: string[]): PromptCount {
+  const text = [...(body?.tools ?? []), ...(body?.messages ?? [])].map((x: unknown) => JSON.stringify(x)).join("\n");
+  let common = 0;
+  for (const earlier of seen) {
+    const n = Math.min(earlier.length, text.length);
+    let i = 0;
+    while (i < n && earlier.charCodeAt(i) === text.charCodeAt(i)) i++;
+    common = Math.max(common, i);
+  }
+  seen.push(text);
+  const total = tokensOf(text.length);
+  const shared = Math.min(Math.floor(common / 4), total);
+  const read = shared < MIN_CACHED_TOKENS ? 0 : MIN_CACHED_TOKENS + Math.floor((shared - MIN_CACHED_TOKENS) / 128) * 128;
+  return { total, read, write: 0, write1h: 0 };
 }
 
 /** Splits text into pieces of `size` characters, as streaming servers deliver it. */
@@ -205,7 +345,18 @@ function pieces(text: string, size = 7): string[] {
 // Anthropic Messages
 // ---------------------------------------------------------------------------------------------
 
-function messageStart(id: number, model: string, inputTokens: number) {
+function anthropicUsage(p: PromptCount, output: number) {
+  return {
+    input_tokens: p.total - p.read - p.write,
+    output_tokens: output,
+    cache_creation_input_tokens: p.write,
+    cache_read_input_tokens: p.read,
+    cache_creation: { ephemeral_5m_input_tokens: p.write - p.write1h, ephemeral_1h_input_tokens: p.write1h },
+    service_tier: "standard",
+  };
+}
+
+function messageStart(id: number, model: string, usage: ReturnType<typeof anthropicUsage>) {
   return {
     type: "message_start",
     message: {
@@ -216,7 +367,7 @@ function messageStart(id: number, model: string, inputTokens: number) {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      usage,
     },
   };
 }
@@ -234,13 +385,13 @@ function anthropicJson(res: ServerResponse, id: number, model: string, a: Answer
     content,
     stop_reason: a.stop,
     stop_sequence: null,
-    usage: { input_tokens: a.usage.input, output_tokens: a.usage.output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    usage: anthropicUsage(a.prompt, a.output),
   });
 }
 
 function anthropicStream(res: ServerResponse, id: number, model: string, a: Answer): void {
   res.writeHead(200, sseHeaders);
-  sse(res, "message_start", messageStart(id, model, a.usage.input));
+  sse(res, "message_start", messageStart(id, model, anthropicUsage(a.prompt, 1)));
   let index = 0;
   if (a.text) {
     sse(res, "content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "", citations: null } });
@@ -264,7 +415,8 @@ function anthropicStream(res: ServerResponse, id: number, model: string, a: Answ
   sse(res, "message_delta", {
     type: "message_delta",
     delta: { stop_reason: a.stop, stop_sequence: null },
-    usage: { output_tokens: a.usage.output },
+    // The current API repeats the input side here, cumulative; older servers sent output_tokens only.
+    usage: (({ service_tier: _, cache_creation: __, ...u }) => u)(anthropicUsage(a.prompt, a.output)),
   });
   sse(res, "message_stop", { type: "message_stop" });
   res.end();
@@ -277,7 +429,13 @@ function anthropicStream(res: ServerResponse, id: number, model: string, a: Answ
 const finishReason = (a: Answer) => (a.stop === "tool_use" ? "tool_calls" : a.stop === "max_tokens" ? "length" : "stop");
 
 function openaiUsage(a: Answer) {
-  return { prompt_tokens: a.usage.input, completion_tokens: a.usage.output, total_tokens: a.usage.input + a.usage.output };
+  return {
+    prompt_tokens: a.prompt.total,
+    completion_tokens: a.output,
+    total_tokens: a.prompt.total + a.output,
+    prompt_tokens_details: { cached_tokens: a.prompt.read, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
 }
 
 function openaiJson(res: ServerResponse, id: number, model: string, a: Answer): void {

@@ -18,7 +18,7 @@ export interface LlmAgentSetup {
 export function setUpLlmAgent(provider: LlmProvider, raw: LlmAgentOptions | undefined): LlmAgentSetup {
   const options = resolveLlmOptions(provider, raw);
   const redactor = new Redactor([options.apiKey]);
-  const price = lookupPrice(options.model, options.pricing);
+  const price = lookupPrice(options.model, options.pricing, provider);
   const log = options.log;
   if (price.note) log?.(redactor.text(`${provider}: ${price.note}`));
   return {

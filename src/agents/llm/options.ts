@@ -29,8 +29,15 @@ export interface LlmAgentOptions {
   maxRetries?: number;
   /** Token budget of the opening prompt (estimated as characters / 4; see prompt.ts). Default 32000. */
   contextTokenBudget?: number;
-  /** USD per million tokens, replacing the built-in table (pricing.ts) for this model. */
+  /** USD per million tokens, replacing the built-in table (pricing.ts) for this model; cache rates left out follow the provider's multipliers. */
   pricing?: ModelPrice;
+  /**
+   * Mark the prompt's stable prefix and the conversation for the provider's prompt cache
+   * (Anthropic cache_control breakpoints; see prompt.ts). OpenAI caches repeated prefixes on its
+   * own, so there it changes nothing sent. Default true; false sends no breakpoints, for servers
+   * that refuse them.
+   */
+  promptCache?: boolean;
   /** Stream answers (SSE) instead of waiting for whole responses. Default false. */
   stream?: boolean;
   /** How to wait between retries; tests inject one that does not wait. Default: setTimeout. */
@@ -53,6 +60,7 @@ export interface ResolvedLlmOptions {
   maxRetries: number;
   contextTokenBudget: number;
   pricing: ModelPrice | undefined;
+  promptCache: boolean;
   stream: boolean;
   sleep: Sleep;
   log: ((line: string) => void) | undefined;
@@ -78,11 +86,14 @@ const OPTION_NAMES: readonly (keyof LlmAgentOptions)[] = [
   "maxRetries",
   "contextTokenBudget",
   "pricing",
+  "promptCache",
   "stream",
   "sleep",
   "env",
   "log",
 ];
+
+const PRICE_NAMES: readonly (keyof ModelPrice)[] = ["inputPerMTok", "outputPerMTok", "cacheReadPerMTok", "cacheWritePerMTok", "cacheWrite1hPerMTok"];
 
 export function resolveLlmOptions(provider: LlmProvider, options: LlmAgentOptions = {}): ResolvedLlmOptions {
   const bad = (message: string) => new AgentError("AGENT_INVALID_OPTION", `${provider} agent: ${message}`);
@@ -115,8 +126,13 @@ export function resolveLlmOptions(provider: LlmProvider, options: LlmAgentOption
     const okPrice = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
     if (typeof pricing !== "object" || pricing === null || !okPrice(pricing.inputPerMTok) || !okPrice(pricing.outputPerMTok))
       throw bad("pricing must be { inputPerMTok, outputPerMTok }, both numbers ≥ 0 (USD per million tokens)");
+    const problem = unknownOption(pricing, PRICE_NAMES);
+    if (problem) throw bad(`pricing: ${problem}`);
+    for (const name of ["cacheReadPerMTok", "cacheWritePerMTok", "cacheWrite1hPerMTok"] as const)
+      if (pricing[name] !== undefined && !okPrice(pricing[name])) throw bad(`pricing.${name} must be a number ≥ 0 (USD per million tokens), got ${String(pricing[name])}`);
   }
   if (options.stream !== undefined && typeof options.stream !== "boolean") throw bad("stream must be true or false");
+  if (options.promptCache !== undefined && typeof options.promptCache !== "boolean") throw bad("promptCache must be true or false");
   if (options.sleep !== undefined && typeof options.sleep !== "function") throw bad("sleep must be a function");
   if (options.log !== undefined && typeof options.log !== "function") throw bad("log must be a function");
 
@@ -131,6 +147,7 @@ export function resolveLlmOptions(provider: LlmProvider, options: LlmAgentOption
     maxRetries: int("maxRetries", 4, 0),
     contextTokenBudget: int("contextTokenBudget", 32_000, 1_000),
     pricing,
+    promptCache: options.promptCache ?? true,
     stream: options.stream ?? false,
     sleep: options.sleep ?? realSleep,
     log: options.log,

@@ -15,18 +15,19 @@
  */
 import type { AgentContext, ProposalResult } from "../types.ts";
 import { AgentError } from "./errors.ts";
-import { costUsd, type ModelPrice } from "./pricing.ts";
+import { costUsd, type FullPrice } from "./pricing.ts";
 import { buildResearchPrompt, type ResearchPrompt } from "./prompt.ts";
 import type { Redactor } from "./redact.ts";
 import { abortedError, backoffMs, withDeadline, type ApiFailure, type Sleep } from "./retry.ts";
 import { EditSession, type ToolCall, type ToolOutcome } from "./tools.ts";
+import { addTokens, NO_TOKENS, type CallTokens } from "./usage.ts";
 
 /** One model answer, provider-neutral. */
 export interface ModelTurn {
   text: string;
   toolCalls: ToolCall[];
-  inputTokens: number;
-  outputTokens: number;
+  /** inputTokens is the whole prompt of the call, cached parts included (usage.ts). */
+  tokens: CallTokens;
   /** The answer stopped at maxTokens (a tool call in it may be cut short). */
   truncated: boolean;
 }
@@ -57,7 +58,7 @@ export interface LoopSettings {
   maxRetries: number;
   timeoutMs: number;
   contextTokenBudget: number;
-  price: ModelPrice | null;
+  price: FullPrice | null;
   sleep: Sleep;
   redactor: Redactor;
   log: ((line: string) => void) | undefined;
@@ -76,24 +77,34 @@ export async function proposeWithTools(
   settings: LoopSettings,
 ): Promise<ProposalResult> {
   const { provider } = backend;
-  const usage = { model: backend.model, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  let calls = 0;
+  const tokens: CallTokens = { ...NO_TOKENS };
   const log = (line: string) => settings.log?.(settings.redactor.text(`${provider}: ${line}`));
   const result = (proposal: ProposalResult["proposal"], attempts: number, error?: string): ProposalResult => {
-    usage.costUsd = costUsd(settings.price, usage.inputTokens, usage.outputTokens);
-    const r: ProposalResult = { proposal, usage: { ...usage }, attempts };
+    const usage = {
+      model: backend.model,
+      calls,
+      inputTokens: tokens.inputTokens,
+      outputTokens: tokens.outputTokens,
+      cacheReadTokens: tokens.cacheReadTokens,
+      cacheWriteTokens: tokens.cacheWriteTokens,
+      costUsd: costUsd(settings.price, tokens),
+    };
+    const r: ProposalResult = { proposal, usage, attempts };
     if (error !== undefined) r.error = settings.redactor.text(error);
     return r;
   };
 
   const prompt = buildResearchPrompt(ctx, settings.contextTokenBudget);
-  if (prompt.trim.historyDropped || prompt.trim.crashLogCutChars || prompt.trim.readmeCutChars || prompt.trim.overBudget)
+  // History and memory beyond their shares are left out by design, not logged each proposal.
+  if (prompt.trim.crashLogCutChars || prompt.trim.readmeCutChars || prompt.trim.overBudget)
     log(`prompt trimmed to ~${prompt.trim.estimatedTokens} of ${prompt.trim.budgetTokens} tokens: ${describeTrim(prompt)}`);
 
   /** One model call with retries; throws SkipProposal when it gives up, AgentError for config/abort. */
   const callModel = async (conversation: Conversation): Promise<ModelTurn> => {
     for (let retry = 0; ; retry++) {
       if (ctx.signal?.aborted) throw abortedError(provider);
-      usage.calls++;
+      calls++;
       let failure: ApiFailure;
       try {
         return await withDeadline(settings.timeoutMs, ctx.signal, (signal) => conversation.next(signal));
@@ -122,7 +133,7 @@ export async function proposeWithTools(
 
   let lastProblem = "";
   for (let attempt = 1; attempt <= settings.maxAttempts; attempt++) {
-    const session = new EditSession(ctx);
+    const session = new EditSession(ctx, { readmeInPrompt: prompt.trim.readmeCutChars === 0 });
     const conversation = backend.open(prompt);
     for (let turn = 1; turn <= settings.maxTurns; turn++) {
       let answer: ModelTurn;
@@ -132,8 +143,7 @@ export async function proposeWithTools(
         if (err instanceof SkipProposal) return result(null, attempt, err.message);
         throw err;
       }
-      usage.inputTokens += answer.inputTokens;
-      usage.outputTokens += answer.outputTokens;
+      addTokens(tokens, answer.tokens);
 
       const replies: ToolReply[] = [];
       for (const call of answer.toolCalls) {

@@ -1,7 +1,10 @@
 /**
  * The three tools an LLM agent works with, and the scratch copy of train.ts they act on.
  *
- *   view_file(path)            train.ts (with the edits applied so far), program.md, README.md
+ *   view_file(path)            train.ts (with the edits applied so far), program.md, README.md;
+ *                              what the opening prompt already holds is not sent again: train.ts
+ *                              before any edit points to the prompt's copy, after edits it is the
+ *                              diff from that copy (the whole file when the diff is not shorter)
  *   edit_file(search, replace) one exact search/replace on the scratch train.ts (applyEdits)
  *   submit(description, hypothesis)   ends the proposal; needs at least one applied edit
  *
@@ -12,6 +15,7 @@
  */
 import { EDITABLE_FILE, EditError, applyEdits } from "../edits.ts";
 import type { AgentContext, Proposal, SearchReplaceEdit } from "../types.ts";
+import { unifiedDiff } from "./line-diff.ts";
 
 /** A tool as both providers describe it: a name, a description and a JSON Schema for its input. */
 export interface ToolSpec {
@@ -88,15 +92,25 @@ export interface SessionStats {
 
 const MAX_DESCRIPTION_CHARS = 200;
 
+/** What the opening prompt holds whole (train.ts and program.md always; the README unless cut). */
+export interface PromptHolds {
+  readmeInPrompt: boolean;
+}
+
 export class EditSession {
   readonly #original: string;
   readonly #files: Record<string, string>;
+  readonly #holds: PromptHolds;
+  readonly #inPrompt: boolean;
   #scratch: string;
   readonly applied: SearchReplaceEdit[] = [];
   submission: { description: string; hypothesis: string } | null = null;
   readonly stats: SessionStats = { malformedArguments: 0, rejectedEdits: 0, appliedEdits: 0 };
 
-  constructor(ctx: Pick<AgentContext, "trainTs" | "programMd" | "labReadme">) {
+  /** `holds`: what the conversation's opening prompt carries whole; absent, nothing (view_file sends whole files). */
+  constructor(ctx: Pick<AgentContext, "trainTs" | "programMd" | "labReadme">, holds?: PromptHolds) {
+    this.#holds = holds ?? { readmeInPrompt: false };
+    this.#inPrompt = holds !== undefined;
     this.#original = ctx.trainTs;
     this.#scratch = ctx.trainTs;
     this.#files = { "program.md": ctx.programMd, "README.md": ctx.labReadme };
@@ -136,10 +150,28 @@ export class EditSession {
   #view(a: Record<string, unknown>): ToolOutcome {
     if (typeof a.path !== "string") return this.#malformed("view_file needs a string argument 'path'");
     const path = a.path.trim().replace(/^\.\//, "");
-    if (path === EDITABLE_FILE) return ok(this.#scratch);
+    if (path === EDITABLE_FILE) return ok(this.#viewTrainTs());
     const name = VIEWABLE.find((f) => f.toLowerCase() === path.toLowerCase());
-    if (name && name !== EDITABLE_FILE) return ok(this.#files[name]!);
+    if (name && name !== EDITABLE_FILE) {
+      const whole = this.#inPrompt && (name === "program.md" || this.#holds.readmeInPrompt);
+      return ok(whole ? `${name} is unchanged and in full in the system prompt (the <${name}> block); read it there.` : this.#files[name]!);
+    }
     return fail(`view_file: '${a.path}' cannot be viewed; the files are ${VIEWABLE.join(", ")}`);
+  }
+
+  /**
+   * train.ts as the model needs it: the prompt's copy is not sent again (it costs its whole
+   * length in input tokens on every later turn); after edits, only what changed.
+   */
+  #viewTrainTs(): string {
+    if (!this.#inPrompt) return this.#scratch;
+    const lines = this.#scratch.split("\n").length;
+    if (this.#scratch === this.#original)
+      return `train.ts is unchanged since the prompt: its whole current text (${lines} lines) is the <train.ts> block of the first message. Copy edit_file's search text from there.`;
+    const diff = unifiedDiff(this.#original, this.#scratch);
+    const edits = `${this.applied.length} applied edit${this.applied.length === 1 ? "" : "s"}`;
+    if (diff.length >= this.#scratch.length / 2) return `train.ts with your ${edits}, whole (${lines} lines):\n${this.#scratch}`;
+    return `train.ts is the <train.ts> block of the first message with your ${edits}. The changed regions as a unified diff (-: the prompt's copy, +: train.ts now, with their line numbers); every other line is as in the prompt:\n${diff}`;
   }
 
   #edit(a: Record<string, unknown>): ToolOutcome {

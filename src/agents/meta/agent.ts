@@ -12,6 +12,7 @@ import { type LlmAgentOptions, type LlmProvider, resolveLlmOptions, type Resolve
 import { costUsd, lookupPrice, type PriceLookup } from "../llm/pricing.ts";
 import { Redactor, redactingConsole } from "../llm/redact.ts";
 import { abortedError, backoffMs, classifyApiFailure, MalformedResponseError, withDeadline } from "../llm/retry.ts";
+import { addTokens, anthropicTokens, NO_TOKENS, openaiTokens, type CallTokens } from "../llm/usage.ts";
 
 export type MetaTool = "submit_program" | "submit_prompt";
 
@@ -52,8 +53,11 @@ export interface MetaRequest {
 export interface MetaUsage {
   model: string;
   calls: number;
+  /** The whole prompt, cached parts included (the meta-agent marks no cache; OpenAI may still read one). */
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   costUsd: number;
   durationMs: number;
 }
@@ -81,8 +85,7 @@ export function createMetaAgent(provider: LlmProvider, options: MetaAgentOptions
 interface RawAnswer {
   args: string | undefined;
   toolName: string | undefined;
-  inputTokens: number;
-  outputTokens: number;
+  tokens: CallTokens;
   truncated: boolean;
 }
 
@@ -94,11 +97,11 @@ abstract class BaseMeta implements MetaAgent {
   protected readonly redactor: Redactor;
   readonly #price: PriceLookup;
 
-  constructor(o: ResolvedLlmOptions) {
+  constructor(o: ResolvedLlmOptions, provider: LlmProvider) {
     this.o = o;
     this.model = o.model;
     this.redactor = new Redactor([o.apiKey]);
-    this.#price = lookupPrice(o.model, o.pricing);
+    this.#price = lookupPrice(o.model, o.pricing, provider);
     this.costNote = this.#price.note;
   }
 
@@ -107,9 +110,11 @@ abstract class BaseMeta implements MetaAgent {
 
   async ask(request: MetaRequest): Promise<MetaAnswer> {
     const started = Date.now();
-    const usage: MetaUsage = { model: this.model, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, durationMs: 0 };
+    const usage: MetaUsage = { model: this.model, calls: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, durationMs: 0 };
+    const tokens: CallTokens = { ...NO_TOKENS };
     const done = (a: { ok: true; text: string; note: string } | { ok: false; error: string }): MetaAnswer => {
-      usage.costUsd = costUsd(this.#price.price, usage.inputTokens, usage.outputTokens);
+      Object.assign(usage, { inputTokens: tokens.inputTokens, outputTokens: tokens.outputTokens, cacheReadTokens: tokens.cacheReadTokens, cacheWriteTokens: tokens.cacheWriteTokens });
+      usage.costUsd = costUsd(this.#price.price, tokens);
       usage.durationMs = Date.now() - started;
       return a.ok ? { ...a, usage } : { ok: false, error: this.redactor.text(a.error), usage };
     };
@@ -130,8 +135,7 @@ abstract class BaseMeta implements MetaAgent {
         await this.o.sleep(wait, request.signal);
       }
     }
-    usage.inputTokens += raw.inputTokens;
-    usage.outputTokens += raw.outputTokens;
+    addTokens(tokens, raw.tokens);
     if (raw.truncated) return done({ ok: false, error: "the answer was cut off at the output token limit" });
     if (raw.toolName !== request.tool || raw.args === undefined) return done({ ok: false, error: `the answer did not call ${request.tool}` });
     let args: unknown;
@@ -154,7 +158,7 @@ class AnthropicMeta extends BaseMeta {
   readonly #client: Anthropic;
 
   constructor(o: ResolvedLlmOptions) {
-    super(o);
+    super(o, "anthropic");
     this.#client = new Anthropic({
       apiKey: o.apiKey,
       ...(o.baseURL !== undefined ? { baseURL: o.baseURL } : {}),
@@ -186,8 +190,7 @@ class AnthropicMeta extends BaseMeta {
     return {
       toolName: use?.type === "tool_use" ? use.name : undefined,
       args: use?.type === "tool_use" ? (typeof use.input === "string" ? use.input : JSON.stringify(use.input ?? {})) : undefined,
-      inputTokens: m.usage?.input_tokens ?? 0,
-      outputTokens: m.usage?.output_tokens ?? 0,
+      tokens: anthropicTokens(m.usage, false),
       truncated: m.stop_reason === "max_tokens",
     };
   }
@@ -200,7 +203,7 @@ class OpenAIMeta extends BaseMeta {
   readonly #maxTokensField: "max_completion_tokens" | "max_tokens";
 
   constructor(o: ResolvedLlmOptions) {
-    super(o);
+    super(o, "openai");
     this.#maxTokensField = o.baseURL === undefined || new URL(o.baseURL).hostname === "api.openai.com" ? "max_completion_tokens" : "max_tokens";
     this.#client = new OpenAI({
       apiKey: o.apiKey,
@@ -236,8 +239,7 @@ class OpenAIMeta extends BaseMeta {
     return {
       toolName: call?.type === "function" ? call.function.name : undefined,
       args: call?.type === "function" ? call.function.arguments : undefined,
-      inputTokens: c.usage?.prompt_tokens ?? 0,
-      outputTokens: c.usage?.completion_tokens ?? 0,
+      tokens: openaiTokens(c.usage),
       truncated: choice.finish_reason === "length",
     };
   }
