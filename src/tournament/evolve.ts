@@ -32,6 +32,7 @@ import {
   breedingMessage,
   createMetaAgent,
   hyperMutationMessage,
+  programMdTooLong,
 } from "../agents/meta/index.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import { SeededRandom } from "../stats/random.ts";
@@ -254,6 +255,8 @@ export async function breedNight(input: BreedingInput): Promise<EvolutionPlan> {
 
 /** A rewrite as the child's program.md, or why it is refused (one line). */
 function checkChild(text: string, lineage: string, trainTs: string, taken: Taken): { programMd: string; key: string } | { error: string } {
+  const tooLong = programMdTooLong(text);
+  if (tooLong) return { error: tooLong };
   const programMd = withLineage(text.replace(/\s+$/, "") + "\n", lineage);
   let ok: boolean;
   try {

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkBuiltinSetup } from "../../src/agents/builtin/index.ts";
-import { type MetaAgent, DEFAULT_META_PROMPT, createMetaAgent } from "../../src/agents/meta/index.ts";
+import { type MetaAgent, DEFAULT_META_PROMPT, MAX_PROGRAM_MD_CHARS, createMetaAgent } from "../../src/agents/meta/index.ts";
 import { type Store, openStore } from "../../src/store/index.ts";
 import { breedNight } from "../../src/tournament/evolve.ts";
 import { strategyKey } from "../../src/tournament/mutate.ts";
@@ -129,6 +129,29 @@ describe("breedNight with an LLM meta-agent", () => {
     expect(calls[0]!.error).toBe("answer refused: it has no nightshift-strategy block");
     expect(calls[1]!.error).toMatch(/^answer refused: a near-duplicate/);
     expect(calls.every((c) => c.runId === null && c.model === "gpt-5.5")).toBe(true);
+  });
+
+  it("states the program.md cap, refuses a longer answer with its length, and takes the shortened one", async () => {
+    const { store, t, night, lr } = finishedNight("cap");
+    const strategy = { ...TEST_ORGS.lr!, stepSize: 0.35 };
+    const long = program("lr", strategy, "Think hard. ".repeat(1_100));
+    expect(long.length).toBeGreaterThan(MAX_PROGRAM_MD_CHARS);
+    const short = program("lr", strategy, "Think hard, briefly.");
+    server.push(reply.tool("submit_program", { program_md: long, note: "verbose" }), reply.tool("submit_program", { program_md: short, note: "shorter" }));
+    const before = server.requests.length;
+    const plan = await breedNight({ store, tournament: t, night, settings: settings({ mutator: "anthropic" }), trainTs, metaAgent: agent("anthropic") });
+    const req = server.requests.slice(before);
+    expect(req).toHaveLength(2);
+    expect(req[0]!.body.messages[0].content).toContain(`At most 12,000 characters in all (the parent's has ${LR.trimEnd().length})`);
+    const refusal = `it is ${long.trimEnd().length.toLocaleString("en-US")} characters long, over the cap of 12,000: shorten it by at least ${(long.trimEnd().length - MAX_PROGRAM_MD_CHARS).toLocaleString("en-US")} characters`;
+    expect(req[1]!.body.messages[0].content).toContain(refusal);
+    const [child] = store.evolveNight(night.id, plan);
+    expect(child!.parentId).toBe(lr.id);
+    expect(child!.programMd).toContain("Think hard, briefly.");
+    expect(child!.mutationNote).toMatch(/answer 2: shorter/);
+    const calls = store.listRunlessCalls("meta");
+    expect(calls.map((c) => c.ok)).toEqual([false, true]);
+    expect(calls[0]!.error).toContain(`answer refused: ${refusal}`);
   });
 
   it("a hyper-mutation stores a new meta prompt with its lineage, breeds under it, and is reused on resume", async () => {

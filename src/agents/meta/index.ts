@@ -16,4 +16,14 @@
  * tournament's (src/tournament/evolve.ts).
  */
 export { createMetaAgent, type MetaAgent, type MetaAgentOptions, type MetaAnswer, type MetaRequest, type MetaTool, type MetaUsage } from "./agent.ts";
-export { DEFAULT_META_PROMPT, HYPER_MUTATION_PROMPT, breedingMessage, hyperMutationMessage, leaderboardText, type BreedingFacts, type LeaderboardRow } from "./prompt.ts";
+export {
+  DEFAULT_META_PROMPT,
+  HYPER_MUTATION_PROMPT,
+  MAX_PROGRAM_MD_CHARS,
+  breedingMessage,
+  hyperMutationMessage,
+  leaderboardText,
+  programMdTooLong,
+  type BreedingFacts,
+  type LeaderboardRow,
+} from "./prompt.ts";

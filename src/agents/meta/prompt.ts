@@ -4,6 +4,11 @@
  * hyper-mutation under HYPER_MUTATION_PROMPT); the user text carries the facts: the parent's
  * program.md, its night (results.tsv: kept, discarded, crashed), the night's leaderboard, and
  * the rules a child must obey. Long parts are cut so that one breeding stays a few k tokens.
+ *
+ * A child's program.md is at most MAX_PROGRAM_MD_CHARS characters: every research prompt of
+ * its runs carries it whole (it is never cut, see ../llm/prompt.ts), so an org that grew its
+ * instructions generation by generation would make every proposal dearer. The rules below say
+ * so; the tournament refuses a longer answer with its length and asks again.
  */
 
 export const DEFAULT_META_PROMPT = `You breed research organizations. An org is a program.md: the instructions an autonomous
@@ -51,6 +56,16 @@ export interface BreedingFacts {
 
 const MAX_TSV_CHARS = 6_000;
 
+/** The longest program.md a meta-agent may submit (characters, before the lineage line is added). */
+export const MAX_PROGRAM_MD_CHARS = 12_000;
+
+/** Why a submitted program.md is too long, as the refusal the meta-agent reads; undefined if it fits. */
+export function programMdTooLong(text: string): string | undefined {
+  const length = text.trimEnd().length;
+  if (length <= MAX_PROGRAM_MD_CHARS) return undefined;
+  return `it is ${length.toLocaleString("en-US")} characters long, over the cap of ${MAX_PROGRAM_MD_CHARS.toLocaleString("en-US")}: shorten it by at least ${(length - MAX_PROGRAM_MD_CHARS).toLocaleString("en-US")} characters (cut repetition, examples and commentary; keep the house rules and the nightshift-strategy block)`;
+}
+
 export function leaderboardText(rows: readonly LeaderboardRow[]): string {
   const head = "rank\torg\tverdict\tclaimed_gain\tverified_gain\texperiments\tscore_per_hour";
   return [head, ...rows.map((r) => [r.rank, r.org, r.verdict ?? "no claim", r.claimedGain.toFixed(5), r.verifiedGain.toFixed(5), r.experiments, r.score.toFixed(5)].join("\t"))].join("\n");
@@ -63,7 +78,7 @@ export function breedingMessage(f: BreedingFacts, refused: readonly string[]): s
     `## The parent: \`${f.parentName}\`\n\n<program.md>\n${f.parentProgramMd}\n</program.md>`,
     `## Its night ${f.night} (results.tsv; status keep / discard / crash / skipped)\n\n${tsv}`,
     `## The leaderboard of night ${f.night}\n\n${leaderboardText(f.leaderboard)}`,
-    `## Rules for the child\n\n- Submit the complete program.md with submit_program, and a one-line note saying what you changed and why.\n- It must keep one \`\`\`nightshift-strategy block of valid JSON whose knobs name constants of train.ts: ${f.knobNames.join(", ") || "(see the parent's block)"}.\n- Its strategy must differ from the parent's and from every existing org's: a child with the same normalized strategy block is refused as a near-duplicate.`,
+    `## Rules for the child\n\n- Submit the complete program.md with submit_program, and a one-line note saying what you changed and why.\n- It must keep one \`\`\`nightshift-strategy block of valid JSON whose knobs name constants of train.ts: ${f.knobNames.join(", ") || "(see the parent's block)"}.\n- Its strategy must differ from the parent's and from every existing org's: a child with the same normalized strategy block is refused as a near-duplicate.\n- At most ${MAX_PROGRAM_MD_CHARS.toLocaleString("en-US")} characters in all (the parent's has ${f.parentProgramMd.trimEnd().length.toLocaleString("en-US")}); a longer one is refused. Every research prompt carries it whole, so say what matters, briefly.`,
   ];
   if (refused.length > 0) parts.push(`## Your earlier answers were refused\n\n${refused.map((r, i) => `${i + 1}. ${r}`).join("\n")}\n\nFix that in this answer.`);
   return parts.join("\n\n");
