@@ -9,12 +9,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AnthropicAgent } from "../../src/agents/anthropic.ts";
 import { BuiltinAgent } from "../../src/agents/builtin/index.ts";
 import type { Agent, AgentContext, Proposal } from "../../src/agents/types.ts";
 import { DeviceError, parseDevices } from "../../src/loop/devices.ts";
 import { type LoopEvent, runLoop } from "../../src/loop/loop.ts";
 import { loadOrg } from "../../src/loop/org.ts";
 import { openStore } from "../../src/store/index.ts";
+import { startLlmServer } from "../support/llm-server.ts";
 import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
 
@@ -115,6 +117,35 @@ describe("cost cap", () => {
     expect(store.runCost(summary.runId).costUsd).toBeCloseTo(0.003, 9);
     store.close();
   }, 60_000);
+
+  it("counts what the calls really cost: cache reads at their price, not the whole prompt at the input price", async () => {
+    const ws = await workspace("ws-cost-cached", false);
+    const server = await startLlmServer();
+    try {
+      // One call per proposal, 100k input tokens of which 90k read from the cache. At
+      // claude-sonnet-5-5's $2/MTok: $0.038 a proposal; uncached it would be $0.20.
+      server.setFallback({
+        type: "tools",
+        calls: [
+          { name: "edit_file", args: { search: "// Optimization\n", replace: "// Optimization\n// (a probe)\n" } },
+          { name: "submit", args: { description: "comment probe", hypothesis: "it costs tokens" } },
+        ],
+        usage: { input: 100_000, output: 0, cacheRead: 90_000 },
+      });
+      const agent = new AnthropicAgent({ apiKey: "sk-test-cost", model: "claude-sonnet-5-5", baseURL: server.anthropicBaseURL, sleep: async () => {} });
+      const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "cc", experiments: 20, maxCostUsd: 0.1, pipeline: false, agentOverride: agent });
+      expect(summary.stoppedBecause).toBe("cost cap");
+      // The uncached price would have stopped the run after one proposal; the real one allows three.
+      expect(server.requests).toHaveLength(3);
+      const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+      const cost = store.runCost(summary.runId);
+      store.close();
+      expect(cost).toMatchObject({ calls: 3, inputTokens: 300_000, cacheReadTokens: 270_000, cacheWriteTokens: 0 });
+      expect(cost.costUsd).toBeCloseTo(3 * (10_000 * 2 + 90_000 * 0.2) / 1e6, 9);
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
 });
 
 describe("device slots", () => {
