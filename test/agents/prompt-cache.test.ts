@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AnthropicAgent } from "../../src/agents/anthropic.ts";
 import type { LlmAgentOptions } from "../../src/agents/llm/options.ts";
+import { unifiedDiff } from "../../src/agents/llm/line-diff.ts";
 import { costUsd, lookupPrice, MODEL_PRICES } from "../../src/agents/llm/pricing.ts";
 import { buildResearchPrompt, formatMemoryEntry, renderMemory, SHARES } from "../../src/agents/llm/prompt.ts";
 import { EditSession } from "../../src/agents/llm/tools.ts";
@@ -18,6 +19,7 @@ import { OpenAIAgent } from "../../src/agents/openai.ts";
 import type { Agent, AgentContext, ProposalResult } from "../../src/agents/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { reply, startLlmServer, type LlmServer, type RecordedRequest, type ScriptedReply } from "../support/llm-server.ts";
+import { seededRandom } from "../support/random.ts";
 import { RECIPE_TRAIN_TS, researchContext, syntheticMemory } from "../support/research-context.ts";
 
 const KEY = "sk-test-cache";
@@ -324,6 +326,71 @@ describe("view_file", () => {
   it("still rejects files outside the lab", () => {
     const out = call(new EditSession(ctx, { readmeInPrompt: true }), "view_file", { path: "../harness/evaluate.ts" });
     expect(out.isError).toBe(true);
+  });
+});
+
+describe("the diff view_file sends", () => {
+  /** Applies a unified diff's hunks to `before`, checking each hunk's header and context: the reference the diff must satisfy. */
+  function applyDiff(before: string, diff: string): string {
+    const a = before.split("\n");
+    const out: string[] = [];
+    let at = 0; // next line of `a` not yet copied
+    const hunks = diff.split(/^(?=@@ )/m).filter((h) => h !== "");
+    for (const hunk of hunks) {
+      const [header, ...lines] = hunk.replace(/\n$/, "").split("\n");
+      const m = /^@@ -(\d+),(\d+) \+(\d+),(\d+) @@$/.exec(header!);
+      expect(m, header).not.toBeNull();
+      const [startA, countA, startB, countB] = m!.slice(1).map(Number) as [number, number, number, number];
+      const from = countA === 0 ? startA : startA - 1;
+      expect(from).toBeGreaterThanOrEqual(at);
+      out.push(...a.slice(at, from));
+      expect(out.length + 1).toBe(countB === 0 ? startB + 1 : startB);
+      at = from;
+      let seenA = 0;
+      let seenB = 0;
+      for (const line of lines) {
+        const kind = line[0];
+        const text = line.slice(1);
+        if (kind === " " || kind === "-") {
+          expect(a[at], `context or removed line ${at + 1}`).toBe(text);
+          at++;
+          seenA++;
+        }
+        if (kind === " " || kind === "+") {
+          out.push(text);
+          seenB++;
+        }
+      }
+      expect([seenA, seenB]).toEqual([countA, countB]);
+    }
+    out.push(...a.slice(at));
+    return out.join("\n");
+  }
+
+  it("rebuilds the edited file from the original on random edits of random files", () => {
+    const rand = seededRandom(20);
+    for (let trial = 0; trial < 300; trial++) {
+      const n = Math.floor(rand() * 40);
+      const lines = Array.from({ length: n }, () => `line ${Math.floor(rand() * 6)}`);
+      const edited = [...lines];
+      for (let e = Math.floor(rand() * 4); e >= 0; e--) {
+        const at = Math.floor(rand() * (edited.length + 1));
+        const remove = Math.floor(rand() * 3);
+        const add = Array.from({ length: Math.floor(rand() * 3) }, () => `new ${Math.floor(rand() * 4)}`);
+        edited.splice(at, remove, ...add);
+      }
+      const before = lines.join("\n");
+      const after = edited.join("\n");
+      const diff = unifiedDiff(before, after);
+      if (before === after) expect(diff).toBe("");
+      else expect(applyDiff(before, diff)).toBe(after);
+    }
+  });
+
+  it("shows a change at the first and the last line, and an empty file", () => {
+    expect(applyDiff("a\nb\nc", unifiedDiff("a\nb\nc", "x\nb\ny"))).toBe("x\nb\ny");
+    expect(applyDiff("", unifiedDiff("", "a\nb"))).toBe("a\nb");
+    expect(applyDiff("a\nb", unifiedDiff("a\nb", ""))).toBe("");
   });
 });
 
