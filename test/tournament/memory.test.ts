@@ -204,7 +204,7 @@ describe("research memory in a tournament", () => {
     expect(memories.get("wd")!.entries).toEqual([expect.objectContaining({ source: "own", outcome: "real", description: SHARED_REAL, night: 1, gain: 0.02 })]);
   }, 240_000);
 
-  it("gives night 3's LLM agent of the child the refuted idea; with --shared-memory the other org's verified gain too, never a crash", async () => {
+  it("puts the refuted idea into every night-3 prompt of the child's LLM agent; with --shared-memory the other org's verified gain too, never a crash", async () => {
     const ws = join(root, "openai");
     await writeTwoNights(ws, "memllm", { kind: "openai", baseURL: server.openaiBaseURL }, true);
     const before = server.requests.length;
@@ -223,6 +223,15 @@ describe("research memory in a tournament", () => {
       ["shared", "noise", REFUTED],
     ]);
 
-    expect(server.requests.length).toBeGreaterThan(before);
+    const prompts = server.requests.slice(before).map((q) => JSON.stringify(q.body.messages));
+    const childPrompts = prompts.filter((p) => p.includes("the lr-child org"));
+    expect(childPrompts.length).toBeGreaterThan(0);
+    for (const p of childPrompts) {
+      expect(p).toContain(REFUTED);
+      expect(p).toContain("MATRIX_LR 0.00004 -> 0.0004");
+    }
+    const wdPrompts = prompts.filter((p) => p.includes("the wd org"));
+    expect(wdPrompts.length).toBeGreaterThan(0);
+    for (const p of wdPrompts) expect(p).not.toContain(CRASHED);
   }, 240_000);
 });
