@@ -523,6 +523,17 @@ ALTER TABLE experiments ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
 ALTER TABLE runs ADD COLUMN memory_json TEXT CHECK (memory_json IS NULL OR json_valid(memory_json));
 `;
 
+// Verification that controls time (src/stats/reruns/verify.ts): a claim's parent and candidate
+// train back to back, seed by seed, and a measurement is reused only by the verification session
+// that made it (`session`: one claim against one parent), so no gain pairs a parent measured
+// hours earlier under another load. tokens_per_second records each training's throughput, which
+// says whether load changed between the two trainings of a pair. NULL: measured before v8 (no
+// session: reused as before by noise floors, never by a verification session).
+const V8 = /* sql */ `
+ALTER TABLE measurements ADD COLUMN session TEXT CHECK (session IS NULL OR length(session) > 0);
+ALTER TABLE measurements ADD COLUMN tokens_per_second REAL CHECK (tokens_per_second IS NULL OR tokens_per_second >= 0);
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
@@ -532,6 +543,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: "the 'invalid' outcome and experiment status; sandboxed on experiments and measurements (tables rebuilt)", sql: V5 },
   { version: 6, description: "the 'negligible' verdict (verifications and night_results rebuilt)", sql: V6 },
   { version: 7, description: "prompt-cache tokens on agent_calls and experiments; runs.memory_json (research memory)", sql: V7 },
+  { version: 8, description: "measurements.session (reuse within one verification session) and tokens_per_second", sql: V8 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -51,6 +51,8 @@ interface MeasurementRow {
   log_path: string | null;
   created_at: string;
   sandboxed: number | null;
+  session: string | null;
+  tokens_per_second: number | null;
 }
 
 const toMeasurement = (r: MeasurementRow): Measurement => ({
@@ -71,11 +73,13 @@ const toMeasurement = (r: MeasurementRow): Measurement => ({
   logPath: r.log_path,
   createdAt: r.created_at,
   sandboxed: r.sandboxed === null ? null : r.sandboxed === 1,
+  session: r.session,
+  tokensPerSecond: r.tokens_per_second,
 });
 
 export function recordMeasurement(ctx: StoreContext, m: NewMeasurement): Measurement {
   const where = "recordMeasurement";
-  checkKeys(where, m, [...KEY_FIELDS, "seed", "purpose", "outcome", "valBpb", "testBpb", "trainingSeconds", "numSteps", "error", "logPath", "sandboxed"]);
+  checkKeys(where, m, [...KEY_FIELDS, "seed", "purpose", "outcome", "valBpb", "testBpb", "trainingSeconds", "numSteps", "error", "logPath", "sandboxed", "session", "tokensPerSecond"]);
   checkKey(where, m);
   checkSeed(where, m.seed);
   checkOneOf(where, "purpose", m.purpose, ["noise", "verify"]);
@@ -86,17 +90,20 @@ export function recordMeasurement(ctx: StoreContext, m: NewMeasurement): Measure
   const steps = m.numSteps === undefined ? null : checkCount(where, "numSteps", m.numSteps);
   if (m.sandboxed !== undefined && typeof m.sandboxed !== "boolean") invalid(`${where}: sandboxed must be a boolean, got ${show(m.sandboxed)}`);
   const sandboxed = m.sandboxed === undefined ? null : m.sandboxed ? 1 : 0;
+  const session = m.session === undefined ? null : checkText(where, "session", m.session, { nonEmpty: true });
+  const tokensPerSecond = m.tokensPerSecond === undefined ? null : finite(where, "tokensPerSecond", m.tokensPerSecond);
+  if (tokensPerSecond !== null && tokensPerSecond < 0) invalid(`${where}: tokensPerSecond must be ≥ 0, got ${tokensPerSecond}`);
   return ctx.write(where, () =>
     toMeasurement(
       ctx
         .stmt(
           `INSERT INTO measurements (commit_hash, seed, profile, time_budget, device_kind, dataset, purpose, outcome,
-             val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at, sandboxed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+             val_bpb, test_bpb, training_seconds, num_steps, error, log_path, created_at, sandboxed, session, tokens_per_second)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
         )
         .get(
           m.commit, m.seed, m.profile, m.timeBudget, m.deviceKind, m.dataset, m.purpose, m.outcome,
-          ...values, steps, ctx.redactor.text(m.error ?? null), m.logPath ?? null, ctx.now(), sandboxed,
+          ...values, steps, ctx.redactor.text(m.error ?? null), m.logPath ?? null, ctx.now(), sandboxed, session, tokensPerSecond,
         ) as MeasurementRow,
     ),
   );

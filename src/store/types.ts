@@ -270,6 +270,10 @@ export interface NewMeasurement extends MeasurementKey {
   logPath?: string;
   /** Whether train.ts trained inside the sandbox (RunResult.sandboxed); absent: unknown. */
   sandboxed?: boolean;
+  /** The verification session that made it and alone may reuse it (absent: any, as noise floors). */
+  session?: string;
+  /** Training throughput: tokens trained per second of the training phase. */
+  tokensPerSecond?: number;
 }
 
 export interface Measurement extends MeasurementKey {
@@ -286,6 +290,8 @@ export interface Measurement extends MeasurementKey {
   createdAt: string;
   /** Whether train.ts trained inside the sandbox; null: not recorded (measured before the store kept it). */
   sandboxed: boolean | null;
+  session: string | null;
+  tokensPerSecond: number | null;
 }
 
 export interface NewNoiseFloor extends MeasurementKey {

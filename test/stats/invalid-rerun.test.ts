@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { Lab } from "../../src/lab/index.ts";
 import { rerunFailure } from "../../src/stats/reruns/failed.ts";
-import type { MeasureSetup } from "../../src/stats/reruns/measure.ts";
+import { type MeasureSetup, measure } from "../../src/stats/reruns/measure.ts";
+import { sessionOf } from "../../src/stats/reruns/pairing.ts";
 import { VERIFY_SEED_BASE, judgeClaims } from "../../src/stats/reruns/verify.ts";
 import { type NewMeasurement, openStore } from "../../src/store/index.ts";
 
@@ -84,7 +85,9 @@ describe("judgeClaims with an invalid rerun", () => {
       status: "keep",
       result: { status: "ok", summary, logTail: "", seed: 42, profile: "cpu", timeBudget: 10, sandboxed: true },
     });
-    const key = { profile: "cpu" as const, timeBudget: 10, deviceKind: "cpu", dataset: "tiny", purpose: "verify" as const };
+    // Made by this claim's own verification session, the only one that may reuse them.
+    const session = sessionOf(experiment.id, base);
+    const key = { profile: "cpu" as const, timeBudget: 10, deviceKind: "cpu", dataset: "tiny", purpose: "verify" as const, session };
     for (let i = 0; i < 6; i++) {
       const seed = VERIFY_SEED_BASE + i;
       const test = i === 0 ? { testBpb: 1.5 } : {};
@@ -143,6 +146,17 @@ describe("judgeClaims with an invalid rerun", () => {
     const { store, experiment, setup, base } = claimWithMeasurements("clean", () => ({}));
     const [judged] = await judgeClaims(setup, [{ experiment, parentCommit: base, diff: CODE_DIFF }], options);
     expect(judged!.verification.verdict).toBe("real");
+    store.close();
+  });
+
+  it("reuses a measurement only within the verification session that made it", async () => {
+    const { store, experiment, setup, base } = claimWithMeasurements("sessions", () => ({}));
+    const own = sessionOf(experiment.id, base);
+    const reused = await measure(setup, base, VERIFY_SEED_BASE, "verify", { session: own });
+    expect(reused.session).toBe(own);
+    // Another claim on the same parent would have to train its own parent measurement.
+    await expect(measure(setup, base, VERIFY_SEED_BASE, "verify", { session: sessionOf(experiment.id + 1, base) })).rejects.toThrow(/nothing should train/);
+    await expect(measure(setup, base, VERIFY_SEED_BASE, "verify")).rejects.toThrow(/nothing should train/);
     store.close();
   });
 });

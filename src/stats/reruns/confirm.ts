@@ -35,7 +35,7 @@ export interface Confirmation {
   stopped?: string;
 }
 
-export type TrainPair = (seed: number) => Promise<{ parent: Measurement; candidate: Measurement }>;
+export type TrainPair = (seed: number, index: number) => Promise<{ parent: Measurement; candidate: Measurement }>;
 
 /** Measures `seeds` confirmation pairs; null when not one of them could be measured. */
 export async function confirmGain(seeds: number, trainPair: TrainPair): Promise<Confirmation | null> {
@@ -43,7 +43,7 @@ export async function confirmGain(seeds: number, trainPair: TrainPair): Promise<
   let stopped: string | undefined;
   for (let i = 0; i < seeds; i++) {
     const seed = CONFIRM_SEED_BASE + i;
-    const { parent, candidate } = await trainPair(seed);
+    const { parent, candidate } = await trainPair(seed, i);
     const failure = rerunFailure(parent, candidate, seed);
     if (failure) {
       stopped = failure.reason;

@@ -1,9 +1,12 @@
 /**
  * Measuring a commit: train the train.ts of one lab commit with one seed under the harness and
- * record the result as a measurement. A measurement already in the store under the same
- * conditions (commit, seed, profile, budget, device kind, dataset) is reused, never retrained:
- * verification after a kill resumes where it stopped, and a parent measured for one claim
- * serves the next claim on the same parent.
+ * record the result as a measurement, with its throughput (tokens per second). A measurement
+ * already in the store under the same conditions (commit, seed, profile, budget, device kind,
+ * dataset) and the same session is reused, never retrained: verification after a kill resumes
+ * where it stopped. A verification session (one claim against one parent) reuses only its own
+ * measurements: a parent measured for another claim, minutes or hours before under another
+ * load, would pair with this candidate across that change of load, and load moves val_bpb
+ * under a wall-clock budget as much as a recipe change does.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -37,11 +40,18 @@ export function measurementKey(setup: MeasureSetup, commit: string): Measurement
  * The val_bpb of `commit` at `seed` (and its test bpb when asked): from the store if measured
  * before, else trained now and recorded. A failed training is recorded too and returned as is.
  */
-export async function measure(setup: MeasureSetup, commit: string, seed: number, purpose: MeasurementPurpose, options: { test?: boolean } = {}): Promise<Measurement> {
+export async function measure(
+  setup: MeasureSetup,
+  commit: string,
+  seed: number,
+  purpose: MeasurementPurpose,
+  options: { test?: boolean; session?: string } = {},
+): Promise<Measurement> {
   const key = measurementKey(setup, commit);
+  const session = options.session ?? null;
   const known = setup.store
     .findMeasurements(key)
-    .find((m) => m.seed === seed && (m.outcome !== "ok" || !options.test || m.testBpb !== null));
+    .find((m) => m.seed === seed && m.session === session && (m.outcome !== "ok" || !options.test || m.testBpb !== null));
   if (known) return known;
 
   setup.onTraining?.(commit, seed);
@@ -71,7 +81,9 @@ export async function measure(setup: MeasureSetup, commit: string, seed: number,
       outcome: result.status,
       logPath,
       sandboxed: result.sandboxed,
+      ...(session !== null ? { session } : {}),
       ...(s ? { valBpb: s.val_bpb, trainingSeconds: s.training_seconds, numSteps: s.num_steps } : {}),
+      ...(s && s.training_seconds > 0 ? { tokensPerSecond: (s.total_tokens_M * 1e6) / s.training_seconds } : {}),
       ...(result.testBpb !== undefined ? { testBpb: result.testBpb } : {}),
       ...(result.status !== "ok" ? { error: result.error ?? `the run ended ${result.status}` } : {}),
     });

@@ -5,7 +5,8 @@
  *      credited, without any rerun. So is a claim whose rerun the trusted evaluator finds
  *      invalid (the model cheated under measurement; ./failed.ts): it stops there.
  *   2. Paired reruns: the candidate and its parent train with the same fresh seeds (same init,
- *      same data order), one seed at a time, until the group-sequential rule (../sequential.ts)
+ *      same data order), back to back in a randomised ABBA order within the claim's own session
+ *      (pairing.ts: no measurement of another claim is reused), one seed at a time, until the group-sequential rule (../sequential.ts)
  *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
  *      measurement, reused by a later verify: a kill loses only the training in flight.
  *   3. Many claims: the sequential p-values (H1: gain > δ_min; ../sequential-pvalue.ts, valid
@@ -14,6 +15,8 @@
  *      gain shown to lie within ±δ_min is `negligible`. The fixed-n p-value of the stopped sample
  *      is kept in the details for reference only: fed to BH it let the FDR over 5 null claims
  *      reach 0.13 at 0.05.
+ *   3b. Time: a verdict whose pairs show the load changing within them (the candidate:parent
+ *      throughput ratio varying across seeds beyond a bound) is inconclusive, marked unreliable.
  *   4. Confirmation: a claim still real after BH is measured again on `confirmSeeds` fresh paired
  *      seeds that played no part in stopping (confirm.ts); their mean and 90% interval are the
  *      credited gain, the sequential mean (inflated by stopping on a good run) stays beside it.
@@ -33,6 +36,7 @@ import { sequentialPValue } from "../sequential-pvalue.ts";
 import { verifyGains } from "../verdict.ts";
 import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
 import { confirmGain } from "./confirm.ts";
+import { DEFAULT_THROUGHPUT_BOUND, type Pair, checkThroughput, sessionOf, trainPair } from "./pairing.ts";
 import { rerunFailure } from "./failed.ts";
 import { type MeasureSetup, measure } from "./measure.ts";
 import type { ClaimThresholds } from "./thresholds.ts";
@@ -55,6 +59,8 @@ export interface VerifyRunOptions {
    * without the stopping rule's selection; 0 or absent: none (the sequential mean is credited).
    */
   confirmSeeds?: number;
+  /** A verdict whose pairs' throughput ratios varied by more than this is not decided (pairing.ts). */
+  throughputBound?: number;
   onClaim?: (experiment: Experiment, index: number, total: number) => void;
 }
 
@@ -119,7 +125,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
     o.onClaim?.(claim.experiment, i, claims.length);
     const { margin, effect } = typeof o.thresholds === "function" ? o.thresholds(claim.experiment) : o.thresholds;
     const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
-    pending.push(await verifyOne(setup, claim, design, o.alpha));
+    pending.push(await verifyOne(setup, claim, design, o.alpha, o.throughputBound ?? DEFAULT_THROUGHPUT_BOUND));
   }
 
   // Benjamini–Hochberg across the claims that were measured.
@@ -155,16 +161,17 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   if (confirmSeeds > 0)
     for (const j of judged) {
       if (j.verification.verdict !== "real") continue;
-      const confirmation = await confirmGain(confirmSeeds, async (seed) => ({
-        parent: await measure(setup, j.verification.parentCommit, seed, "verify"),
-        candidate: await measure(setup, j.verification.commit, seed, "verify"),
-      }));
+      const { parentCommit, commit } = j.verification;
+      const session = sessionOf(j.experiment.id, parentCommit);
+      const confirmation = await confirmGain(confirmSeeds, (seed, index) =>
+        trainPair({ session, stream: "confirm", index }, (which) => measure(setup, which === "parent" ? parentCommit : commit, seed, "verify", { session })),
+      );
       if (confirmation) j.verification.details = { ...j.verification.details, confirmation: JSON.parse(JSON.stringify(confirmation)) };
     }
   return judged;
 }
 
-async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number): Promise<Pending> {
+async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number, throughputBound: number): Promise<Pending> {
   const e = claim.experiment;
   const parentCommit = claim.parentCommit;
   const rule = { margin: design.margin, effect: design.effect };
@@ -174,11 +181,15 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
 
   const gains: number[] = [];
   const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: { ...rule } };
+  const session = sessionOf(e.id, parentCommit);
+  const pairs: Pair[] = [];
   for (let i = 0; i < design.maxSeeds; i++) {
     const seed = VERIFY_SEED_BASE + i;
     const test = i === 0;
-    const parent = await measure(setup, parentCommit, seed, "verify", { test });
-    const candidate = await measure(setup, e.commit!, seed, "verify", { test });
+    const { parent, candidate } = await trainPair({ session, stream: "verify", index: i }, (which) =>
+      measure(setup, which === "parent" ? parentCommit : e.commit!, seed, "verify", { test, session }),
+    );
+    pairs.push({ parent, candidate });
     const failure = rerunFailure(parent, candidate, seed);
     if (failure) {
       pending.verdict = failure.verdict;
@@ -199,6 +210,16 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
       pending.reason = look.reason;
       break;
     }
+  }
+  // Load that changed within the pairs decides nothing: the verdict waits for a quieter machine.
+  const throughput = checkThroughput(pairs, throughputBound);
+  pending.details.throughput = { ratios: throughput.ratios, spread: throughput.spread, bound: throughput.bound };
+  if (!throughput.reliable && (pending.verdict === "real" || pending.verdict === "noise" || pending.verdict === "negligible")) {
+    pending.details.unreliable = true;
+    pending.reason =
+      `unreliable, not decided (it would have been ${pending.verdict}): the candidate's throughput relative to its parent's varied ` +
+      `${(100 * throughput.spread).toFixed(0)}% across the seeds (bound ${(100 * throughput.bound).toFixed(0)}%), so load changed within the pairs; verify it again on a quieter machine`;
+    pending.verdict = "inconclusive";
   }
   // A flagged claim takes no part in Benjamini–Hochberg (no p-value), like a trivial diff.
   if (gains.length >= 2 && pending.verdict !== "flagged") {
