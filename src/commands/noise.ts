@@ -7,13 +7,14 @@
  */
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { measureNoiseFloor } from "../stats/reruns/noise.ts";
+import { type TimingNoise, measureNoiseFloor, measureTimingNoise } from "../stats/reruns/noise.ts";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
 import { UsageError, pickRun, resolveProfile, withProfile, withSandbox } from "./common.ts";
 import { authorOfCommits, measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
 
 interface NoiseArgs {
   seeds: number;
+  "same-seed": number;
   "verify-seeds": number;
   run?: string;
   commit?: string;
@@ -31,6 +32,7 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
   builder: (y) =>
     withSandbox(withProfile(y))
       .option("seeds", { type: "number", default: 5, describe: "reruns (k ≥ 2)" })
+      .option("same-seed", { type: "number", default: 2, describe: "extra reruns of the first seed: their spread is timing noise alone (machine load), 0 to skip" })
       .option("verify-seeds", { type: "number", default: 8, describe: "paired seeds a verification uses (for the detectable effect)" })
       .option("run", { type: "string", describe: "measure this run's head under its conditions (id, branch or tag)" })
       .option("commit", { type: "string", describe: "measure this lab commit (default: the baseline on main)" })
@@ -41,6 +43,7 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
       .example("$0 noise --seeds 5", "the baseline's noise floor") as never,
   handler: async (argv) => {
     if (!Number.isInteger(argv.seeds) || argv.seeds < 2) throw new UsageError(`--seeds must be an integer ≥ 2 (a spread needs two values), got ${argv.seeds}`);
+    if (!Number.isInteger(argv["same-seed"]) || argv["same-seed"] < 0) throw new UsageError(`--same-seed must be an integer ≥ 0, got ${argv["same-seed"]}`);
     if (!Number.isInteger(argv["verify-seeds"]) || argv["verify-seeds"] < 2) throw new UsageError(`--verify-seeds must be an integer ≥ 2, got ${argv["verify-seeds"]}`);
     if (argv["time-budget"] !== undefined && !(argv["time-budget"] > 0)) throw new UsageError(`--time-budget must be a positive number, got ${argv["time-budget"]}`);
     const opened = await openForMeasuring(argv.workspace);
@@ -57,14 +60,25 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
       const sandbox = sandboxFor(argv.sandbox, authorOfCommits(opened.store, [commit]));
       const setup = measureSetup(opened, { profile, timeBudget, ...(argv.dataset ? { dataset: argv.dataset } : {}), ...(run ? { run } : {}), sandbox, quiet: argv.json });
       const { floor, values, failed } = await measureNoiseFloor(setup, commit, argv.seeds, argv["verify-seeds"]);
-      if (argv.json) console.log(JSON.stringify({ floor, values, failed }));
+      const timing = argv["same-seed"] > 0 ? await measureTimingNoise(setup, commit, argv["same-seed"]) : null;
+      if (argv.json) console.log(JSON.stringify({ floor, values, failed, ...(timing ? { timing } : {}) }));
       else {
         console.log(`noise floor of ${commit.slice(0, 7)} (${profile}, ${timeBudget} s, ${floor.deviceKind}, dataset ${floor.dataset}):`);
         console.log(`  val_bpb ${floor.mean.toFixed(6)} ± ${floor.sd.toFixed(6)} (sd over ${floor.seeds} seeds${failed ? `, ${failed} failed` : ""})`);
         console.log(`  a paired verification with ${argv["verify-seeds"]} seeds detects gains ≥ ${floor.mde.toFixed(6)} bpb (alpha 0.05, power 0.8)`);
+        if (timing) console.log(`  ${describeTiming(timing, floor.sd)}`);
       }
     } finally {
       opened.close();
     }
   },
 };
+
+/** "same seed 2000 × 3: sd 0.0123 (timing noise, 41% of the seed noise); throughput 5,100–7,400 tokens/s" */
+function describeTiming(t: TimingNoise, seedSd: number): string {
+  if (t.sd === null) return `same seed ${t.seed}: too few ok reruns for a spread (${t.failed} failed)`;
+  const share = seedSd > 0 ? ` (timing noise alone, ${((100 * t.sd) / seedSd).toFixed(0)}% of the seed noise)` : " (timing noise alone)";
+  const tps = t.tokensPerSecond.filter((x): x is number => x !== null);
+  const throughput = tps.length > 0 ? `; throughput ${Math.round(Math.min(...tps)).toLocaleString("en")}–${Math.round(Math.max(...tps)).toLocaleString("en")} tokens/s` : "";
+  return `same seed ${t.seed} × ${t.values.length}: val_bpb sd ${t.sd.toFixed(6)}${share}${throughput}`;
+}

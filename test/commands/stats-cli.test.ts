@@ -149,6 +149,7 @@ describe("nightshift verify", () => {
       [["verify", String(experiments[0]!.id)], /baseline: it claims nothing/],
       [["verify", "--run", "nope"], /no run 'nope'/],
       [["verify", "--run", "a", "--max-seeds", "1"], /--max-seeds must be an integer ≥ 2/],
+      [["noise", "--same-seed", "-1"], /--same-seed must be an integer ≥ 0, got -1/],
       [["verify", "--run", "a", "--confirm-seeds", "1"], /--confirm-seeds must be 0 \(none\) or an integer from 2 to 50, got 1/],
       [["noise", "--seeds", "1"], /--seeds must be an integer ≥ 2/],
     ];
@@ -165,10 +166,15 @@ describe("nightshift verify", () => {
 
 describe("nightshift noise and compare", () => {
   it("measures and stores the noise floor of the baseline", () => {
-    const r = cli("noise", "--seeds", "2", "--time-budget", "1", "--dataset", dataset, "--json");
+    const r = cli("noise", "--seeds", "2", "--same-seed", "2", "--time-budget", "1", "--dataset", dataset, "--json");
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.values).toHaveLength(2);
+    // Timing noise alone: the first seed trained 3 times in all, each with its throughput.
+    expect(out.timing.seed).toBe(2000);
+    expect(out.timing.values.length + out.timing.failed).toBe(3);
+    expect(out.timing.values[0]).toBe(out.values[0]);
+    expect(out.timing.tokensPerSecond.every((t: number) => t > 0)).toBe(true);
     expect(out.floor.seeds).toBe(2);
     expect(out.floor.sd).toBeGreaterThanOrEqual(0);
     expect(out.floor.mde).toBeGreaterThan(0);

@@ -5,6 +5,7 @@
  * conditions; the measurements are reused by later calls (k can grow one rerun at a time).
  */
 import type { NoiseFloor as StoredNoiseFloor } from "../../store/index.ts";
+import { sd } from "../describe.ts";
 import { noiseFloor } from "../noise.ts";
 import { type MeasureSetup, measure, measurementKey } from "./measure.ts";
 
@@ -29,4 +30,24 @@ export async function measureNoiseFloor(setup: MeasureSetup, commit: string, see
   const stats = noiseFloor(values, { seeds: verifySeeds });
   const floor = setup.store.recordNoiseFloor({ ...measurementKey(setup, commit), seeds: values.length, mean: stats.mean, sd: stats.sd, mde: stats.minDetectableEffect });
   return { floor, values, failed };
+}
+
+export interface TimingNoise {
+  seed: number;
+  /** val_bpb of every training with that seed (the noise floor's first, then the reruns). */
+  values: number[];
+  /** Their sd; null with fewer than two. */
+  sd: number | null;
+  /** Throughput of each training, tokens per second (null: not recorded). */
+  tokensPerSecond: (number | null)[];
+  failed: number;
+}
+
+export async function measureTimingNoise(setup: MeasureSetup, commit: string, reruns: number): Promise<TimingNoise> {
+  const seed = NOISE_SEED_BASE;
+  const measured = [await measure(setup, commit, seed, "noise")];
+  for (let k = 1; k <= reruns; k++) measured.push(await measure(setup, commit, seed, "noise", { session: `same-seed rerun ${k}` }));
+  const ok = measured.filter((m) => m.outcome === "ok");
+  const values = ok.map((m) => m.valBpb!);
+  return { seed, values, sd: values.length >= 2 ? sd(values) : null, tokensPerSecond: ok.map((m) => m.tokensPerSecond), failed: measured.length - ok.length };
 }
