@@ -12,6 +12,7 @@ import { Lab } from "../lab/index.ts";
 import type { MeasureSetup } from "../stats/reruns/measure.ts";
 import { type Run, type Store, openStore } from "../store/index.ts";
 import { type CodeAuthor, authorOfAgent, checkSandbox } from "../loop/sandbox.ts";
+import { checkStoreNotEmptied } from "../loop/workspace.ts";
 import { resolveDatasetDir, warn, workspaceDb } from "./common.ts";
 
 export interface OpenedForMeasuring {
@@ -23,15 +24,11 @@ export interface OpenedForMeasuring {
 
 export async function openForMeasuring(workspace: string): Promise<OpenedForMeasuring> {
   const db = workspaceDb(workspace);
+  const dir = join(db, "..");
+  const lab = await Lab.open(join(dir, "lab"));
+  await checkStoreNotEmptied(db, lab);
   const store = openStore(db);
-  try {
-    const dir = join(db, "..");
-    const lab = await Lab.open(join(dir, "lab"));
-    return { store, lab, logsDir: join(dir, "logs"), close: () => store.close() };
-  } catch (err) {
-    store.close();
-    throw err;
-  }
+  return { store, lab, logsDir: join(dir, "logs"), close: () => store.close() };
 }
 
 /**

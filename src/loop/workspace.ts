@@ -2,11 +2,12 @@
  * A workspace: one directory holding everything a user's runs produce — the SQLite store
  * (nightshift.db), the lab git repo (lab/) and the run logs (logs/). Opening is idempotent.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Profile } from "../harness/constants.ts";
 import { Lab, baselineTrainTs, labReadme } from "../lab/index.ts";
 import { type Store, openStore } from "../store/index.ts";
+import { CodedError } from "../util/errors.ts";
 
 export const DEFAULT_WORKSPACE = "nightshift-workspace";
 
@@ -17,16 +18,34 @@ export interface Workspace {
   logsDir: string;
 }
 
+export class WorkspaceError extends CodedError<"STORE_EMPTIED"> {}
+
 export async function openWorkspace(dir: string, profile: Profile): Promise<Workspace> {
   const root = resolve(dir);
   const logsDir = join(root, "logs");
   mkdirSync(logsDir, { recursive: true });
-  const store = openStore(join(root, "nightshift.db"));
-  try {
-    const lab = await Lab.init(join(root, "lab"), { trainTs: baselineTrainTs(), readme: labReadme({ profile }) });
-    return { dir: root, store, lab, logsDir };
-  } catch (err) {
-    store.close();
-    throw err;
-  }
+  const lab = await Lab.init(join(root, "lab"), { trainTs: baselineTrainTs(), readme: labReadme({ profile }) });
+  const db = join(root, "nightshift.db");
+  await checkStoreNotEmptied(db, lab);
+  return { dir: root, store: openStore(db), lab, logsDir };
+}
+
+/**
+ * SQLite opens a 0-byte file as an empty database, so an emptied store (truncated by a full
+ * disk, a bad copy, a user's `> nightshift.db`) would silently become a fresh one and the
+ * record of every run would be gone without a word. A store nightshift made is never empty
+ * once a run exists, so a 0-byte store beside a lab that has run branches lost its contents:
+ * refuse, and say how to recover. (A 0-byte file in a workspace without runs is what a kill
+ * while the store was first created leaves: it is made anew.)
+ */
+export async function checkStoreNotEmptied(db: string, lab: Lab): Promise<void> {
+  if (!existsSync(db) || statSync(db).size > 0) return;
+  const runs = await lab.runBranches();
+  if (runs.length === 0) return;
+  const wal = existsSync(`${db}-wal`) ? ` Copy ${db}-wal too: it may still hold the latest writes.` : "";
+  throw new WorkspaceError(
+    "STORE_EMPTIED",
+    `the store ${db} is empty (0 bytes) but the lab has ${runs.length} run branch${runs.length === 1 ? "" : "es"} (${runs[0]}…): its records were lost, and opening it would start a fresh store over them. ` +
+      `Restore nightshift.db from a backup;${wal} or, to start over knowing the records are gone, move it aside (mv ${db} ${db}.empty).`,
+  );
 }

@@ -13,6 +13,7 @@ export type StoreErrorCode =
   | "STORE_NOT_NIGHTSHIFT" // the file is not a nightshift store (another SQLite database, or not SQLite)
   | "STORE_TOO_NEW" // written by a newer nightshift: this one does not know its schema
   | "STORE_OUTDATED" // read-only open of a store that needs a migration first
+  | "STORE_EMPTY" // read-only open of an empty file: never an old store to migrate
   | "STORE_READONLY" // a write through a store opened read-only
   | "STORE_CLOSED" // a call after close()
   | "STORE_UNKNOWN_ORG"

@@ -66,6 +66,13 @@ export function openConnection(path: string, options: StoreOptions): { db: Datab
       db.pragma("synchronous = FULL");
       return { db, version: migrate(db, version) };
     }
+    // An empty file is not an old store: opening it read-write would make a fresh one over
+    // whatever it held before it was emptied.
+    if (version === 0)
+      throw new StoreError(
+        "STORE_EMPTY",
+        `store ${path} is empty: nothing is recorded in it${statSync(path).size === 0 ? " (the file is 0 bytes: if runs were recorded there, its contents were lost; restore it from a backup)" : ""}`,
+      );
     if (version < LATEST_VERSION)
       throw new StoreError(
         "STORE_OUTDATED",

@@ -210,7 +210,7 @@ function readRun(): StoreView | null {
     store = openStore(db, { readonly: true });
   } catch (err) {
     // A kill during the very first migration leaves a store a read-only open will not take.
-    if (err instanceof StoreError && err.code === "STORE_OUTDATED") return null;
+    if (err instanceof StoreError && (err.code === "STORE_OUTDATED" || err.code === "STORE_EMPTY")) return null;
     throw err;
   }
   try {

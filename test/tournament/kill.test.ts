@@ -93,7 +93,7 @@ function withStore<T>(fn: (s: ReturnType<typeof openStore>) => T): T | null {
   try {
     store = openStore(db, { readonly: true });
   } catch (err) {
-    if (err instanceof StoreError && err.code === "STORE_OUTDATED") return null; // killed in the first migration
+    if (err instanceof StoreError && (err.code === "STORE_OUTDATED" || err.code === "STORE_EMPTY")) return null; // killed in the first migration
     throw err;
   }
   try {
