@@ -63,7 +63,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server (vLLM, llama.cpp, Ollama…)" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "where the store, the lab repo and the logs live" })
       .option("tag", { type: "string", describe: "names the run (branch nightshift/<tag>/<org>); default: today's date" })
-      .option("experiments", { type: "number", describe: "stop after this many experiments" })
+      .option("experiments", { type: "number", describe: "stop after this many experiments in this invocation (with --resume: this many more)" })
       .option("hours", { type: "number", describe: "stop after this many hours" })
       .option("time-budget", { type: "number", describe: "training seconds per experiment (default: the profile's)" })
       .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })

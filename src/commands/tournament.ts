@@ -43,6 +43,8 @@ const DEFAULT_ORGS = join(PROJECT, "orgs");
 
 interface TournamentArgs {
   action: string;
+  /** The positional name; --name is `name`. Both given and different is refused. */
+  tournament?: string;
   name?: string;
   nights?: number;
   experiments?: number;
@@ -75,14 +77,14 @@ interface TournamentArgs {
 const QUICK = { population: 4, timeBudget: 10, experiments: 12, maxSeeds: 3 };
 
 export const tournamentCommand: CommandModule<object, TournamentArgs> = {
-  command: "tournament <action> [name]",
+  command: "tournament <action> [tournament]",
   describe: "Research orgs race for device nights; verified winners breed, losers retire",
   builder: (y: Argv) =>
     withSandbox(withProfile(y))
       .positional("action", { choices: ["start", "resume", "status", "stop"] as const, describe: "what to do" })
-      .positional("name", { type: "string", describe: "the tournament, here or as --name NAME (default: the latest; start: today's date)" })
-      // A positional is listed under Positionals only; --name works too (the README's examples use it), so Options lists it.
-      .group(["name"], "Options:")
+      .positional("tournament", { type: "string", describe: "the tournament's name, here or as --name NAME (default: the latest; start: today's date)" })
+      // A positional of the same key as an option would silently win over it: they have their own keys.
+      .option("name", { type: "string", describe: "the tournament's name (as the positional)" })
       .option("nights", { type: "number", describe: "nights to run (start)" })
       .option("experiments", { type: "number", describe: "experiments per night over all orgs (start)" })
       .option("orgs", { type: "string", describe: "a directory of orgs/<name>/program.md (default: orgs/ plus the top-level program.md)" })
@@ -123,6 +125,9 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .example("$0 tournament resume week1", "continue after a stop or a kill")
       .example("$0 tournament start --nights 1 --quick --agent anthropic --no-sandbox", "LLM agents on a machine without bubblewrap, at your own risk") as never,
   handler: async (argv) => {
+    if (argv.tournament !== undefined && argv.name !== undefined && argv.tournament !== argv.name)
+      throw new UsageError(`two names for the tournament: '${argv.tournament}' and --name ${argv.name}; give one`);
+    argv.name ??= argv.tournament;
     switch (argv.action) {
       case "start":
         return start(argv);

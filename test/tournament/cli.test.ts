@@ -93,6 +93,9 @@ describe("nightshift tournament", () => {
       [["start", "t2", "--nights", "1", "--orgs", orgs, "--champion-alpha", "0.5", "--dataset", dataset], /--champion-alpha must be in \(0, 0\.05\]/],
       [["start", "t2", "--nights", "1", "--orgs", orgs, "--margin", "-1", "--dataset", dataset], /--margin must be a gain in val_bpb ≥ 0/],
       [["start", "t1", "--nights", "1", "--orgs", orgs, "--dataset", dataset, "--profile", "cpu"], /already exists/],
+      [["start", "t1", "--nights", "1", "--orgs", orgs, "--dataset", dataset, "--profile", "cpu", "--name", "t2"], /two names for the tournament: 't1' and --name t2/],
+      [["status", "--name", "nope"], /no tournament 'nope'/],
+      [["start", "t2", "--nights", "1", "--orgs", orgs, "--confirm-seeds", "1", "--dataset", dataset], /--confirm-seeds must be 0 \(none\) or an integer from 2 to 50/],
     ];
     for (const [args, message] of cases) {
       const r = cli(...args);
