@@ -13,6 +13,11 @@
  *   store.recordSkipped({ runId, parentCommit: head, reason: "malformed answer", usage });
  *   store.runHistory(run.id);  store.resultsTsv(run.id);  store.runCost(run.id);
  *
+ * Reading at scale (briefs.ts: a week is ~2,000 experiments per GPU): listExperimentBriefs reads
+ * every row without diff, log tail or hypothesis; experimentTexts fetches those for the rows a
+ * caller shows; findExperimentsByCommit uses the commit index; experimentCounts and
+ * agentCostGroups are aggregates. listExperiments reads whole rows: for one run's resume or tests.
+ *
  * After a kill: store.findRunningRuns() are the runs to resume; store.inFlight(runId) the
  * experiments left proposed or running (redo them, or skipExperiment them); store.runHead(runId)
  * the commit the branch should sit at; store.checkIntegrity() runs PRAGMA integrity_check.
@@ -49,6 +54,11 @@ export type {
   RunFilter,
   RunState,
   Experiment,
+  ExperimentBrief,
+  ExperimentCounts,
+  ExperimentText,
+  ExperimentTextField,
+  AgentCostGroup,
   ExperimentStatus,
   Decision,
   NewExperiment,

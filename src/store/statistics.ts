@@ -269,3 +269,19 @@ export function runVerifications(ctx: StoreContext, runId: number): Verification
       .all(runId) as VerificationRow[]
   ).map(toVerification);
 }
+
+/** runVerifications of several runs in one statement, by run (in the order given) then seq. */
+export function verificationsOfRuns(ctx: StoreContext, runIds: readonly number[]): Verification[] {
+  if (!Array.isArray(runIds)) invalid(`verificationsOfRuns: runIds must be an array of ids, got ${show(runIds)}`);
+  const ids = [...new Set(runIds.map((id, i) => checkId("verificationsOfRuns", `runIds[${i}]`, id)))];
+  if (ids.length === 0) return [];
+  const order = new Map(ids.map((id, i) => [id, i]));
+  const rows = ctx
+    .stmt(
+      `SELECT v.*, e.run_id AS run_id_, e.seq AS seq_ FROM verifications v JOIN experiments e ON e.id = v.experiment_id
+       WHERE e.run_id IN (SELECT value FROM json_each(?)) AND v.id = (SELECT max(id) FROM verifications WHERE experiment_id = v.experiment_id)`,
+    )
+    .all(JSON.stringify(ids)) as (VerificationRow & { run_id_: number; seq_: number })[];
+  rows.sort((a, b) => order.get(a.run_id_)! - order.get(b.run_id_)! || a.seq_ - b.seq_);
+  return rows.map(toVerification);
+}

@@ -5,6 +5,7 @@
  */
 import type { HistoryEntry } from "../agents/types.ts";
 import * as agentCalls from "./agent-calls.ts";
+import * as briefs from "./briefs.ts";
 import { StoreContext } from "./context.ts";
 import { StoreError, wrapSqlite } from "./errors.ts";
 import * as experiments from "./experiments.ts";
@@ -29,6 +30,11 @@ import type {
   NightResult,
   Tournament,
   AgentCallRecord,
+  AgentCostGroup,
+  ExperimentBrief,
+  ExperimentCounts,
+  ExperimentText,
+  ExperimentTextField,
   Experiment,
   ExperimentFinish,
   ExperimentStart,
@@ -157,6 +163,28 @@ export class Store {
     return this.#call("inFlight", (c) => experiments.inFlight(c, runId));
   }
 
+  // ---- narrow reads (what grows with the store: reports, listings, the tournament) -----------
+  /** Every experiment of the runs without diff, log tail or hypothesis, by run then seq. */
+  listExperimentBriefs(runIds: readonly number[]): ExperimentBrief[] {
+    return this.#call("listExperimentBriefs", (c) => briefs.listExperimentBriefs(c, runIds));
+  }
+  /** The named large texts of the experiments a caller shows, by id. */
+  experimentTexts(ids: readonly number[], fields: readonly ExperimentTextField[]): Map<number, ExperimentText> {
+    return this.#call("experimentTexts", (c) => briefs.experimentTexts(c, ids, fields));
+  }
+  /** Experiments whose commit starts with `prefix`, through the commit index (optionally of one run). */
+  findExperimentsByCommit(prefix: string, runId?: number): Experiment[] {
+    return this.#call("findExperimentsByCommit", (c) => briefs.findExperimentsByCommit(c, prefix, runId));
+  }
+  /** A run's experiments per status, and its skipped ones whose reason starts with `skippedReasonPrefix`. */
+  experimentCounts(runId: number, skippedReasonPrefix?: string): ExperimentCounts {
+    return this.#call("experimentCounts", (c) => briefs.experimentCounts(c, runId, skippedReasonPrefix));
+  }
+  /** The runs' agent-call ledgers summed by run, purpose and model. */
+  agentCostGroups(runIds: readonly number[]): AgentCostGroup[] {
+    return this.#call("agentCostGroups", (c) => briefs.agentCostGroups(c, runIds));
+  }
+
   // ---- results -----------------------------------------------------------------------------
   runHistory(runId: number): HistoryEntry[] {
     return this.#call("runHistory", (c) => results.runHistory(c, runId));
@@ -223,6 +251,10 @@ export class Store {
   }
   runVerifications(runId: number): Verification[] {
     return this.#call("runVerifications", (c) => statistics.runVerifications(c, runId));
+  }
+  /** runVerifications of several runs in one read, by run (in the order given) then seq. */
+  verificationsOfRuns(runIds: readonly number[]): Verification[] {
+    return this.#call("verificationsOfRuns", (c) => statistics.verificationsOfRuns(c, runIds));
   }
 
   // ---- tournaments -------------------------------------------------------------------------

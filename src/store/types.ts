@@ -236,6 +236,64 @@ export interface AgentCallRecord {
 
 export type RunCost = CachedUsageTotals;
 
+// ---- narrow reads (briefs.ts) -------------------------------------------------------------------
+
+/**
+ * An experiment without its large texts (diff, log tail, hypothesis, log path) and with the
+ * summary fields a listing shows: what reports and the tournament read for every row.
+ */
+export interface ExperimentBrief {
+  id: number;
+  runId: number;
+  seq: number;
+  slot: number;
+  parentCommit: string;
+  commit: string | null;
+  description: string;
+  status: ExperimentStatus;
+  outcome: RunStatus | null;
+  reason: string | null;
+  valBpb: number | null;
+  trainingSeconds: number | null;
+  peakVramMb: number | null;
+  numSteps: number | null;
+  fixAttempt: number;
+  fixOf: number | null;
+  /** Agent cost recorded against the experiment. */
+  costUsd: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  sandboxed: boolean | null;
+  /**
+   * Lines the stored diff adds and removes (file headers excluded), for kept experiments; null
+   * for the others and for a keep without a diff. Both 0: an empty change (a baseline).
+   */
+  diffAdded: number | null;
+  diffRemoved: number | null;
+}
+
+export type ExperimentTextField = "hypothesis" | "diff" | "logTail";
+
+/** The large texts of one experiment; a field not asked for is absent. */
+export interface ExperimentText {
+  hypothesis?: string;
+  diff?: string | null;
+  logTail?: string | null;
+}
+
+/** Experiments of a run per status, in all, and the skipped ones whose reason has a given prefix. */
+export type ExperimentCounts = Record<ExperimentStatus, number> & { total: number; skippedWithPrefix: number };
+
+/** The agent-call ledger of a run summed by purpose and model. */
+export interface AgentCostGroup extends UsageTotals {
+  runId: number;
+  purpose: string;
+  model: string;
+  /** Calls that failed (ok = 0). */
+  failed: number;
+}
+
 export interface IntegrityReport {
   ok: boolean;
   /** PRAGMA integrity_check and foreign_key_check findings, one line each. */
