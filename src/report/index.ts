@@ -10,7 +10,14 @@
  *   const html = await renderReport(model, { format: "html" });   // or "md"; templatesDir to override
  *   writeReportFile(reportPath(run.branch, "html"), html);        // reports/<branch>.html, atomically
  *
- * Or all at once: `await writeRunReport({ workspace, run: "mar5", format: "md" })` → { path, format }.
+ * Or all at once: `await writeRunReport({ workspace, run: "mar5", format: "md" })` → { path, format, tsvPath }.
+ *
+ * At any size (model/limits.ts): up to 500 experiments a report lists every row, failure and
+ * kept diff; above, it summarises — each run's best rows, the failures by cause with the latest
+ * listed, the kept changes with full diffs on the champion chain only, charts binned — and the
+ * writers put the full experiment list beside the report as `<report>.experiments.tsv`
+ * (model/table.ts), linked from it. The model is built from narrow store reads (no diff or log
+ * tail but those shown).
  *
  * Tournaments (model/tournament.ts):
  *
@@ -32,22 +39,25 @@
  *
  * Errors: ReportError with a stable `code` (errors.ts), one line each; store errors pass through.
  */
-import { resolve } from "node:path";
-import { buildRunReport, type ReportOptions } from "./model/report.ts";
-import { buildNightReport, buildTournamentReport, resolveNight, resolveTournament } from "./model/tournament.ts";
+import { basename, resolve } from "node:path";
+import { buildRunReportWithTable, type BuiltReport, type ReportOptions } from "./model/report.ts";
+import { experimentsTsv, tableRows } from "./model/table.ts";
+import { buildNightReportWithTable, buildTournamentReportWithTable, resolveNight, resolveTournament } from "./model/tournament.ts";
 import { checkFormat, renderReport } from "./render.ts";
 import { loadTemplates } from "./templates.ts";
 import { openWorkspaceStore, resolveRun } from "./resolve.ts";
 import type { ReportFormat } from "./types.ts";
-import { reportPath, writeReportFile } from "./write.ts";
+import { experimentsTsvPath, reportPath, writeReportFile } from "./write.ts";
 
 export { ReportError, type ReportErrorCode } from "./errors.ts";
-export { buildRunReport, assembleReport, type ReportOptions, type AssembleInput } from "./model/report.ts";
-export { buildRunSection, type BuiltRunSection } from "./model/run-section.ts";
-export { buildNightReport, buildTournamentReport, resolveNight, resolveTournament } from "./model/tournament.ts";
+export { buildRunReport, buildRunReportWithTable, assembleReport, type ReportOptions, type AssembleInput, type BuiltReport } from "./model/report.ts";
+export { buildRunSection, buildRunSections, chainTo, type BuiltRunSection, type SectionRequest, type SectionInputs } from "./model/run-section.ts";
+export { buildNightReport, buildNightReportWithTable, buildTournamentReport, buildTournamentReportWithTable, resolveNight, resolveTournament } from "./model/tournament.ts";
+export { experimentsTsv, EXPERIMENTS_TSV_COLUMNS, type TableRun } from "./model/table.ts";
+export { LIMITS, planDetail, type DetailPlan } from "./model/limits.ts";
 export { renderReport, checkFormat, type RenderOptions } from "./render.ts";
 export { openWorkspaceStore, resolveRun } from "./resolve.ts";
-export { reportPath, writeReportFile, DEFAULT_REPORTS_DIR, slug } from "./write.ts";
+export { reportPath, writeReportFile, experimentsTsvPath, DEFAULT_REPORTS_DIR, slug } from "./write.ts";
 export { loadTemplates, BUILTIN_TEMPLATES_DIR } from "./templates.ts";
 export { parseUnifiedDiff, textDiff } from "./diff.ts";
 export { forestChart, type ForestRow } from "./charts/forest.ts";
@@ -72,6 +82,8 @@ export interface RunReportRequest {
 export interface WrittenReport {
   path: string;
   format: ReportFormat;
+  /** The full experiment list beside the report (`<report>.experiments.tsv`). */
+  tsvPath: string;
   /** The run reported (run reports). */
   runId?: number;
   /** The tournament (and night) reported (night and tournament reports). */
@@ -87,18 +99,27 @@ export async function writeRunReport(request: RunReportRequest): Promise<Written
   const templatesDir = request.templatesDir === undefined ? undefined : resolve(cwd, request.templatesDir);
   loadTemplates(format, templatesDir);
   const store = openWorkspaceStore(resolve(cwd, request.workspace));
-  let model;
+  let built;
   let run;
   try {
     run = resolveRun(store, request.run);
-    model = buildRunReport(store, run, request.now ? { now: request.now } : {});
+    built = buildRunReportWithTable(store, run, request.now ? { now: request.now } : {});
   } finally {
     store.close(); // rendering needs only the model
   }
   const path = reportPath(run.branch, format, request.out, cwd);
-  const text = await renderReport(model, { format, ...(templatesDir ? { templatesDir } : {}) });
+  const tsvPath = await writeBuilt(built, path, format, templatesDir);
+  return { path, format, tsvPath, runId: run.id };
+}
+
+/** Renders and writes the report, linking the full experiment list it then writes beside it. */
+async function writeBuilt(built: BuiltReport, path: string, format: ReportFormat, templatesDir: string | undefined): Promise<string> {
+  const tsvPath = experimentsTsvPath(path);
+  built.model.experimentsFile = { name: basename(tsvPath), rows: tableRows(built.table) };
+  const text = await renderReport(built.model, { format, ...(templatesDir ? { templatesDir } : {}) });
   writeReportFile(path, text);
-  return { path, format, runId: run.id };
+  writeReportFile(tsvPath, experimentsTsv(built.table));
+  return tsvPath;
 }
 
 export interface TournamentReportRequest extends Omit<RunReportRequest, "run"> {
@@ -116,7 +137,7 @@ export async function writeTournamentReport(request: TournamentReportRequest): P
   loadTemplates(format, templatesDir);
   const store = openWorkspaceStore(resolve(cwd, request.workspace));
   const options = request.now ? { now: request.now } : {};
-  let model;
+  let built;
   let name;
   let t;
   let nightNumber: number | undefined;
@@ -125,17 +146,16 @@ export async function writeTournamentReport(request: TournamentReportRequest): P
     if (request.night !== undefined) {
       const night = resolveNight(store, t, request.night);
       nightNumber = night.number;
-      model = buildNightReport(store, t, night, options);
+      built = buildNightReportWithTable(store, t, night, options);
       name = `${t.name}-night-${night.number}`;
     } else {
-      model = buildTournamentReport(store, t, options);
+      built = buildTournamentReportWithTable(store, t, options);
       name = `tournament-${t.name}`;
     }
   } finally {
     store.close();
   }
   const path = reportPath(name, format, request.out, cwd);
-  const text = await renderReport(model, { format, ...(templatesDir ? { templatesDir } : {}) });
-  writeReportFile(path, text);
-  return { path, format, tournament: t.name, ...(nightNumber !== undefined ? { night: nightNumber } : {}) };
+  const tsvPath = await writeBuilt(built, path, format, templatesDir);
+  return { path, format, tsvPath, tournament: t.name, ...(nightNumber !== undefined ? { night: nightNumber } : {}) };
 }

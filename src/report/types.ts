@@ -31,6 +31,13 @@ export interface ReportModel {
   runs: RunSection[];
   /** Every chart the report draws, by id; sections refer to them by `chartId`. */
   charts: ChartSpec[];
+  /** Whether the tables list every experiment or summarise (model/limits.ts). */
+  detail: DetailNote;
+  /**
+   * The full experiment list, one row per experiment, written beside the report as TSV by the
+   * report writer (index.ts); absent for a model rendered in memory.
+   */
+  experimentsFile?: { name: string; rows: number };
 
   // ---- extension points: present only when their data exists --------------------------------
   /** Org ranking with intervals (statistics + tournament). */
@@ -47,6 +54,18 @@ export interface ReportModel {
   champions?: ChampionChainSection;
   /** One entry per night with its own leaderboard (the tournament report). */
   nights?: NightSection[];
+}
+
+/**
+ * How much the report shows. Up to `allRowsUpTo` experiments it lists every row, failure and kept
+ * diff; above, each run's table shows its best rows, the failures are summed by cause with the
+ * latest listed, and only the champion chain's diffs are shown in full.
+ */
+export interface DetailNote {
+  summarised: boolean;
+  /** The report's experiments over all runs. */
+  experiments: number;
+  allRowsUpTo: number;
 }
 
 // ---- tournament sections -----------------------------------------------------------------------
@@ -190,11 +209,29 @@ export interface RunSection {
   sandbox: SandboxCounts;
   baselineBpb: number | null;
   bestBpb: number | null;
+  /** The best kept experiment (the baseline counts), null when nothing was kept. */
+  bestKept: ExperimentRow | null;
+  /**
+   * The rows the experiment table shows: every experiment in seq order, or, when the report
+   * summarises, the best `table.shown` by val_bpb (the full list is the TSV beside the report).
+   */
   experiments: ExperimentRow[];
-  /** Kept experiments after the baseline, in seq order, with their diffs. */
+  table: { total: number; shown: number; truncated: boolean };
+  /**
+   * Kept experiments after the baseline, in seq order: all of them, or when the report
+   * summarises and there are many, the champion chain's and the largest gains.
+   */
   kept: KeptChange[];
+  /** Kept experiments after the baseline, listed or not. */
+  keptTotal: number;
+  /** Runs that did not finish ok, in seq order: all, or (summarising) the latest ones. */
   crashes: CrashRow[];
+  /** Runs that did not finish ok, listed or not. */
+  crashesTotal: number;
+  /** Failures and skips summed by cause, most frequent first (when the lists are cut). */
+  failureCauses: FailureCause[];
   skipped: SkippedRow[];
+  skippedTotal: number;
   utilization: UtilizationSection;
   cost: CostSection;
 }
@@ -227,6 +264,7 @@ export interface ExperimentRow {
   wallSeconds: number | null;
   steps: number | null;
   description: string;
+  /** The agent's hypothesis, for the rows a table shows ("" for the others). */
   hypothesis: string;
   reason: string | null;
   isBaseline: boolean;
@@ -245,7 +283,24 @@ export interface KeptChange {
   parentBpb: number | null;
   /** parentBpb − valBpb (positive is better). */
   gain: number | null;
-  diff: DiffView;
+  /** Lines the change adds and removes. */
+  added: number;
+  removed: number;
+  /** On the champion chain: the changes that lead to the report's champion. */
+  onChain: boolean;
+  /** The diff, or null where the report describes the change by its stat line only. */
+  diff: DiffView | null;
+}
+
+/** Failures (or skips) of one cause: the outcome and the first line of the reason. */
+export interface FailureCause {
+  outcome: string;
+  reason: string;
+  count: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** Of these, how many a later fix attempt made keep. */
+  fixed: number;
 }
 
 /** A run that did not finish ok: a crash (with its fix attempts) or an invalid model. */

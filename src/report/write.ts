@@ -38,6 +38,15 @@ export function reportPath(name: string, format: ReportFormat, out?: string, cwd
   return isDir ? join(target, file) : target;
 }
 
+/**
+ * Where the full experiment list of the report at `reportPath` goes: beside it, named after it
+ * (reports/x.html → reports/x.experiments.tsv), so the HTML and the Markdown report of one run
+ * share it.
+ */
+export function experimentsTsvPath(reportPath: string): string {
+  return join(dirname(reportPath), `${basename(reportPath).replace(/\.(html|md)$/, "")}.experiments.tsv`);
+}
+
 /** Writes `text` to `path` (creating its folder); REPORT_CANNOT_WRITE with the reason otherwise. */
 export function writeReportFile(path: string, text: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);

@@ -74,8 +74,8 @@ describe("the run report model", () => {
   it("keeps the changes after the baseline with their real git diffs", () => {
     const kept = model.runs[0]!.kept;
     expect(kept.map((k) => k.seq)).toEqual([2, 6]);
-    expect(kept[0]!.diff.files[0]!.newPath).toBe("train.ts");
-    expect(kept[0]!.diff.files[0]!.hunks[0]!.lines.filter((l) => l.kind === "add").map((l) => l.text)).toEqual([
+    expect(kept[0]!.diff!.files[0]!.newPath).toBe("train.ts");
+    expect(kept[0]!.diff!.files[0]!.hunks[0]!.lines.filter((l) => l.kind === "add").map((l) => l.text)).toEqual([
       "export const MATRIX_LR = 0.05; // matrix parameters (Muon)",
     ]);
     expect(kept[0]!.gain).toBeCloseTo(0.0088, 9);

@@ -4,6 +4,12 @@
  * one org the points are coloured by status; with several, by org (kept points solid, the rest
  * faint). Crashes, and experiments so far above the kept line that they would flatten it, are
  * drawn at the top edge with their own shape and counted, never dropped.
+ *
+ * Past MAX_POINTS finished experiments a point each would be megabytes of SVG that show nothing
+ * more, so the chart summarises: the kept points and the staircase (the running best) as
+ * before, and the rest as a band per org — the 10th to 90th percentile of their val_bpb in each
+ * of at most BINS bins of consecutive experiments — with a mark at the top edge for each bin that
+ * had failures. The summary line says what was binned.
  */
 import type { ChartSpec, ExperimentRow } from "../types.ts";
 import { SERIES_COLORS, STATUS_COLORS } from "./theme.ts";
@@ -22,12 +28,28 @@ export interface ProgressChart {
 const STATUSES = ["keep", "discard", "crash", "invalid"] as const;
 const PLACES = ["measured", "above the chart", "no result"] as const;
 
+/** Finished experiments drawn one point each; above, the chart bins the ones not kept. */
+export const MAX_POINTS = 600;
+/** Bins of a binned chart with one org; with several, fewer each (at least MIN_BINS). */
+export const BINS = 120;
+export const MIN_BINS = 24;
+
+function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
 /** The y range: the kept line fills the chart; outliers above it are clamped to the top. */
+const min = (xs: readonly number[]) => xs.reduce((a, b) => (b < a ? b : a), Infinity);
+const max = (xs: readonly number[]) => xs.reduce((a, b) => (b > a ? b : a), -Infinity);
+
 function yDomain(measured: number[], kept: number[]): [number, number] {
-  const lo = Math.min(...measured);
-  const top = kept.length > 0 ? Math.max(...kept) : Math.max(...measured);
+  const lo = min(measured);
+  const top = kept.length > 0 ? max(kept) : max(measured);
   const spread = Math.max(top - lo, 0.005);
-  const hi = Math.min(Math.max(...measured), top + spread);
+  const hi = Math.min(max(measured), top + spread);
   const pad = Math.max((hi - lo) * 0.06, 0.001);
   return [lo - pad, hi + pad];
 }
@@ -43,7 +65,9 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
   const top = hi - (hi - lo) * 0.02;
 
   let offChart = 0;
-  const points = finished.map(({ s, e }) => {
+  const binned = finished.length > MAX_POINTS;
+  const drawn = binned ? finished.filter(({ e }) => e.status === "keep") : finished;
+  const points = drawn.map(({ s, e }) => {
     let place: (typeof PLACES)[number] = "measured";
     let y = e.valBpb ?? top;
     if (e.valBpb === null) place = "no result"; // a crash, or an invalid model
@@ -60,11 +84,44 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
   const stairs = series.flatMap((s) => {
     const keeps = s.experiments.filter((e) => e.status === "keep" && e.valBpb !== null).sort((a, b) => a.seq - b.seq);
     if (keeps.length === 0) return [];
-    const last = Math.max(...s.experiments.map((e) => e.seq));
+    const last = max(s.experiments.map((e) => e.seq));
     const steps = keeps.map((e) => ({ org: s.org, seq: e.seq, val_bpb: e.valBpb! }));
     if (last > keeps.at(-1)!.seq) steps.push({ org: s.org, seq: last, val_bpb: keeps.at(-1)!.valBpb! });
     return steps;
   });
+
+  // The band: per org, bins of consecutive experiments; in each, the spread of the val_bpb of
+  // those not kept (clamped to the chart), and whether any failed.
+  const band: { org: string; seq: number; low: number; high: number; n: number }[] = [];
+  const failed: { org: string; seq: number; val_bpb: number; failures: number }[] = [];
+  const binsPerOrg = Math.max(MIN_BINS, Math.floor((2 * BINS) / (series.length + 1)));
+  if (binned)
+    for (const s of series) {
+      const rest = s.experiments.filter((e) => e.status !== "keep" && (STATUSES as readonly string[]).includes(e.status));
+      if (rest.length === 0) continue;
+      const first = min(rest.map((e) => e.seq));
+      const last = max(rest.map((e) => e.seq));
+      const width = Math.max(1, Math.ceil((last - first + 1) / binsPerOrg));
+      const bins = new Map<number, { values: number[]; failures: number }>();
+      for (const e of rest) {
+        const k = Math.floor((e.seq - first) / width);
+        let bin = bins.get(k);
+        if (!bin) bins.set(k, (bin = { values: [], failures: 0 }));
+        if (e.valBpb === null) bin.failures++;
+        else {
+          bin.values.push(Math.min(e.valBpb, hi));
+          if (e.valBpb > hi) offChart++;
+        }
+      }
+      for (const [k, bin] of [...bins].sort((a, b) => a[0] - b[0])) {
+        const seq = first + k * width + (width - 1) / 2;
+        if (bin.values.length > 0) {
+          const sorted = bin.values.sort((a, b) => a - b);
+          band.push({ org: s.org, seq, low: quantile(sorted, 0.1), high: quantile(sorted, 0.9), n: sorted.length });
+        }
+        if (bin.failures > 0) failed.push({ org: s.org, seq, val_bpb: top, failures: bin.failures });
+      }
+    }
 
   const multi = series.length > 1;
   const orgs = series.map((s) => s.org);
@@ -72,10 +129,25 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
   const x = { field: "seq", type: "quantitative", title: "experiment", axis: { tickMinStep: 1, format: "d" } };
   const y = { field: "val_bpb", type: "quantitative", title: "val_bpb (lower is better)", scale: { domain: [lo, hi], zero: false, nice: false } };
 
+  const bandLayers = binned
+    ? [
+        {
+          data: { values: band },
+          mark: { type: "area", opacity: multi ? 0.18 : 0.3, ...(multi ? {} : { color: STATUS_COLORS.discard }) },
+          encoding: { x, y: { ...y, field: "low" }, y2: { field: "high" }, detail: { field: "org" }, ...(multi ? { color: orgColor } : {}) },
+        },
+        {
+          data: { values: failed },
+          mark: { type: "tick", thickness: 1, size: 8, ...(multi ? {} : { color: STATUS_COLORS.crash }) },
+          encoding: { x, y, ...(multi ? { color: orgColor } : {}) },
+        },
+      ]
+    : [];
   const vegaLite = {
     width: 640,
     height: 300,
     layer: [
+      ...bandLayers,
       {
         data: { values: stairs },
         mark: { type: "line", interpolate: "step-after", strokeWidth: 2, ...(multi ? {} : { color: STATUS_COLORS.keep }) },
@@ -103,13 +175,20 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
     resolve: { scale: { color: "shared" } },
   };
 
-  const keptCount = points.filter((p) => p.kept).length;
-  const best = kept.length > 0 ? Math.min(...kept) : null;
+  const keptCount = finished.filter(({ e }) => e.status === "keep").length;
+  const best = kept.length > 0 ? min(kept) : null;
   const first = stairs[0]?.val_bpb ?? null;
+  const failures = finished.filter(({ e }) => e.valBpb === null).length;
   const summary =
-    `${points.length} finished experiment${points.length === 1 ? "" : "s"}, ${keptCount} kept` +
+    `${finished.length} finished experiment${finished.length === 1 ? "" : "s"}, ${keptCount} kept` +
     (best !== null && first !== null ? `; the kept line goes from ${first.toFixed(6)} to ${best.toFixed(6)}` : "") +
-    (offChart > 0 ? `; ${offChart} far above it drawn at the top edge` : "");
+    (binned
+      ? `; the other ${finished.length - keptCount} are drawn as a band (10th to 90th percentile of val_bpb per bin of consecutive experiments), ` +
+        `${failures} without a result marked at the top edge by bin` +
+        (offChart > 0 ? `, ${offChart} far above the kept line clamped to the top` : "")
+      : offChart > 0
+        ? `; ${offChart} far above it drawn at the top edge`
+        : "");
   return {
     chart: { id, title: multi ? "val_bpb per experiment, by org" : "val_bpb per experiment", description: summary, vegaLite },
     offChart,

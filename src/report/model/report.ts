@@ -8,8 +8,10 @@
 import { readFileSync } from "node:fs";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
 import { progressChart, type ProgressSeries } from "../charts/progress.ts";
-import type { ChartSpec, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
-import { addSandboxCounts, buildRunSection, countStatuses } from "./run-section.ts";
+import type { ChartSpec, ExperimentRow, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
+import { planDetail } from "./limits.ts";
+import { addSandboxCounts, addStatusCounts, buildRunSections } from "./run-section.ts";
+import type { TableRun } from "./table.ts";
 import { buildVerdicts, championTestBpb } from "./verdicts.ts";
 
 export interface ReportOptions {
@@ -25,10 +27,11 @@ function nightshiftVersion(): string {
 
 function headline(runs: readonly RunSection[]): Headline {
   let champion: Headline["champion"] = null;
-  for (const run of runs)
-    for (const e of run.experiments)
-      if (e.status === "keep" && e.valBpb !== null && (champion === null || e.valBpb < champion.valBpb))
-        champion = { org: run.org.name, runId: run.id, branch: run.branch, seq: e.seq, commit: e.commit, valBpb: e.valBpb, description: e.description };
+  for (const run of runs) {
+    const e = run.bestKept;
+    if (e && e.valBpb !== null && (champion === null || e.valBpb < champion.valBpb))
+      champion = { org: run.org.name, runId: run.id, branch: run.branch, seq: e.seq, commit: e.commit, valBpb: e.valBpb, description: e.description };
+  }
   const championRun = runs.find((r) => r.id === champion?.runId);
   const baselineBpb = championRun?.baselineBpb ?? runs.find((r) => r.baselineBpb !== null)?.baselineBpb ?? null;
   const cost: UsageTotals = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -48,7 +51,7 @@ function headline(runs: readonly RunSection[]): Headline {
     champion,
     baselineBpb,
     naiveGain: champion !== null && baselineBpb !== null ? baselineBpb - champion.valBpb : null,
-    counts: countStatuses(runs.flatMap((r) => r.experiments)),
+    counts: addStatusCounts(runs.map((r) => r.counts)),
     trainingSeconds,
     wallSeconds,
     utilization: capacity > 0 ? Math.min(1, trainingSeconds / capacity) : null,
@@ -63,7 +66,10 @@ export interface AssembleInput {
   runs: RunSection[];
   /** Charts the run sections drew (timelines). */
   charts: ChartSpec[];
-  /** The progress chart's series (default: one per run, named by its org). */
+  /**
+   * The progress chart's series (default: one per run, named by its org, from the rows its
+   * table shows — pass every row when a table is cut).
+   */
   progress?: ProgressSeries[];
 }
 
@@ -79,18 +85,38 @@ export function assembleReport(input: AssembleInput, options: ReportOptions = {}
     progress: { chartId: progress.chart?.id ?? null, summary: progress.summary, offChart: progress.offChart },
     runs: input.runs,
     charts: [...(progress.chart ? [progress.chart] : []), ...input.charts],
+    detail: (({ summarised, experiments, allRowsUpTo }) => ({ summarised, experiments, allRowsUpTo }))(
+      planDetail(input.runs.reduce((s, r) => s + r.counts.total, 0), input.runs.length),
+    ),
   };
 }
 
-/** The report of one run: everything the store holds about it. */
+/** A report model and every experiment it covers as table rows (the TSV beside the report). */
+export interface BuiltReport {
+  model: ReportModel;
+  table: TableRun[];
+}
+
+/** The report of one run: what the store holds about it, summarised when the run is long. */
 export function buildRunReport(store: Store, run: Run, options: ReportOptions = {}): ReportModel {
-  const built = buildRunSection(store, run);
-  const model = assembleReport({ kind: "run", title: `Run ${run.branch}`, runs: [built.section], charts: built.charts }, options);
+  return buildRunReportWithTable(store, run, options).model;
+}
+
+/** buildRunReport, and the run's every experiment as rows for the TSV beside the report. */
+export function buildRunReportWithTable(store: Store, run: Run, options: ReportOptions = {}): BuiltReport {
+  const [built] = buildRunSections(store, [{ run }]);
+  const { section, rows, charts } = built!;
+  const model = assembleReport(
+    { kind: "run", title: `Run ${run.branch}`, runs: [section], charts, progress: [{ org: section.org.name, experiments: rows }] },
+    options,
+  );
   // What the statistics recorded about this run's claims, when `verify` has run.
-  const verdicts = buildVerdicts(store, run, built.section);
+  const verifications = store.runVerifications(run.id);
+  const rowsById = new Map<number, ExperimentRow>(rows.map((r) => [r.id, r]));
+  const verdicts = buildVerdicts(verifications, section, rowsById);
   if (verdicts) model.verdicts = verdicts;
   const champion = model.headline.champion;
-  const testBpb = champion ? championTestBpb(store, run.id, champion.seq, built.section) : undefined;
+  const testBpb = champion ? championTestBpb(verifications, champion.seq, rows) : undefined;
   if (testBpb !== undefined) model.headline.testBpb = testBpb;
-  return model;
+  return { model, table: [{ section, rows }] };
 }

@@ -5,8 +5,8 @@
  * verified, so the report shows the section exactly when there is something to show.
  */
 import { naiveKeepsUnderNoise } from "../../stats/null-model.ts";
-import type { Run, Store, Verification } from "../../store/index.ts";
-import type { Interval, RunSection, VerdictRow, VerdictSection } from "../types.ts";
+import type { Verification } from "../../store/index.ts";
+import type { ExperimentRow, Interval, RunSection, VerdictRow, VerdictSection } from "../types.ts";
 
 /**
  * The gain interval a verification recorded: `details.interval` = [lower, upper] of the mean
@@ -23,10 +23,12 @@ export function gainInterval(v: Verification): Interval | null {
   return { estimate: v.meanGain ?? (low + high) / 2, low, high, level };
 }
 
-export function buildVerdicts(store: Store, run: Run, section: RunSection): VerdictSection | undefined {
-  const verifications = store.runVerifications(run.id);
+/**
+ * The run's verdicts from its verifications (the store's runVerifications), with the run's
+ * every experiment row by id (a section's table may show only some of them).
+ */
+export function buildVerdicts(verifications: readonly Verification[], section: RunSection, byId: ReadonlyMap<number, ExperimentRow>): VerdictSection | undefined {
   if (verifications.length === 0) return undefined;
-  const byId = new Map(section.experiments.map((e) => [e.id, e]));
   const rows: VerdictRow[] = [];
   for (const v of verifications) {
     const e = byId.get(v.experimentId);
@@ -49,7 +51,7 @@ export function buildVerdicts(store: Store, run: Run, section: RunSection): Verd
   const finished = section.counts.keep + section.counts.discard + section.counts.crash + section.counts.invalid;
   return {
     rows,
-    naiveKeeps: section.kept.length,
+    naiveKeeps: section.keptTotal,
     verifiedKeeps: rows.filter((r) => r.verdict === "real").length,
     expectedFalseKeeps: finished > 0 ? naiveKeepsUnderNoise(finished).expected : null,
     noiseSd: null,
@@ -57,8 +59,8 @@ export function buildVerdicts(store: Store, run: Run, section: RunSection): Verd
 }
 
 /** The champion's test-split bpb, when its verification measured one. */
-export function championTestBpb(store: Store, runId: number, championSeq: number, section: RunSection): number | undefined {
-  const experiment = section.experiments.find((e) => e.seq === championSeq);
-  const v = experiment && store.runVerifications(runId).find((x) => x.experimentId === experiment.id);
+export function championTestBpb(verifications: readonly Verification[], championSeq: number, rows: readonly ExperimentRow[]): number | undefined {
+  const experiment = rows.find((e) => e.seq === championSeq);
+  const v = experiment && verifications.find((x) => x.experimentId === experiment.id);
   return v?.testBpb ?? undefined;
 }
