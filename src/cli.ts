@@ -35,6 +35,11 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code === "EPIPE") process.exit(0);
   throw err;
 });
+// The same for progress and warnings on stderr (`2>&1 | head`): with no one reading, there is no
+// one to tell, and the command's own work (and exit status) goes on.
+process.stderr.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+});
 
 async function main(): Promise<void> {
   const cli = yargs(hideBin(process.argv));

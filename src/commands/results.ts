@@ -1,6 +1,7 @@
 /**
  * `nightshift results`: a run's experiments from the store — a table, autoresearch's
- * results.tsv (`--tsv`), or JSON. Default: the most recent run of the workspace.
+ * results.tsv (`--tsv`), or JSON. Default: the most recent run of the workspace. The table and
+ * the TSV read only the columns they print; --json prints whole rows (diffs and log tails too).
  */
 import type { CommandModule } from "yargs";
 import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
@@ -31,8 +32,8 @@ export const resultsCommand: CommandModule<object, ResultsArgs> = {
       else if (argv.json) console.log(JSON.stringify({ run, experiments: store.listExperiments(run.id), cost: store.runCost(run.id) }));
       else {
         console.log(`run ${run.id} ${run.branch} (${run.status}, ${run.profile}, ${run.timeBudget}s, agent ${run.agent})`);
-        for (const e of store.listExperiments(run.id)) {
-          const bpb = e.summary ? e.summary.val_bpb.toFixed(6) : "—".padEnd(8);
+        for (const e of store.listExperimentBriefs([run.id])) {
+          const bpb = e.valBpb !== null ? e.valBpb.toFixed(6) : "—".padEnd(8);
           console.log(`${String(e.seq).padStart(4)}  ${(e.commit ?? "").slice(0, 7).padEnd(7)}  ${e.status.padEnd(8)} ${bpb}  ${e.description}`);
         }
       }

@@ -37,8 +37,14 @@ export async function openForMeasuring(workspace: string): Promise<OpenedForMeas
  * unchanged baselines, a builtin agent's knob changes).
  */
 export function authorOfCommits(store: Store, commits: readonly string[]): CodeAuthor {
+  const runs = new Map(store.listRuns().map((r) => [r.id, r]));
   const edited = (e: { commit: string | null; diff: string | null }) => e.commit !== null && commits.includes(e.commit) && (e.diff ?? "").trim() !== "";
-  for (const run of store.listRuns()) if (authorOfAgent(run.agent) === "llm" && store.listExperiments(run.id).some(edited)) return "llm";
+  // Through the commit index: the experiments of these commits only, not every run's rows.
+  for (const commit of new Set(commits)) {
+    const prefix = commit.slice(0, 40);
+    if (!/^[0-9a-f]{4,40}$/.test(prefix)) continue;
+    for (const e of store.findExperimentsByCommit(prefix)) if (authorOfAgent(runs.get(e.runId)?.agent ?? "") === "llm" && edited(e)) return "llm";
+  }
   return "known";
 }
 

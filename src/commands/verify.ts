@@ -97,7 +97,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         quiet: argv.json,
       });
       const thresholds = await thresholdsOf(setup, run, argv);
-      const summary = await verifyClaimsOfRun(setup, store.listExperiments(run.id), claims, {
+      const summary = await verifyClaimsOfRun(setup, store.listExperimentBriefs([run.id]), claims, {
         thresholds,
         maxSeeds: argv["max-seeds"],
         minSeeds: argv["min-seeds"],
@@ -122,19 +122,37 @@ function selectClaims(store: Store, experiment: string | undefined, which: strin
     if (claims.length === 0) throw new UsageError(`run ${run.branch} kept nothing after its baseline: there is no claim to verify`);
     return { run, claims };
   }
-  const runs = which === undefined ? store.listRuns() : [pickRun(store, which)];
-  const all = runs.flatMap((r) => store.listExperiments(r.id).map((e) => ({ r, e })));
-  const found = /^\d+$/.test(experiment) && experiment.length < 7
-    ? all.filter(({ e }) => e.id === Number(experiment))
-    : /^[0-9a-f]{4,64}$/.test(experiment)
-      ? all.filter(({ e }) => e.commit?.startsWith(experiment))
-      : [];
+  const only = which === undefined ? undefined : pickRun(store, which);
+  const found = lookUpExperiment(store, experiment, only);
   if (found.length === 0) throw new UsageError(`no experiment '${experiment}' in this workspace: give an experiment id or a commit from \`nightshift results\``);
   if (found.length > 1) throw new UsageError(`'${experiment}' matches ${found.length} experiments: give more of the commit`);
-  const { r, e } = found[0]!;
+  const e = found[0]!;
+  const r = only ?? store.getRun(e.runId);
   if (e.status !== "keep") throw new UsageError(`experiment ${e.id} (${e.commit?.slice(0, 7) ?? "no commit"}) was ${e.status}, not kept: only kept experiments claim a win`);
   if (e.seq === 1) throw new UsageError(`experiment ${e.id} is the run's baseline: it claims nothing to verify`);
   return { run: r, claims: [e] };
+}
+
+/**
+ * The experiments `verify <experiment>` names: an id (fewer than 7 digits), or a commit prefix
+ * looked up through the store's commit index (never a scan of every run); within one run if given.
+ */
+export function lookUpExperiment(store: Store, experiment: string, run?: Run): Experiment[] {
+  if (/^\d+$/.test(experiment) && experiment.length < 7) {
+    const id = Number(experiment);
+    if (id < 1) return [];
+    try {
+      const e = store.getExperiment(id);
+      return run === undefined || e.runId === run.id ? [e] : [];
+    } catch (err) {
+      if ((err as { code?: string }).code === "STORE_UNKNOWN_EXPERIMENT") return [];
+      throw err;
+    }
+  }
+  // A commit as results.tsv shows it (7 digits) or longer; 64 for a SHA-256 repository.
+  if (!/^[0-9a-f]{4,64}$/.test(experiment)) return [];
+  if (experiment.length > 40) return store.findExperimentsByCommit(experiment.slice(0, 40), run?.id).filter((e) => e.commit?.startsWith(experiment));
+  return store.findExperimentsByCommit(experiment, run?.id);
 }
 
 /**
@@ -146,7 +164,7 @@ async function thresholdsOf(setup: MeasureSetup, run: Run, argv: VerifyArgs): Pr
   const key = { profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) };
   let floor = store.latestNoiseFloor(key);
   if (!floor && argv.margin === undefined) {
-    const baseline = store.listExperiments(run.id).find((e) => e.seq === 1 && e.commit !== null)?.commit ?? run.baseCommit;
+    const baseline = store.listExperimentBriefs([run.id]).find((e) => e.seq === 1 && e.commit !== null)?.commit ?? run.baseCommit;
     if (!argv.json)
       process.stderr.write(`no noise floor for ${key.profile}, ${key.timeBudget} s, ${key.deviceKind}, dataset ${key.dataset}: measuring it for δ_min (${NOISE_SEEDS_FOR_MARGIN} reruns of ${baseline.slice(0, 7)}; \`nightshift noise\` measures it ahead)\n`);
     const measured = await measureNoiseFloor(setup, baseline, NOISE_SEEDS_FOR_MARGIN, argv["max-seeds"]);

@@ -24,7 +24,7 @@ import { type Thresholds, verificationThresholds } from "../stats/reruns/thresho
 import { confirmationOf, creditedGain } from "../stats/reruns/confirm.ts";
 import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
-import type { Allocation, Experiment, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
+import type { Allocation, Experiment, ExperimentBrief, ExperimentCounts, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
 import { type OrgProgress, allocateRound } from "./allocation.ts";
 import { breedNight } from "./evolve.ts";
 import { DEFAULT_CHAMPION_ALPHA, type TournamentSettings } from "./settings.ts";
@@ -43,22 +43,30 @@ export type NightOutcome = "finished" | "stopped";
 
 export const nightTag = (tournament: string, night: number) => `${tournament}-n${night}`;
 
+/** A skipped experiment whose reason starts so was abandoned by a stop: it does not count. */
+const INTERRUPTED = "interrupted";
+
 /** Experiments of a run that count against its grants: finished ones, not those a stop interrupted. */
-export function countedExperiments(experiments: readonly Experiment[]): number {
-  return experiments.filter((e) => e.status !== "proposed" && e.status !== "running" && !(e.status === "skipped" && /^interrupted/.test(e.reason ?? ""))).length;
+export function countedExperiments(experiments: readonly Pick<Experiment, "status" | "reason">[]): number {
+  return experiments.filter((e) => e.status !== "proposed" && e.status !== "running" && !(e.status === "skipped" && (e.reason ?? "").startsWith(INTERRUPTED))).length;
+}
+
+/** countedExperiments from the store's counts (what the allocation loop reads each step). */
+function countedOf(counts: ExperimentCounts): number {
+  return counts.total - counts.proposed - counts.running - counts.skippedWithPrefix;
 }
 
 /** Baseline val_bpb − best kept val_bpb (0 until something after the baseline is kept). */
-export function claimedGain(experiments: readonly Experiment[]): number {
-  const kept = experiments.filter((e) => e.status === "keep" && e.summary);
+export function claimedGain(experiments: readonly Pick<ExperimentBrief, "status" | "seq" | "valBpb">[]): number {
+  const kept = experiments.filter((e) => e.status === "keep" && e.valBpb !== null);
   const baseline = kept.find((e) => e.seq === 1);
   if (!baseline || kept.length < 2) return 0;
-  const best = Math.min(...kept.map((e) => e.summary!.val_bpb));
-  return Math.max(0, baseline.summary!.val_bpb - best);
+  const best = kept.reduce((m, e) => Math.min(m, e.valBpb!), Infinity);
+  return Math.max(0, baseline.valBpb! - best);
 }
 
 /** Seconds the run's experiments held a device (start to finish of each training). */
-export function deviceSeconds(experiments: readonly Experiment[]): number {
+export function deviceSeconds(experiments: readonly Pick<Experiment, "startedAt" | "finishedAt">[]): number {
   let s = 0;
   for (const e of experiments) if (e.startedAt && e.finishedAt) s += (Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000;
   return s;
@@ -139,7 +147,7 @@ function progressOf(c: NightContext, night: Night, allocations: readonly Allocat
   return members.map((m) => {
     const mine = allocations.filter((a) => a.orgId === m.org.id);
     const run = store.findRunByBranch(runBranchName(nightTag(c.tournament.name, night.number), m.org.name));
-    const experiments = run ? store.listExperiments(run.id) : [];
+    const experiments = run ? store.listExperimentBriefs([run.id]) : [];
     return {
       orgId: m.org.id,
       granted: mine.reduce((s, a) => s + a.experiments, 0),
@@ -189,7 +197,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
   store.startAllocation(a.id);
   for (;;) {
     const run = store.findRunByBranch(branch);
-    const done = run ? countedExperiments(store.listExperiments(run.id)) : 0;
+    const done = run ? countedOf(store.experimentCounts(run.id, INTERRUPTED)) : 0;
     const remaining = target - done;
     if (remaining <= 0) break;
     const budget = costLeft(c, night, run?.id);
@@ -248,9 +256,10 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   const entries = orgIds.map((orgId) => {
     const org = store.getOrg(orgId);
     const run = store.findRunByBranch(runBranchName(tag, org.name));
-    const experiments = run ? store.listExperiments(run.id) : [];
+    const experiments = run ? store.listExperimentBriefs([run.id]) : [];
     const head = run ? store.runHead(run.id) : night.baseCommit;
-    const best = experiments.find((e) => e.status === "keep" && e.seq > 1 && e.commit === head);
+    const bestBrief = experiments.find((e) => e.status === "keep" && e.seq > 1 && e.commit === head);
+    const best = bestBrief ? store.getExperiment(bestBrief.id) : undefined;
     return { org, run, experiments, best };
   });
   const claims: ClaimAgainst[] = [];

@@ -1,24 +1,33 @@
-/** What `tournament status` shows: the tournament as the store has it, as data and as text. */
+/**
+ * What `tournament status` shows: the tournament as the store has it, as data and as text. Each
+ * table is read once (the orgs, the nights, per night its allocations and results, the
+ * verifications of the results' runs in one read): no lookup per org, result or champion.
+ */
 import type { Store, Tournament } from "../store/index.ts";
 
 export function tournamentStatus(store: Store, t: Tournament) {
-  const name = (id: number | null) => (id === null ? null : store.getOrg(id).name);
+  const orgs = new Map(store.listOrgs().map((o) => [o.id, o.name]));
+  const name = (id: number | null) => (id === null ? null : (orgs.get(id) ?? null));
+  const nights = store.listNights(t.id).map((n) => ({ night: n, allocations: store.listAllocations(n.id), results: store.listNightResults(n.id) }));
+  const runIds = [...new Set(nights.flatMap((n) => n.results.map((r) => r.runId)).filter((id): id is number => id !== null))];
+  const verifications = new Map(store.verificationsOfRuns(runIds).map((v) => [v.id, v]));
   /** δ_min the result's verification judged by (null: none recorded, or no verification). */
   const marginOf = (r: { runId: number | null; verificationId: number | null }): number | null => {
     if (r.runId === null || r.verificationId === null) return null;
-    const margin = store.runVerifications(r.runId).find((v) => v.id === r.verificationId)?.details.margin;
+    const margin = verifications.get(r.verificationId)?.details.margin;
     return typeof margin === "number" ? margin : null;
   };
+  const numberOf = new Map(nights.map(({ night }) => [night.id, night.number]));
   return {
     tournament: { name: t.name, status: t.status, nights: t.nights, baseCommit: t.baseCommit, championCommit: t.championCommit, settings: t.settings },
-    nights: store.listNights(t.id).map((n) => ({
+    nights: nights.map(({ night: n, allocations, results }) => ({
       number: n.number,
       status: n.status,
       baseCommit: n.baseCommit,
-      allocations: store.listAllocations(n.id).map((a) => ({ org: name(a.orgId), round: a.round, experiments: a.experiments, status: a.status, runId: a.runId })),
-      results: store.listNightResults(n.id).map((r) => ({ rank: r.rank, org: name(r.orgId), verdict: r.verdict, margin: marginOf(r), claimedGain: r.claimedGain, verifiedGain: r.verifiedGain, deviceSeconds: r.deviceSeconds, experiments: r.experiments, score: r.score })),
+      allocations: allocations.map((a) => ({ org: name(a.orgId), round: a.round, experiments: a.experiments, status: a.status, runId: a.runId })),
+      results: results.map((r) => ({ rank: r.rank, org: name(r.orgId), verdict: r.verdict, margin: marginOf(r), claimedGain: r.claimedGain, verifiedGain: r.verifiedGain, deviceSeconds: r.deviceSeconds, experiments: r.experiments, score: r.score })),
     })),
-    champions: store.listChampions(t.id).map((c) => ({ night: c.nightId === null ? 0 : store.listNights(t.id).find((n) => n.id === c.nightId)!.number, commit: c.commit, org: name(c.orgId), gain: c.gain })),
+    champions: store.listChampions(t.id).map((c) => ({ night: c.nightId === null ? 0 : numberOf.get(c.nightId)!, commit: c.commit, org: name(c.orgId), gain: c.gain })),
     population: store.listMembers(t.id).map((m) => ({
       org: m.org.name,
       status: m.status,

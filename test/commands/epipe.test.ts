@@ -1,7 +1,8 @@
 /**
  * A reader that closes its end early (`nightshift results | head`): the CLI exits quietly
  * with status 0, without the EPIPE stack trace Node prints for an unhandled stream error. A real
- * shell pipeline into `head`, on a real store whose output is many times a pipe's capacity.
+ * shell pipeline into `head`, on a real store whose output is many times a pipe's capacity; and
+ * every command that prints, into a reader that is gone before the first write (`| true`).
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -34,13 +35,24 @@ beforeAll(() => {
     baseCommit: "a".repeat(40),
   });
   for (let i = 0; i < ROWS; i++) store.proposeExperiment({ runId: run.id, parentCommit: "a".repeat(40), description: `${i} ${DESCRIPTION}`, hypothesis: "" });
+  const other = store.createOrg({ name: "other", programMd: "# other\n" });
+  store.createTournament({ name: "wk", nights: 2, baseCommit: "a".repeat(40), orgIds: [org.id, other.id] });
   store.close();
 });
 
+const quote = (args: string[]) => [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+
 /** `nightshift ARGS | head -c 100` in bash with pipefail: the status is nightshift's (head exits 0). */
 function pipedIntoHead(...args: string[]) {
-  const quoted = [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  return spawnSync("bash", ["-c", `set -o pipefail; ${quoted} | head -c 100`], { encoding: "utf8" });
+  return spawnSync("bash", ["-c", `set -o pipefail; ${quote(args)} | head -c 100`], { encoding: "utf8" });
+}
+
+/**
+ * `nightshift ARGS | true`: the reader exits at once, long before Node has started, so the
+ * command's first write meets a pipe with no reader. With `2>&1`, stderr goes the same way.
+ */
+function pipedIntoNothing(args: string[], both = false) {
+  return spawnSync("bash", ["-c", `set -o pipefail; ${quote(args)} ${both ? "2>&1 " : ""}| true`], { encoding: "utf8" });
 }
 
 describe("a closed stdout (EPIPE)", () => {
@@ -61,4 +73,16 @@ describe("a closed stdout (EPIPE)", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^\{"run":\{/);
   });
+
+  it.each(["results", "results --tsv", "results --json", "tournament status wk", "tournament status wk --json", "report --json", "info"])(
+    "is quiet with status 0 for `%s` into a reader that is gone",
+    (line) => {
+      const argv = line === "info" ? [line] : [...line.split(" "), "--workspace", ws];
+      for (const both of [false, true]) {
+        const r = pipedIntoNothing(argv, both);
+        expect(r.stderr, `${line}${both ? " 2>&1" : ""}`).toBe("");
+        expect(r.status, `${line}${both ? " 2>&1" : ""}`).toBe(0);
+      }
+    },
+  );
 });

@@ -96,7 +96,8 @@ export function buildLongRun(n: number): LongRun {
       hypothesis: `hypothesis ${seq}`,
       ...(fixOf !== undefined ? { fixOf, fixAttempt: 1 } : {}),
     });
-    const commit = hex(1000 + seq);
+    // Distinct in their first digits, as git's are: 9e30…, ae30…, be30…
+    const commit = [...hex(1000 + seq)].reverse().join("");
     store.startExperiment(e.id, { commit, diff: seq === 1 ? "" : knobDiff(knob, "1", "2"), seed: 1 });
     t += 30_000;
     if (seq === 1 || seq % KEEP_EVERY === 0 || offChain) {

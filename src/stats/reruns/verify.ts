@@ -107,7 +107,8 @@ export function claimsOf(experiments: Experiment[]): Experiment[] {
   return experiments.filter((e) => e.status === "keep" && e.seq > 1);
 }
 
-export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: Experiment[], claims: VerifiableClaim[], o: VerifyRunOptions): Promise<VerifySummary> {
+/** `experiments`: the run's experiments, of which only the statuses are read (narrow rows do). */
+export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: readonly Pick<Experiment, "status">[], claims: VerifiableClaim[], o: VerifyRunOptions): Promise<VerifySummary> {
   const judged = await judgeClaims(setup, claims, o);
   const claimOutcomes: ClaimOutcome[] = judged.map((j) => ({ experiment: j.experiment, verification: setup.store.recordVerification(j.verification) }));
   const counts: Record<Verdict, number> = { real: 0, noise: 0, negligible: 0, inconclusive: 0, flagged: 0 };
