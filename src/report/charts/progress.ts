@@ -55,18 +55,30 @@ function yDomain(measured: number[], kept: number[]): [number, number] {
 }
 
 export function progressChart(id: string, series: readonly ProgressSeries[]): ProgressChart {
-  const finished = series.flatMap((s) =>
-    s.experiments.filter((e) => (STATUSES as readonly string[]).includes(e.status)).map((e) => ({ s, e })),
-  );
-  if (finished.length === 0) return { chart: null, offChart: 0, summary: "no experiment has finished yet" };
-  const measured = finished.filter(({ e }) => e.valBpb !== null).map(({ e }) => e.valBpb!);
-  const kept = finished.filter(({ e }) => e.status === "keep").map(({ e }) => e.valBpb!);
+  // One pass over what may be a week of experiments: counts and values, no object per row.
+  const isFinished = (e: ExperimentRow) => (STATUSES as readonly string[]).includes(e.status);
+  let finished = 0;
+  let failures = 0;
+  const measured: number[] = [];
+  const kept: number[] = [];
+  for (const s of series)
+    for (const e of s.experiments) {
+      if (!isFinished(e)) continue;
+      finished++;
+      if (e.valBpb === null) failures++;
+      else {
+        measured.push(e.valBpb);
+        if (e.status === "keep") kept.push(e.valBpb);
+      }
+    }
+  if (finished === 0) return { chart: null, offChart: 0, summary: "no experiment has finished yet" };
   const [lo, hi] = measured.length > 0 ? yDomain(measured, kept) : [0, 1];
   const top = hi - (hi - lo) * 0.02;
 
   let offChart = 0;
-  const binned = finished.length > MAX_POINTS;
-  const drawn = binned ? finished.filter(({ e }) => e.status === "keep") : finished;
+  const binned = finished > MAX_POINTS;
+  const drawn: { s: ProgressSeries; e: ExperimentRow }[] = [];
+  for (const s of series) for (const e of s.experiments) if (isFinished(e) && (!binned || e.status === "keep")) drawn.push({ s, e });
   const points = drawn.map(({ s, e }) => {
     let place: (typeof PLACES)[number] = "measured";
     let y = e.valBpb ?? top;
@@ -175,15 +187,14 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
     resolve: { scale: { color: "shared" } },
   };
 
-  const keptCount = finished.filter(({ e }) => e.status === "keep").length;
+  const keptCount = kept.length;
   const best = kept.length > 0 ? min(kept) : null;
   const first = stairs[0]?.val_bpb ?? null;
-  const failures = finished.filter(({ e }) => e.valBpb === null).length;
   const summary =
-    `${finished.length} finished experiment${finished.length === 1 ? "" : "s"}, ${keptCount} kept` +
+    `${finished} finished experiment${finished === 1 ? "" : "s"}, ${keptCount} kept` +
     (best !== null && first !== null ? `; the kept line goes from ${first.toFixed(6)} to ${best.toFixed(6)}` : "") +
     (binned
-      ? `; the other ${finished.length - keptCount} are drawn as a band (10th to 90th percentile of val_bpb per bin of consecutive experiments), ` +
+      ? `; the other ${finished - keptCount} are drawn as a band (10th to 90th percentile of val_bpb per bin of consecutive experiments), ` +
         `${failures} without a result marked at the top edge by bin` +
         (offChart > 0 ? `, ${offChart} far above the kept line clamped to the top` : "")
       : offChart > 0
