@@ -18,6 +18,7 @@
  */
 import { ptUpper, qt } from "./distributions.ts";
 import { SeededRandom } from "./random.ts";
+import { type EfficacyStatistic, efficacyStatistic } from "./skewness.ts";
 
 /** Null paths simulated per design: the Monte-Carlo sd of the rate is √(α(1-α)/PATHS) ≈ 0.0005 at α = 0.05. */
 export const PATHS = 200_000;
@@ -25,35 +26,29 @@ export const SEED = 20_261_125;
 
 /**
  * The constant lambda ≤ 1 such that "reject at the first look n (minSeeds ≤ n ≤ maxSeeds) where
- * the one-sided t-test p-value ≤ lambda · nominal[n - minSeeds]" has simulated rate ≤ level
- * minus 1.645 Monte-Carlo standard errors under the null.
+ * the one-sided p-value of `statistic` (skewness.ts; referred to t with n - 1 df) ≤ lambda ·
+ * nominal[n - minSeeds]" has simulated rate ≤ level minus 1.645 Monte-Carlo standard errors
+ * under the null.
  */
 export function calibrateNominal(
   nominal: readonly number[],
   minSeeds: number,
   maxSeeds: number,
   level: number,
+  statistic: EfficacyStatistic = "t",
 ): number {
   // p ≤ nominal ⇔ t ≥ -qt(nominal) (by symmetry, exact for tiny levels): past it the exact p is needed.
   const tCritical = nominal.map((p, i) => (p > 0 ? -qt(p, minSeeds + i - 1) : Infinity));
   const ratios: number[] = []; // min over looks of p / nominal, for paths where it is ≤ 1
   const rng = new SeededRandom(SEED);
   for (let path = 0; path < PATHS; path++) {
-    let sum = 0;
-    let sumSq = 0;
-    let shift = 0; // first value, subtracted for an accurate sum of squares
+    const sums = new PowerSums();
     let best = Infinity;
     for (let n = 1; n <= maxSeeds; n++) {
-      const x = rng.normal();
-      if (n === 1) shift = x;
-      const y = x - shift;
-      sum += y;
-      sumSq += y * y;
+      sums.add(rng.normal());
       if (n < minSeeds) continue;
       const k = n - minSeeds;
-      const meanShifted = sum / n;
-      const variance = (sumSq - n * meanShifted * meanShifted) / (n - 1);
-      const t = (meanShifted + shift) / Math.sqrt(variance / n);
+      const t = sums.statistic(statistic, 0);
       if (t >= tCritical[k]!) best = Math.min(best, ptUpper(t, n - 1) / nominal[k]!);
     }
     if (best <= 1) ratios.push(best);
@@ -66,4 +61,34 @@ export function calibrateNominal(
   const next = ratios[allowed]!;
   const previous = allowed > 0 ? ratios[allowed - 1]! : 0;
   return (previous + next) / 2;
+}
+
+/**
+ * Running sums of a simulated path, shifted by its first value for accurate central moments:
+ * the efficacy statistic after each new value without revisiting the path.
+ */
+export class PowerSums {
+  private n = 0;
+  private shift = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+
+  add(x: number): void {
+    if (this.n === 0) this.shift = x;
+    const y = x - this.shift;
+    this.n++;
+    this.s1 += y;
+    this.s2 += y * y;
+    this.s3 += y * y * y;
+  }
+
+  /** The statistic for H1: mean > at of the values added so far (n ≥ 2). */
+  statistic(kind: EfficacyStatistic, at: number): number {
+    const n = this.n;
+    const my = this.s1 / n;
+    const variance = Math.max(0, (this.s2 - n * my * my) / (n - 1));
+    const m3 = this.s3 / n - (3 * my * this.s2) / n + 2 * my * my * my;
+    return efficacyStatistic(kind, n, my + this.shift, Math.sqrt(variance), m3, at);
+  }
 }

@@ -6,7 +6,8 @@
  * below uniform (simulated, BH over 5 null claims then let through an FDR of 0.11 at 0.05).
  *
  * The ordering is the design's own: a path is the more extreme the further its most extreme
- * look went past that look's boundary. With p_k the one-sided t-test p-value (H0: gain ≤ δ_min)
+ * look went past that look's boundary. With p_k the look's one-sided efficacy p-value (H0:
+ * gain ≤ δ_min; the design's statistic, t or Hall's skewness-corrected t, skewness.ts)
  * at look k and a_k the look's calibrated nominal level (sequential.ts),
  *
  *   R = min over the looks taken of p_k / a_k        (R ≤ 1 exactly when the rule said real)
@@ -20,11 +21,12 @@
  * (calibrate.ts); p = (paths at or below R + 1) / (paths + 1), never 0. And p ≤ alpha whenever
  * the rule said real, since the calibration kept P0(R_all ≤ 1) below alpha.
  */
-import { PATHS, SEED } from "./calibrate.ts";
+import { PATHS, PowerSums, SEED } from "./calibrate.ts";
 import { mean, sd } from "./describe.ts";
 import { ptUpper } from "./distributions.ts";
 import { SeededRandom } from "./random.ts";
 import type { SequentialDesign } from "./sequential.ts";
+import { efficacyStatistic, thirdMoment } from "./skewness.ts";
 import { finiteSample } from "./validate.ts";
 
 const nullLaws = new Map<string, Float64Array>();
@@ -32,28 +34,19 @@ const nullLaws = new Map<string, Float64Array>();
 /** Sorted R_all over the null paths of the design's looks (one simulation per design, cached). */
 function nullLaw(design: SequentialDesign): Float64Array {
   const levels = design.efficacy.nominal;
-  const key = `${design.minSeeds}|${design.maxSeeds}|${levels.join(",")}`;
+  const key = `${design.statistic}|${design.minSeeds}|${design.maxSeeds}|${levels.join(",")}`;
   let law = nullLaws.get(key);
   if (law !== undefined) return law;
   const { minSeeds, maxSeeds } = design;
   law = new Float64Array(PATHS);
   const rng = new SeededRandom(SEED);
   for (let path = 0; path < PATHS; path++) {
-    let sum = 0;
-    let sumSq = 0;
-    let shift = 0; // the first value, subtracted for an accurate sum of squares
+    const sums = new PowerSums();
     let best = Infinity;
     for (let n = 1; n <= maxSeeds; n++) {
-      const x = rng.normal();
-      if (n === 1) shift = x;
-      const y = x - shift;
-      sum += y;
-      sumSq += y * y;
+      sums.add(rng.normal());
       if (n < minSeeds) continue;
-      const meanShifted = sum / n;
-      const variance = (sumSq - n * meanShifted * meanShifted) / (n - 1);
-      const t = (meanShifted + shift) / Math.sqrt(variance / n);
-      best = Math.min(best, ptUpper(t, n - 1) / levels[n - minSeeds]!);
+      best = Math.min(best, ptUpper(sums.statistic(design.statistic, 0), n - 1) / levels[n - minSeeds]!);
     }
     law[path] = best;
   }
@@ -69,10 +62,10 @@ export function lookStatistic(gains: readonly number[], design: SequentialDesign
   for (let n = design.minSeeds; n <= Math.min(g.length, design.maxSeeds); n++) {
     const prefix = g.slice(0, n);
     const m = mean(prefix);
-    const se = sd(prefix) / Math.sqrt(n);
+    const s = sd(prefix);
     const at = design.margin;
     // Constant gains: shown above δ_min (p 0) when the constant is, else nothing shown (p 1).
-    const p = se > 0 ? ptUpper((m - at) / se, n - 1) : m > at ? 0 : 1;
+    const p = s > 0 ? ptUpper(efficacyStatistic(design.statistic, n, m, s, thirdMoment(prefix, m), at), n - 1) : m > at ? 0 : 1;
     best = Math.min(best, p / design.efficacy.nominal[n - design.minSeeds]!);
   }
   return best;

@@ -4,9 +4,13 @@
  *
  * Design: a one-sided group-sequential paired t test with Lan–DeMets alpha spending
  * (boundaries.ts), looked at after every seed from minSeeds to maxSeeds, at information
- * fraction t_n = n / maxSeeds, plus a non-binding futility rule built the same way.
+ * fraction t_n = n / maxSeeds, plus a non-binding futility rule built the same way. The
+ * efficacy test uses Hall's skewness-corrected t (skewness.ts) and O'Brien–Fleming-type
+ * spending by default: gains skewed towards losses (skewness -1) made the plain t with
+ * Pocock-type spending credit 0.088 of null claims at alpha 0.05 (now 0.053; 0.034 for normal
+ * gains, whose power at 2·δ_min rose from 0.63 to 0.69 with looks at 3..8 seeds).
  *
- *   real     at seed n when the one-sided t-test p-value of H0: gain ≤ margin is ≤ a_n, the
+ *   real     at seed n when the one-sided p-value of H0: gain ≤ margin is ≤ a_n, the
  *            nominal level of look n of an alpha-spending design with level alpha. The margin
  *            δ_min (default 0) is the smallest gain worth crediting: with paired seeds the
  *            variance of a gain is small, and without a margin trivial effects become "real";
@@ -22,7 +26,7 @@
  *   inconclusive  at seed maxSeeds (the cap) when neither happened;
  *   continue otherwise.
  *
- * Why a spending design on the t statistic. The variance of a gain is unknown and the number of
+ * Why a spending design on the t statistic (or Hall's, which is referred to the same t law). The variance of a gain is unknown and the number of
  * seeds is small, so a z test is out. The z-scale boundaries of the spending function are
  * turned into nominal p-value levels, one per look, and applied to the paired t test with n - 1
  * degrees of freedom (the "significance level" approach, Jennison & Turnbull 2000, §11.3).
@@ -47,6 +51,7 @@ import { mean, sd } from "./describe.ts";
 import { pt, ptUpper } from "./distributions.ts";
 import { checkOptions, StatsError } from "./errors.ts";
 import { fmt } from "./format.ts";
+import { EFFICACY_STATISTICS, type EfficacyStatistic, efficacyStatistic, thirdMoment } from "./skewness.ts";
 import { CONSTANT_GAIN } from "./verdict.ts";
 import { finiteNumber, finiteSample, integerAtLeast, oneOf, probability } from "./validate.ts";
 
@@ -68,8 +73,17 @@ export interface SequentialOptions {
   alpha?: number;
   /** 1 - the rate of `noise` when the true gain equals `effect`. Default 0.9. */
   power?: number;
-  /** Spending function of the efficacy bound. Default "pocock": fewer seeds than O'Brien–Fleming at 3–16 seeds. */
+  /**
+   * Spending function of the efficacy bound. Default "obrien-fleming": with Hall's statistic it
+   * holds the false-real rate near alpha for gains of skewness -1 (Pocock: 0.074), and at 3..8
+   * seeds it has more power at the cap; it stops a clear gain about half a seed later.
+   */
   spending?: SpendingFunction;
+  /**
+   * The efficacy statistic (skewness.ts): "hall", the paired t with Hall's skewness correction
+   * (default), or "t", the plain paired t. Futility and negligible use the plain t.
+   */
+  statistic?: EfficacyStatistic;
   /** Spending function of the futility bound. Default "pocock". */
   futilitySpending?: SpendingFunction;
 }
@@ -85,7 +99,10 @@ export interface SequentialLook {
   df: number;
   /** (mean gain) / (sd / √n). */
   t: number;
-  /** One-sided p-value for H1: gain > margin, not adjusted for the looks (compare with efficacyLevel). */
+  /**
+   * One-sided p-value for H1: gain > margin of the design's efficacy statistic (Hall's
+   * skewness-corrected t by default), not adjusted for the looks (compare with efficacyLevel).
+   */
   pValue: number;
   /** The nominal level this look's pValue must reach for `real`. */
   efficacyLevel: number;
@@ -124,11 +141,12 @@ export interface SequentialDesign {
   power: number;
   spending: SpendingFunction;
   futilitySpending: SpendingFunction;
+  statistic: EfficacyStatistic;
   efficacy: CalibratedBoundaries;
   futility: CalibratedBoundaries;
 }
 
-const KNOWN = ["effect", "margin", "maxSeeds", "minSeeds", "alpha", "power", "spending", "futilitySpending"];
+const KNOWN = ["effect", "margin", "maxSeeds", "minSeeds", "alpha", "power", "spending", "futilitySpending", "statistic"];
 const SPENDING = ["obrien-fleming", "pocock"] as const;
 const cache = new Map<string, { efficacy: CalibratedBoundaries; futility: CalibratedBoundaries }>();
 
@@ -149,19 +167,20 @@ export function sequentialDesign(options: SequentialOptions): SequentialDesign {
   if (maxSeeds > 200) throw new StatsError("STATS_INVALID_OPTION", `${where}: maxSeeds must be ≤ 200, got ${maxSeeds}`);
   const alpha = probability(where, "alpha", options.alpha, 0.05);
   const power = probability(where, "power", options.power, 0.9);
-  const spending = oneOf(where, "spending", options.spending, SPENDING, "pocock");
+  const spending = oneOf(where, "spending", options.spending, SPENDING, "obrien-fleming");
   const futilitySpending = oneOf(where, "futilitySpending", options.futilitySpending, SPENDING, "pocock");
-  const key = [alpha, power, minSeeds, maxSeeds, spending, futilitySpending].join("|");
+  const statistic = oneOf(where, "statistic", options.statistic, EFFICACY_STATISTICS, "hall");
+  const key = [alpha, power, minSeeds, maxSeeds, spending, futilitySpending, statistic].join("|");
   let bounds = cache.get(key);
   if (bounds === undefined) {
     const fractions = Array.from({ length: maxSeeds - minSeeds + 1 }, (_, i) => (minSeeds + i) / maxSeeds);
     bounds = {
-      efficacy: calibrated(efficacyBoundaries(alpha, fractions, spending), minSeeds, maxSeeds, alpha),
-      futility: calibrated(efficacyBoundaries(1 - power, fractions, futilitySpending), minSeeds, maxSeeds, 1 - power),
+      efficacy: calibrated(efficacyBoundaries(alpha, fractions, spending), minSeeds, maxSeeds, alpha, statistic),
+      futility: calibrated(efficacyBoundaries(1 - power, fractions, futilitySpending), minSeeds, maxSeeds, 1 - power, "t"),
     };
     cache.set(key, bounds);
   }
-  return { effect, margin, maxSeeds, minSeeds, alpha, power, spending, futilitySpending, ...bounds };
+  return { effect, margin, maxSeeds, minSeeds, alpha, power, spending, futilitySpending, statistic, ...bounds };
 }
 
 /** The decision after the gains (parent - candidate, one per paired seed) observed so far. */
@@ -174,9 +193,9 @@ export function sequentialDecision(
   return decideLook(g, design);
 }
 
-/** The z-scale design with its nominal levels scaled for the t statistic (calibrate.ts). */
-function calibrated(z: Boundaries, minSeeds: number, maxSeeds: number, level: number): CalibratedBoundaries {
-  const lambda = calibrateNominal(z.nominal, minSeeds, maxSeeds, level);
+/** The z-scale design with its nominal levels scaled for the statistic (calibrate.ts). */
+function calibrated(z: Boundaries, minSeeds: number, maxSeeds: number, level: number, statistic: EfficacyStatistic): CalibratedBoundaries {
+  const lambda = calibrateNominal(z.nominal, minSeeds, maxSeeds, level, statistic);
   return { ...z, lambda, nominal: z.nominal.map((p) => p * lambda) };
 }
 
@@ -215,7 +234,7 @@ export function decideLook(g: readonly number[], design: SequentialDesign): Sequ
     sdGain: s,
     df,
     t: tAt(margin),
-    pValue: upper(margin),
+    pValue: se > 0 || m !== margin ? ptUpper(efficacyStatistic(design.statistic, n, m, s, thirdMoment(g, m), margin), df) : 1,
     efficacyLevel: design.efficacy.nominal[index]!,
     futilityPValue: lower(design.effect),
     futilityLevel: design.futility.nominal[index]!,

@@ -68,7 +68,8 @@ describe("sequentialDecision", () => {
   });
 
   it("looks after every seed from 3 to maxSeeds with nominal levels below alpha (Pocock-type, calibrated for t)", () => {
-    const d = sequentialDesign({ effect: 1, maxSeeds: 10 });
+    // Pinned: the default efficacy bound is now O'Brien–Fleming type on Hall's statistic (skewness.test.ts).
+    const d = sequentialDesign({ effect: 1, maxSeeds: 10, spending: "pocock", statistic: "t" });
     expect(d.efficacy.nominal).toHaveLength(8); // looks at 3..10 seeds
     expect(d.efficacy.lambda).toBeGreaterThan(0.5);
     expect(d.efficacy.lambda).toBeLessThanOrEqual(1);
@@ -77,7 +78,7 @@ describe("sequentialDecision", () => {
       expect(level).toBeLessThan(0.05 / 2);
     }
     expect(d.efficacy.spent.at(-1)).toBeCloseTo(0.05, 12);
-    expect(sequentialDesign({ effect: 2, maxSeeds: 10 }).efficacy).toBe(d.efficacy); // cached per design
+    expect(sequentialDesign({ effect: 2, maxSeeds: 10, spending: "pocock", statistic: "t" }).efficacy).toBe(d.efficacy); // cached per design
   });
 
   it("refuses bad input with coded errors", () => {
