@@ -27,7 +27,7 @@
  *   harmonic(n): number
  *
  * Sequential reruns (sequential.ts, boundaries.ts, calibrate.ts, simulate.ts)
- *   sequentialDesign({ effect, maxSeeds?, minSeeds?, alpha?, power?, spending?, futilitySpending? })
+ *   sequentialDesign({ effect, margin?, maxSeeds?, minSeeds?, alpha?, power?, spending?, futilitySpending?, statistic? })
  *     validated design with its boundaries (computed once per design, ~1 s, then cached).
  *   sequentialDecision(gains: number[], SequentialOptions | SequentialDesign): SequentialResult
  *     after each new paired seed: "real" | "noise" | "inconclusive" | "continue", with the
