@@ -73,7 +73,7 @@ describe("judgeClaims with an invalid rerun", () => {
   ].join("\n");
 
   /** A store with one kept claim, and the paired measurements given, as verify would have made them. */
-  function claimWithMeasurements(name: string, candidate: (i: number) => Partial<NewMeasurement>) {
+  function claimWithMeasurements(name: string, candidate: (i: number) => Partial<NewMeasurement>, parentTokensPerSecond?: number) {
     const store = openStore(join(root, `${name}.db`));
     const org = store.createOrg({ name: "org", programMd: "# org\n" });
     const base = sha("base");
@@ -91,7 +91,8 @@ describe("judgeClaims with an invalid rerun", () => {
     for (let i = 0; i < 6; i++) {
       const seed = VERIFY_SEED_BASE + i;
       const test = i === 0 ? { testBpb: 1.5 } : {};
-      store.recordMeasurement({ ...key, commit: base, seed, outcome: "ok", valBpb: 1.5 + 0.001 * i, sandboxed: true, ...test });
+      const throughput = parentTokensPerSecond === undefined ? {} : { tokensPerSecond: parentTokensPerSecond };
+      store.recordMeasurement({ ...key, commit: base, seed, outcome: "ok", valBpb: 1.5 + 0.001 * i, sandboxed: true, ...test, ...throughput });
       const c = candidate(i);
       store.recordMeasurement({ ...key, commit: sha("cand"), seed, outcome: "ok", valBpb: 1.2 + 0.001 * i, sandboxed: true, ...test, ...c } as NewMeasurement);
     }
@@ -158,5 +159,24 @@ describe("judgeClaims with an invalid rerun", () => {
     await expect(measure(setup, base, VERIFY_SEED_BASE, "verify", { session: sessionOf(experiment.id + 1, base) })).rejects.toThrow(/nothing should train/);
     await expect(measure(setup, base, VERIFY_SEED_BASE, "verify")).rejects.toThrow(/nothing should train/);
     store.close();
+  });
+
+  it("does not decide on pairs whose load changed within them, unless every seed's gain is beyond the effect of interest", async () => {
+    // The candidate's throughput against its parent's: 1.0, 0.4, 1.0 — load changed within a pair.
+    const { store, experiment, setup, base } = claimWithMeasurements("load", (i) => ({ tokensPerSecond: i === 1 ? 400 : 1000 }));
+    for (const m of store.findMeasurements({ commit: base, profile: "cpu", timeBudget: 10, deviceKind: "cpu", dataset: "tiny" })) expect(m.tokensPerSecond).toBeNull();
+    const claim = [{ experiment, parentCommit: base, diff: CODE_DIFF }];
+    // Without a parent throughput there is nothing to compare: decided as before.
+    expect((await judgeClaims(setup, claim, options))[0]!.verification.verdict).toBe("real");
+    store.close();
+
+    const loaded = claimWithMeasurements("load2", (i) => ({ tokensPerSecond: i === 1 ? 400 : 1000 }), 1000);
+    const small = await judgeClaims(loaded.setup, [{ experiment: loaded.experiment, parentCommit: loaded.base, diff: CODE_DIFF }], { ...options, thresholds: { effect: 1, margin: 0 } });
+    expect(small[0]!.verification).toMatchObject({ verdict: "inconclusive", reason: expect.stringMatching(/^unreliable, not decided \(it would have been real\)/) });
+    expect(small[0]!.verification.details).toMatchObject({ unreliable: true, throughput: { bound: 0.5 } });
+    // The same pairs with gains (0.3 bpb on every seed) beyond an effect of interest of 0.1: decided.
+    const large = await judgeClaims(loaded.setup, [{ experiment: loaded.experiment, parentCommit: loaded.base, diff: CODE_DIFF }], { ...options, thresholds: { effect: 0.1, margin: 0 } });
+    expect(large[0]!.verification.verdict).toBe("real");
+    loaded.store.close();
   });
 });

@@ -12,7 +12,9 @@
  *     other's;
  *   - reliability: the candidate's throughput relative to its parent's should be the same for
  *     every seed (the recipe sets it; load should not). When it varies across the seeds by more
- *     than a stated bound, load changed within pairs and the verdict is not decided on them.
+ *     than a stated bound, load changed within pairs and the verdict is not decided on them —
+ *     unless it is real with every seed's gain beyond the effect of interest, which no load
+ *     change between two back-to-back trainings produces.
  */
 import { createHash } from "node:crypto";
 import type { Measurement } from "../../store/index.ts";

@@ -215,7 +215,9 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
   // Load that changed within the pairs decides nothing: the verdict waits for a quieter machine.
   const throughput = checkThroughput(pairs, throughputBound);
   pending.details.throughput = { ratios: throughput.ratios, spread: throughput.spread, bound: throughput.bound };
-  if (!throughput.reliable && (pending.verdict === "real" || pending.verdict === "noise" || pending.verdict === "negligible")) {
+  // A gain beyond the effect of interest on every seed is not load's doing, however load moved.
+  const beyondLoad = pending.verdict === "real" && gains.length > 0 && Math.min(...gains) >= design.effect;
+  if (!throughput.reliable && !beyondLoad && (pending.verdict === "real" || pending.verdict === "noise" || pending.verdict === "negligible")) {
     pending.details.unreliable = true;
     pending.reason =
       `unreliable, not decided (it would have been ${pending.verdict}): the candidate's throughput relative to its parent's varied ` +
