@@ -190,6 +190,28 @@ export interface ProgressSection {
 
 // ---- one run ----------------------------------------------------------------------------------
 
+/** What a run's agent was shown of earlier runs (src/loop/memory.ts), grouped as the prompt groups it. */
+export interface MemorySection {
+  real: MemoryLine[];
+  refuted: MemoryLine[];
+  crashed: MemoryLine[];
+  shared: MemoryLine[];
+  /** Entries left out of the memory to keep it small. */
+  omitted: number;
+  total: number;
+}
+
+export interface MemoryLine {
+  source: string;
+  org: string;
+  night: number | null;
+  outcome: string;
+  gain: number | null;
+  description: string;
+  touched: string;
+  reason: string | null;
+}
+
 export interface RunSection {
   id: number;
   tag: string;
@@ -207,6 +229,8 @@ export interface RunSection {
   counts: StatusCounts;
   /** Whether this run's trainings ran in the sandbox. */
   sandbox: SandboxCounts;
+  /** The research memory its agent was given; null: none recorded (runs before it existed). */
+  memory: MemorySection | null;
   baselineBpb: number | null;
   bestBpb: number | null;
   /** The best kept experiment (the baseline counts), null when nothing was kept. */

@@ -7,7 +7,7 @@
  *     noise, negligible), and its crashes; newest first, each list capped.
  *   sharedResults: the same verified results from other orgs' runs of one tournament; never a
  *     crash, nor an unverified keep (shared memory holds only what reruns settled).
- *   setRunMemory / runMemory: what the run's agent was shown, kept for the report.
+ *   setRunMemory / runMemory / runMemories: what the run's agent was shown, kept for the report.
  *
  * Each read is bounded by its limit and walks indexes (runs_org, experiments_run_status,
  * verifications_experiment), so building a memory costs the same on night 1 and on night 7.
@@ -143,4 +143,13 @@ export function runMemory(ctx: StoreContext, runId: number): JsonValue | null {
   getRun(ctx, runId);
   const row = ctx.stmt("SELECT memory_json FROM runs WHERE id = ?").get(runId) as { memory_json: string | null };
   return row.memory_json === null ? null : (JSON.parse(row.memory_json) as JsonValue);
+}
+
+/** The memories of several runs in one read, by run id (runs without one are absent). */
+export function runMemories(ctx: StoreContext, runIds: readonly number[]): Map<number, JsonValue> {
+  for (const id of runIds) checkId("runMemories", "runIds[]", id);
+  const rows = ctx
+    .stmt("SELECT id, memory_json FROM runs WHERE id IN (SELECT value FROM json_each(?)) AND memory_json IS NOT NULL")
+    .all(JSON.stringify(runIds)) as { id: number; memory_json: string }[];
+  return new Map(rows.map((r) => [r.id, JSON.parse(r.memory_json) as JsonValue]));
 }

@@ -216,6 +216,10 @@ export class Store {
   runMemory(runId: number): JsonValue | null {
     return this.#call("runMemory", (c) => memory.runMemory(c, runId));
   }
+  /** The recorded memories of several runs in one read, by run id. */
+  runMemories(runIds: readonly number[]): Map<number, JsonValue> {
+    return this.#call("runMemories", (c) => memory.runMemories(c, runIds));
+  }
 
   // ---- agent usage -------------------------------------------------------------------------
   /** A call without runId belongs to no run (the meta-agent's, purpose "meta"): run_id NULL. */

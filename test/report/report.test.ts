@@ -263,6 +263,36 @@ describe("verification verdicts from the store", () => {
   });
 });
 
+describe("the research memory", () => {
+  it("is absent when the run recorded none, and shows what the agent was given, escaped, in both formats", async () => {
+    expect(model.runs[0]!.memory).toBeNull();
+    expect(html).not.toContain("What the agent remembered");
+    const store = fx.store;
+    store.setRunMemory(fx.runId, {
+      entries: [
+        { source: "ancestor", org: "lr", night: 1, outcome: "noise", gain: 0.0002, description: "raise <i>MATRIX_LR</i>", touched: ["MATRIX_LR 0.04 -> 0.06"] },
+        { source: "own", org: "default", night: null, outcome: "crash", gain: null, description: "swap the activation", touched: ["+ x = x.gelu();"], reason: "TypeError: x.gelu is not a function" },
+        { source: "shared", org: "arch", night: 2, outcome: "real", gain: 0.012, description: "deeper", touched: ["DEPTH 4 -> 6"] },
+      ],
+      omitted: 3,
+    });
+    const withMemory = buildRunReport(store, store.getRun(fx.runId), { now: NOW });
+    const memory = withMemory.runs[0]!.memory!;
+    expect([memory.real.length, memory.refuted.length, memory.crashed.length, memory.shared.length, memory.omitted, memory.total]).toEqual([0, 1, 1, 1, 3, 3]);
+    const page = await renderReport(withMemory, { format: "html" });
+    const section = parse(page).querySelector("section.memory")!;
+    expect(section.text).toContain("3 results of earlier runs, given to every proposal of this run (3 more left out");
+    expect(section.querySelectorAll("h3").map((h) => h.text)).toEqual(["Refuted by reruns", "Crashed", "Shared by other orgs (verified)"]);
+    expect(section.text).toContain("MATRIX_LR 0.04 -> 0.06");
+    expect(section.text).toContain("TypeError: x.gelu is not a function");
+    expect(page).toContain("raise &lt;i&gt;MATRIX_LR&lt;/i&gt;");
+    const text = await renderReport(withMemory, { format: "md" });
+    expect(text).toContain("## What the agent remembered");
+    expect(text).toContain("- night 2 · arch (shared) · gain +0.01200 · real: deeper (DEPTH 4 -\\> 6)");
+    expect(new MarkdownIt().render(text)).toContain("<li>night 2 · arch (shared) · gain +0.01200 · real: deeper (DEPTH 4 -&gt; 6)</li>");
+  });
+});
+
 describe("custom templates", () => {
   it("lay a folder over the built-in templates: a replaced partial, the rest unchanged", async () => {
     const custom = join(dir, "tpl");

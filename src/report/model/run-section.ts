@@ -10,6 +10,8 @@
  * for all their runs, never one per run or per row. What a section lists follows the report's
  * plan (limits.ts): everything for a small report, summaries for a large one. Reads only.
  */
+import type { MemoryEntry, ResearchMemory } from "../../agents/types.ts";
+import { parseResearchMemory } from "../../loop/memory.ts";
 import type { AgentCostGroup, ExperimentBrief, ExperimentTextField, Org, Run, Store } from "../../store/index.ts";
 import { timelineChart, type TimelineBar } from "../charts/timeline.ts";
 import { parseUnifiedDiff } from "../diff.ts";
@@ -21,6 +23,8 @@ import type {
   ExperimentRow,
   FailureCause,
   KeptChange,
+  MemoryLine,
+  MemorySection,
   OrgInfo,
   RunSection,
   SandboxCounts,
@@ -305,6 +309,8 @@ export function buildRunSections(store: Store, requests: readonly SectionRequest
   const costs = new Map<number, AgentCostGroup[]>(runIds.map((id) => [id, []]));
   for (const g of store.agentCostGroups(runIds)) costs.get(g.runId)!.push(g);
 
+  const memories = store.runMemories(runIds);
+
   const needs: TextNeeds = { hypothesis: new Set(), diff: new Set(), logTail: new Set() };
   const drafts = requests.map((r) => draftSection(r, byRun.get(r.run.id) ?? [], orgOf, costs.get(r.run.id) ?? [], detail, inputs.chain, needs));
 
@@ -314,6 +320,7 @@ export function buildRunSections(store: Store, requests: readonly SectionRequest
   const logTails = read("logTail", needs.logTail);
   for (const d of drafts) {
     const s = d.built.section;
+    s.memory = memorySection(parseResearchMemory(memories.get(s.id) ?? null));
     for (const row of s.experiments) row.hypothesis = hypotheses.get(row.id)?.hypothesis ?? "";
     s.kept = d.kept.map(({ e, row, withDiff, onChain }): KeptChange => {
       const diff = withDiff ? parseUnifiedDiff(diffs.get(e.id)?.diff ?? "") : null;
@@ -421,6 +428,7 @@ function draftSection(
     endedAt: run.endedAt,
     counts: countStatuses(experiments),
     sandbox: countSandboxed(experiments),
+    memory: null,
     baselineBpb: baseline?.valBpb ?? null,
     bestBpb: best?.valBpb ?? null,
     bestKept: best ? rowById.get(best.id)! : null,
@@ -440,5 +448,28 @@ function draftSection(
     built: { section, charts: util.chart ? [util.chart] : [], rows, experiments },
     kept,
     crashes: failuresListed.map((e) => ({ e, fixes: fixesOf.get(e.id) ?? [] })),
+  };
+}
+
+function memorySection(memory: ResearchMemory | null): MemorySection | null {
+  if (memory === null) return null;
+  const line = (e: MemoryEntry): MemoryLine => ({
+    source: e.source,
+    org: e.org,
+    night: e.night,
+    outcome: e.outcome,
+    gain: e.gain,
+    description: e.description,
+    touched: e.touched.join("; "),
+    reason: e.reason ?? null,
+  });
+  const own = memory.entries.filter((e) => e.source !== "shared");
+  return {
+    real: own.filter((e) => e.outcome === "real").map(line),
+    refuted: own.filter((e) => e.outcome === "noise" || e.outcome === "negligible").map(line),
+    crashed: own.filter((e) => e.outcome === "crash").map(line),
+    shared: memory.entries.filter((e) => e.source === "shared").map(line),
+    omitted: memory.omitted,
+    total: memory.entries.length,
   };
 }
