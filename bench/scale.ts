@@ -364,10 +364,23 @@ async function buildWorkspace(ws: string, n: number): Promise<string> {
     const all = store.listExperiments(run.id);
     const c = (s: string) => all.filter((e) => e.status === s).length;
     console.log(`  run: ${all.length} experiments (${c("keep")} keep, ${c("discard")} discard, ${c("crash")} crash, ${c("invalid")} invalid, ${c("skipped")} skipped)`);
+    console.log(`  store reads per proposal (recentHistory(300) + runCost, median of 50): ${proposalReadMs(store, run.id).toFixed(2)} ms`);
     return discard.commit!;
   } finally {
     store.close();
   }
+}
+
+/** What the loop reads from the store before each proposal, in milliseconds (median of 50). */
+function proposalReadMs(store: Store, runId: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const start = performance.now();
+    store.recentHistory(runId, 300);
+    store.runCost(runId);
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[25]!;
 }
 
 async function main(): Promise<void> {
