@@ -40,19 +40,19 @@ export function calibrateNominal(
   // p ≤ nominal ⇔ t ≥ -qt(nominal) (by symmetry, exact for tiny levels): past it the exact p is needed.
   const tCritical = nominal.map((p, i) => (p > 0 ? -qt(p, minSeeds + i - 1) : Infinity));
   const ratios: number[] = []; // min over looks of p / nominal, for paths where it is ≤ 1
-  const rng = new SeededRandom(SEED);
-  for (let path = 0; path < PATHS; path++) {
-    const sums = new PowerSums();
-    let best = Infinity;
-    for (let n = 1; n <= maxSeeds; n++) {
-      sums.add(rng.normal());
-      if (n < minSeeds) continue;
-      const k = n - minSeeds;
-      const t = sums.statistic(statistic, 0);
-      if (t >= tCritical[k]!) best = Math.min(best, ptUpper(t, n - 1) / nominal[k]!);
-    }
-    if (best <= 1) ratios.push(best);
-  }
+  let best = Infinity;
+  forEachNullPath(
+    minSeeds,
+    maxSeeds,
+    statistic,
+    (k, t, df) => {
+      if (t >= tCritical[k]!) best = Math.min(best, ptUpper(t, df) / nominal[k]!);
+    },
+    () => {
+      if (best <= 1) ratios.push(best);
+      best = Infinity;
+    },
+  );
   const target = level - 1.645 * Math.sqrt((level * (1 - level)) / PATHS);
   const allowed = Math.floor(target * PATHS); // paths that may reject
   if (ratios.length <= allowed) return 1;
@@ -61,6 +61,30 @@ export function calibrateNominal(
   const next = ratios[allowed]!;
   const previous = allowed > 0 ? ratios[allowed - 1]! : 0;
   return (previous + next) / 2;
+}
+
+/**
+ * The seeded null paths (PATHS standard normal paths of maxSeeds values, from SEED) that the
+ * calibration here and the sequential p-value (sequential-pvalue.ts) are both built from, so the
+ * two always see the same paths: `look(k, t, df)` at each look k = n − minSeeds with the
+ * efficacy statistic t of H0: mean 0, then `endPath()` once the path's values are all drawn.
+ */
+export function forEachNullPath(
+  minSeeds: number,
+  maxSeeds: number,
+  statistic: EfficacyStatistic,
+  look: (k: number, t: number, df: number) => void,
+  endPath: () => void,
+): void {
+  const rng = new SeededRandom(SEED);
+  for (let path = 0; path < PATHS; path++) {
+    const sums = new PowerSums();
+    for (let n = 1; n <= maxSeeds; n++) {
+      sums.add(rng.normal());
+      if (n >= minSeeds) look(n - minSeeds, sums.statistic(statistic, 0), n - 1);
+    }
+    endPath();
+  }
 }
 
 /**

@@ -21,10 +21,9 @@
  * (calibrate.ts); p = (paths at or below R + 1) / (paths + 1), never 0. And p ≤ alpha whenever
  * the rule said real, since the calibration kept P0(R_all ≤ 1) below alpha.
  */
-import { PATHS, PowerSums, SEED } from "./calibrate.ts";
+import { PATHS, forEachNullPath } from "./calibrate.ts";
 import { mean, sd } from "./describe.ts";
 import { ptUpper } from "./distributions.ts";
-import { SeededRandom } from "./random.ts";
 import type { SequentialDesign } from "./sequential.ts";
 import { efficacyStatistic, thirdMoment } from "./skewness.ts";
 import { finiteSample } from "./validate.ts";
@@ -38,18 +37,22 @@ function nullLaw(design: SequentialDesign): Float64Array {
   let law = nullLaws.get(key);
   if (law !== undefined) return law;
   const { minSeeds, maxSeeds } = design;
-  law = new Float64Array(PATHS);
-  const rng = new SeededRandom(SEED);
-  for (let path = 0; path < PATHS; path++) {
-    const sums = new PowerSums();
-    let best = Infinity;
-    for (let n = 1; n <= maxSeeds; n++) {
-      sums.add(rng.normal());
-      if (n < minSeeds) continue;
-      best = Math.min(best, ptUpper(sums.statistic(design.statistic, 0), n - 1) / levels[n - minSeeds]!);
-    }
-    law[path] = best;
-  }
+  const filled = new Float64Array(PATHS);
+  let path = 0;
+  let best = Infinity;
+  forEachNullPath(
+    minSeeds,
+    maxSeeds,
+    design.statistic,
+    (k, t, df) => {
+      best = Math.min(best, ptUpper(t, df) / levels[k]!);
+    },
+    () => {
+      filled[path++] = best;
+      best = Infinity;
+    },
+  );
+  law = filled;
   law.sort();
   nullLaws.set(key, law);
   return law;
