@@ -32,6 +32,12 @@ interface RunRow {
   ended_at: string | null;
 }
 
+/**
+ * The columns a Run is made of: never memory_json (memory.ts reads it), which can be kilobytes
+ * and would otherwise come along with every getRun — once per proposal among others.
+ */
+const RUN_COLUMNS = "id, tag, org_id, branch, profile, time_budget, device_kind, agent, model, base_commit, status, settings_json, cost_cap_usd, started_at, ended_at";
+
 const toRun = (r: RunRow): Run => ({
   id: r.id,
   tag: r.tag,
@@ -96,7 +102,7 @@ export function createRun(ctx: StoreContext, input: NewRun): Run {
         .stmt(
           `INSERT INTO runs (tag, org_id, branch, profile, time_budget, device_kind, agent, model, base_commit,
                              status, settings_json, cost_cap_usd, started_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING *`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING ${RUN_COLUMNS}`,
         )
         .get(tag, orgId, branch, profile, input.timeBudget, deviceKind, agent, model, baseCommit, settingsJson, costCap, ctx.now()) as RunRow;
       return toRun(row);
@@ -110,14 +116,14 @@ export function createRun(ctx: StoreContext, input: NewRun): Run {
 
 export function getRun(ctx: StoreContext, id: number): Run {
   checkId("getRun", "id", id);
-  const row = ctx.stmt("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
+  const row = ctx.stmt(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`).get(id) as RunRow | undefined;
   if (!row) throw new StoreError("STORE_UNKNOWN_RUN", `no run with id ${id}`);
   return toRun(row);
 }
 
 export function findRunByBranch(ctx: StoreContext, branch: string): Run | undefined {
   checkText("findRunByBranch", "branch", branch);
-  const row = ctx.stmt("SELECT * FROM runs WHERE branch = ?").get(branch) as RunRow | undefined;
+  const row = ctx.stmt(`SELECT ${RUN_COLUMNS} FROM runs WHERE branch = ?`).get(branch) as RunRow | undefined;
   return row && toRun(row);
 }
 
@@ -126,7 +132,7 @@ export function listRuns(ctx: StoreContext, filter: RunFilter = {}): Run[] {
   const orgId = filter.orgId === undefined ? null : checkId("listRuns", "orgId", filter.orgId);
   const status = filter.status === undefined ? null : checkOneOf("listRuns", "status", filter.status, RUN_STATES);
   const rows = ctx
-    .stmt("SELECT * FROM runs WHERE (@orgId IS NULL OR org_id = @orgId) AND (@status IS NULL OR status = @status) ORDER BY id")
+    .stmt(`SELECT ${RUN_COLUMNS} FROM runs WHERE (@orgId IS NULL OR org_id = @orgId) AND (@status IS NULL OR status = @status) ORDER BY id`)
     .all({ orgId, status }) as RunRow[];
   return rows.map(toRun);
 }
@@ -146,7 +152,7 @@ export function setRunStatus(ctx: StoreContext, id: number, status: RunState): R
       .stmt(
         `UPDATE runs SET status = @status,
            ended_at = CASE WHEN @status = 'running' THEN NULL WHEN status = @status THEN ended_at ELSE @now END
-         WHERE id = @id RETURNING *`,
+         WHERE id = @id RETURNING ${RUN_COLUMNS}`,
       )
       .get({ status, now: ctx.now(), id }) as RunRow | undefined;
     if (!row) throw new StoreError("STORE_UNKNOWN_RUN", `${where}: no run with id ${id}`);
