@@ -17,6 +17,7 @@
  */
 import { join } from "node:path";
 import { parseStrategy } from "../agents/strategy.ts";
+import { parseResearchMemory } from "../agents/memory.ts";
 import type { Agent, ResearchMemory } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
@@ -29,7 +30,7 @@ import { type AgentChoice, createAgent } from "./agent-factory.ts";
 import { type Answer, BASELINE, type Candidate, type CrashToFix, ask, materialize } from "./candidates.ts";
 import type { DeviceSlot } from "./devices.ts";
 import { decide } from "./keep-rule.ts";
-import { buildResearchMemory, memoryJson, parseResearchMemory } from "./memory.ts";
+import { buildResearchMemory, memoryJson } from "./memory.ts";
 import type { OrgSource } from "./org.ts";
 import { authorOfAgent, checkSandbox, storedSandboxMode } from "./sandbox.ts";
 import { type Workspace, openWorkspace } from "./workspace.ts";

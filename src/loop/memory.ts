@@ -90,27 +90,5 @@ export function buildResearchMemory(store: Store, request: MemoryRequest): Resea
   return { entries: [...groups.real, ...groups.refuted, ...groups.crashes, ...groups.shared], omitted };
 }
 
-const SOURCES: readonly string[] = ["own", "ancestor", "shared"];
-const OUTCOMES: readonly string[] = ["real", "noise", "negligible", "crash"];
-
-/** A memory as the store holds it, read back; null when absent or not a memory (then rebuilt). */
-export function parseResearchMemory(value: JsonValue | null): ResearchMemory | null {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
-  const { entries, omitted } = value;
-  if (!Array.isArray(entries) || typeof omitted !== "number") return null;
-  const ok = entries.every(
-    (e) =>
-      typeof e === "object" &&
-      e !== null &&
-      !Array.isArray(e) &&
-      SOURCES.includes(e.source as string) &&
-      OUTCOMES.includes(e.outcome as string) &&
-      typeof e.org === "string" &&
-      typeof e.description === "string" &&
-      Array.isArray(e.touched),
-  );
-  return ok ? (value as unknown as ResearchMemory) : null;
-}
-
 /** The memory as the store keeps it. */
 export const memoryJson = (memory: ResearchMemory): JsonValue => memory as unknown as JsonValue;

@@ -14,7 +14,8 @@ import type { Agent, AgentContext, ResearchMemory } from "../../src/agents/types
 import type { RunResult } from "../../src/harness/types.ts";
 import { type LoopEvent, runLoop } from "../../src/loop/loop.ts";
 import { loadOrg } from "../../src/loop/org.ts";
-import { MEMORY_LIMITS, buildResearchMemory, lineageOf, memoryJson, parseResearchMemory } from "../../src/loop/memory.ts";
+import { parseResearchMemory } from "../../src/agents/memory.ts";
+import { MEMORY_LIMITS, buildResearchMemory, lineageOf, memoryJson } from "../../src/loop/memory.ts";
 import { MAX_TOUCHED, touchedByDiff } from "../../src/loop/touched.ts";
 import { openStore } from "../../src/store/index.ts";
 import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";

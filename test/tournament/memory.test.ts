@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ResearchMemory } from "../../src/agents/types.ts";
 import type { RunResult } from "../../src/harness/types.ts";
-import { parseResearchMemory } from "../../src/loop/memory.ts";
+import { parseResearchMemory } from "../../src/agents/memory.ts";
 import { openStore } from "../../src/store/index.ts";
 import { nightTag } from "../../src/tournament/index.ts";
 import { DEFAULT_META, type TournamentSettings, settingsToJson } from "../../src/tournament/settings.ts";

@@ -11,7 +11,7 @@
  * plan (limits.ts): everything for a small report, summaries for a large one. Reads only.
  */
 import type { MemoryEntry, ResearchMemory } from "../../agents/types.ts";
-import { parseResearchMemory } from "../../loop/memory.ts";
+import { parseResearchMemory } from "../../agents/memory.ts";
 import type { AgentCostGroup, ExperimentBrief, ExperimentTextField, Org, Run, Store } from "../../store/index.ts";
 import { timelineChart, type TimelineBar } from "../charts/timeline.ts";
 import { parseUnifiedDiff } from "../diff.ts";
