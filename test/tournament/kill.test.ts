@@ -61,7 +61,9 @@ const AIM_LINE: Record<Exclude<Aim, "start-up">, RegExp> = {
   results: /: (champion → |the champion stays)/m,
 };
 
-const startArgs = ["tournament", "start", NAME, "--nights", String(NIGHTS), "--experiments", String(EXPERIMENTS), "--orgs", orgsDir];
+// No confirmation seeds: they lengthen verification until kills aimed at breeding land in it
+// instead (confirmation's measurements resume like the others; test/commands/stats-cli covers them).
+const startArgs = ["tournament", "start", NAME, "--nights", String(NIGHTS), "--experiments", String(EXPERIMENTS), "--orgs", orgsDir, "--confirm-seeds", "0"];
 const commonArgs = ["--workspace", ws, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", "--json"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const git = (cwd: string, args: string[]) => spawnSync("git", args, { cwd, encoding: "utf8" });
