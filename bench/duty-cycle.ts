@@ -20,7 +20,8 @@ import { BuiltinAgent } from "../src/agents/builtin/index.ts";
 import type { Agent } from "../src/agents/types.ts";
 import { resolveDatasetDir } from "../src/commands/common.ts";
 import { type LoopSummary, runLoop } from "../src/loop/loop.ts";
-import { loadOrg } from "../src/loop/org.ts";
+import { loadOrg } from "../src/workspace/org.ts";
+import { openWorkspace } from "../src/workspace/workspace.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -49,8 +50,8 @@ async function measure(pipeline: boolean): Promise<{ summary: LoopSummary; train
   const workspace = mkdtempSync(join(tmpdir(), "ns-duty-"));
   let trainingSeconds = 0;
   try {
-    const summary = await runLoop({
-      workspace,
+    const ws = await openWorkspace(workspace, "cpu");
+    const summary = await runLoop(ws, {
       org: loadOrg(new URL("../program.md", import.meta.url).pathname),
       agent: { kind: "builtin" },
       agentOverride: slowAgent(),
@@ -66,6 +67,7 @@ async function measure(pipeline: boolean): Promise<{ summary: LoopSummary; train
         if (e.kind === "finished") trainingSeconds += e.experiment.summary?.training_seconds ?? 0;
       },
     });
+    ws.store.close();
     return { summary, trainingSeconds };
   } finally {
     rmSync(workspace, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 /**
- * Benchmark: the validity of the whole verification procedure as reruns/verify.ts applies it —
+ * Benchmark: the validity of the whole verification procedure as verification/verify.ts applies it —
  * the sequential rule with margin δ_min and effect 2·δ_min, looks after seeds 3..8, alpha 0.05,
  * Benjamini–Hochberg across a night's claims on sequential p-values, 3 confirmation seeds for
  * the credited gains — on simulated claims (no training; src/stats/validity.ts draws the gains

@@ -7,7 +7,7 @@
 import type { CommandModule } from "yargs";
 import { compareOrgs } from "../stats/compare.ts";
 import { type Store, openStore } from "../store/index.ts";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError, workspaceDb } from "./common.ts";
 
 interface CompareArgs {

@@ -7,8 +7,8 @@
  */
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { type TimingNoise, measureNoiseFloor, measureTimingNoise } from "../stats/reruns/noise.ts";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { type TimingNoise, measureNoiseFloor, measureTimingNoise } from "../verification/noise.ts";
+import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError, pickRun, resolveProfile, withProfile, withSandbox } from "./common.ts";
 import { authorOfCommits, measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
 

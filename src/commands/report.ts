@@ -6,7 +6,7 @@
  */
 import { relative, resolve, sep } from "node:path";
 import type { CommandModule } from "yargs";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { REPORT_FORMATS, checkFormat, writeRunReport, writeTournamentReport } from "../report/index.ts";
 
 interface ReportArgs {

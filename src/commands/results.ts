@@ -4,7 +4,7 @@
  * the TSV read only the columns they print; --json prints whole rows (diffs and log tails too).
  */
 import type { CommandModule } from "yargs";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
+import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { openStore } from "../store/index.ts";
 import { pickRun, workspaceDb } from "./common.ts";
 

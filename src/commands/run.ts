@@ -9,12 +9,12 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { AGENT_KINDS, type AgentKind, type LlmLimits } from "../loop/agent-factory.ts";
+import { AGENT_KINDS, type AgentKind, type LlmLimits } from "../agents/factory.ts";
 import { runLoop } from "../loop/loop.ts";
-import { loadOrg } from "../loop/org.ts";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { engineMachine, parseDevices } from "../loop/devices.ts";
-import { authorOfAgent, checkSandbox, sandboxModeFromFlag } from "../loop/sandbox.ts";
+import { loadOrg } from "../workspace/org.ts";
+import { DEFAULT_WORKSPACE, openWorkspace } from "../workspace/workspace.ts";
+import { engineMachine, parseDevices } from "../workspace/devices.ts";
+import { authorOfAgent, checkSandbox, sandboxModeFromFlag } from "../workspace/sandbox.ts";
 import { RunDisplay } from "./run-display.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, withProfile, withSandbox } from "./common.ts";
 
@@ -124,9 +124,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     };
     process.on("SIGINT", onSigint);
     const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true });
+    const ws = await openWorkspace(workspace, profile);
     try {
-      const result = await runLoop({
-        workspace,
+      const result = await runLoop(ws, {
         org,
         agent: {
           kind: argv.agent as AgentKind,
@@ -160,6 +160,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       });
       display.summary(result);
     } finally {
+      ws.store.close();
       display.close();
       process.off("SIGINT", onSigint);
     }

@@ -1,5 +1,5 @@
 /**
- * What `noise` and `verify` share: an existing workspace opened for measuring (store + lab), the
+ * What `noise` and `verify` share: an existing workspace opened for measuring, the
  * conditions measurements are taken under (a run's profile, budget and dataset, or the flags'),
  * the sandbox they train in, and the progress line they print while training.
  */
@@ -8,27 +8,19 @@ import { join } from "node:path";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
 import type { SandboxMode } from "../harness/runner/index.ts";
-import { Lab } from "../lab/index.ts";
-import type { MeasureSetup } from "../stats/reruns/measure.ts";
-import { type Run, type Store, openStore } from "../store/index.ts";
-import { type CodeAuthor, authorOfAgent, checkSandbox } from "../loop/sandbox.ts";
-import { checkStoreNotEmptied } from "../loop/workspace.ts";
+import type { MeasureSetup } from "../verification/measure.ts";
+import type { Run, Store } from "../store/index.ts";
+import { type CodeAuthor, authorOfAgent, checkSandbox } from "../workspace/sandbox.ts";
+import { type Workspace, openExistingWorkspace } from "../workspace/workspace.ts";
 import { resolveDatasetDir, warn, workspaceDb } from "./common.ts";
 
-export interface OpenedForMeasuring {
-  store: Store;
-  lab: Lab;
-  logsDir: string;
+export interface OpenedForMeasuring extends Workspace {
   close(): void;
 }
 
 export async function openForMeasuring(workspace: string): Promise<OpenedForMeasuring> {
-  const db = workspaceDb(workspace);
-  const dir = join(db, "..");
-  const lab = await Lab.open(join(dir, "lab"));
-  await checkStoreNotEmptied(db, lab);
-  const store = openStore(db);
-  return { store, lab, logsDir: join(dir, "logs"), close: () => store.close() };
+  const ws = await openExistingWorkspace(join(workspaceDb(workspace), ".."));
+  return { ...ws, close: () => ws.store.close() };
 }
 
 /**
@@ -73,6 +65,7 @@ export function measureSetup(
     store: opened.store,
     lab: opened.lab,
     logsDir: opened.logsDir,
+    trainer: opened.trainer,
     profile: conditions.profile,
     timeBudget: conditions.timeBudget,
     datasetDir,

@@ -13,10 +13,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { AGENT_KINDS, type AgentKind, createAgent } from "../loop/agent-factory.ts";
-import { engineMachine, parseDevices } from "../loop/devices.ts";
-import { authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../loop/sandbox.ts";
-import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../loop/workspace.ts";
+import { AGENT_KINDS, type AgentKind, createAgent } from "../agents/factory.ts";
+import { engineMachine, parseDevices } from "../workspace/devices.ts";
+import { authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../workspace/sandbox.ts";
+import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../workspace/workspace.ts";
 import {
   ALLOCATION_POLICIES,
   type AllocationPolicy,
@@ -33,7 +33,7 @@ import {
 import { TournamentError } from "../tournament/errors.ts";
 import { metaAgentFor } from "../tournament/evolve.ts";
 import { DEFAULT_CHAMPION_ALPHA, META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
-import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds } from "../stats/reruns/confirm.ts";
+import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds } from "../verification/confirm.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));

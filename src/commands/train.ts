@@ -13,7 +13,7 @@ import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { runTrain } from "../harness/runner/index.ts";
 import { sourceTreeImports, toLabTrainTs } from "../lab/index.ts";
-import { checkSandbox, sandboxModeFromFlag } from "../loop/sandbox.ts";
+import { checkSandbox, sandboxModeFromFlag } from "../workspace/sandbox.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox } from "./common.ts";
 
 export const RECIPE_FILE = fileURLToPath(new URL("../recipe/train.ts", import.meta.url));

@@ -3,7 +3,7 @@
  * One experiment (its id, or its commit as results.tsv shows it) or every claim of a run
  * (`--run`); the verdicts (real / noise / negligible / inconclusive / flagged) are stored and
  * printed beside what the naive keep rule would keep under pure noise. `real` needs a gain shown
- * above δ_min (stats/reruns/thresholds.ts); without a noise floor for the run's conditions, one
+ * above δ_min (verification/thresholds.ts); without a noise floor for the run's conditions, one
  * is measured first (NOISE_SEEDS_FOR_MARGIN reruns of the baseline, stored and reused). Without
  * the sandbox, the claims of an LLM agent's run are refused (--no-sandbox accepts the risk); a
  * builtin agent's train unsandboxed with a warning.
@@ -11,16 +11,16 @@
 import { basename } from "node:path";
 import type { CommandModule } from "yargs";
 import { parseStrategy } from "../agents/strategy.ts";
-import { type VerifySummary, claimsOf, verifyClaimsOfRun } from "../stats/reruns/verify.ts";
+import { type VerifySummary, claimsOf, verifyClaimsOfRun } from "../verification/verify.ts";
 import type { Experiment, Run, Store } from "../store/index.ts";
-import { DEFAULT_WORKSPACE } from "../loop/workspace.ts";
-import { authorOfAgent } from "../loop/sandbox.ts";
+import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
+import { authorOfAgent } from "../workspace/sandbox.ts";
 import { UsageError, pickRun, withSandbox } from "./common.ts";
 import { measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
-import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds, confirmationOf } from "../stats/reruns/confirm.ts";
-import { measureNoiseFloor } from "../stats/reruns/noise.ts";
-import type { MeasureSetup } from "../stats/reruns/measure.ts";
-import { MARGIN_NOISE_FRACTION, type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
+import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds, confirmationOf } from "../verification/confirm.ts";
+import { measureNoiseFloor } from "../verification/noise.ts";
+import type { MeasureSetup } from "../verification/measure.ts";
+import { MARGIN_NOISE_FRACTION, type Thresholds, verificationThresholds } from "../verification/thresholds.ts";
 
 interface VerifyArgs {
   experiment?: string;

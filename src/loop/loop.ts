@@ -21,19 +21,19 @@ import { parseResearchMemory } from "../agents/memory.ts";
 import type { Agent, ResearchMemory } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
-import { RunnerError, runTrain } from "../harness/runner/index.ts";
+import { RunnerError } from "../harness/runner/index.ts";
 import type { ProgressSnapshot, SandboxMode } from "../harness/runner/index.ts";
 import { LabError, type Worktree, labReadme, runBranchName } from "../lab/index.ts";
 import type { Experiment, Run } from "../store/index.ts";
 import { CodedError } from "../util/errors.ts";
-import { type AgentChoice, createAgent } from "./agent-factory.ts";
+import { type AgentChoice, createAgent } from "../agents/factory.ts";
 import { type Answer, BASELINE, type Candidate, type CrashToFix, ask, materialize } from "./candidates.ts";
-import type { DeviceSlot } from "./devices.ts";
+import type { DeviceSlot } from "../workspace/devices.ts";
 import { decide } from "./keep-rule.ts";
 import { buildResearchMemory, memoryJson } from "./memory.ts";
-import type { OrgSource } from "./org.ts";
-import { authorOfAgent, checkSandbox, storedSandboxMode } from "./sandbox.ts";
-import { type Workspace, openWorkspace } from "./workspace.ts";
+import type { OrgSource } from "../workspace/org.ts";
+import { authorOfAgent, checkSandbox, storedSandboxMode } from "../workspace/sandbox.ts";
+import type { Workspace } from "../workspace/workspace.ts";
 
 export type LoopErrorCode = "RUN_EXISTS" | "NO_RUN_TO_RESUME" | "ORG_CHANGED" | "BASELINE_FAILED";
 
@@ -50,7 +50,6 @@ export type LoopEvent =
   | { kind: "warning"; message: string };
 
 export interface LoopOptions {
-  workspace: string;
   org: OrgSource;
   agent: AgentChoice;
   profile: Profile;
@@ -128,17 +127,12 @@ export interface LoopSummary {
 const CPU_SLOT: DeviceSlot = { slot: 0, label: "cpu", env: {} };
 
 /**
- * Runs the loop on `options.workspace`, or on an already open workspace (the tournament runs
- * several orgs' loops at once over one store and one lab, whose git calls it then serializes).
+ * Runs the loop in an open workspace, which trains with the workspace's trainer (the tournament
+ * runs several orgs' loops at once over one workspace, whose git calls it then serializes).
  */
-export async function runLoop(options: LoopOptions, open?: Workspace): Promise<LoopSummary> {
-  const ws = open ?? (await openWorkspace(options.workspace, options.profile));
-  try {
-    const driver = await RunDriver.start(ws, options);
-    return await driver.drive();
-  } finally {
-    if (!open) ws.store.close();
-  }
+export async function runLoop(ws: Workspace, options: LoopOptions): Promise<LoopSummary> {
+  const driver = await RunDriver.start(ws, options);
+  return await driver.drive();
 }
 
 class RunDriver {
@@ -445,7 +439,7 @@ class RunDriver {
         let result;
         const trainingStart = Date.now();
         try {
-          result = await runTrain({
+          result = await this.ws.trainer({
             file: join(wt.path, "train.ts"),
             datasetDir: this.o.datasetDir,
             profile: this.o.profile,

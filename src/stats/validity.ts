@@ -1,9 +1,9 @@
 /**
  * Simulated nights of verification, for checking the whole procedure's error rates
  * (bench/validity.ts, test/stats/validity.test.ts): claims verified one after another as
- * reruns/verify.ts's judgeClaims does it — the sequential rule seed by seed (sequential.ts), the
+ * verification/verify.ts's judgeClaims does it — the sequential rule seed by seed (sequential.ts), the
  * sequential p-value of each (sequential-pvalue.ts), Benjamini–Hochberg across the night
- * (multiple.ts), then confirmation seeds for the claims still real (reruns/confirm.ts). It only
+ * (multiple.ts), then confirmation seeds for the claims still real (verification/confirm.ts). It only
  * draws gains and calls that code; it must not re-implement any part of the rule.
  *
  * Gains are in units of σ, the sd of one paired gain without machine load, under one of three
@@ -18,7 +18,7 @@ import { SeededRandom } from "./random.ts";
 import { decideLook, type SequentialDesign } from "./sequential.ts";
 import { sequentialPValue } from "./sequential-pvalue.ts";
 import type { Verdict } from "./verdict.ts";
-import { type Confirmation, summarize } from "./reruns/confirm.ts";
+import { type Confirmation, summarize } from "./confirmation.ts";
 
 /** How the paired gains scatter around their true mean (units of σ, the sd of one paired gain). */
 export type GainNoise =

@@ -523,7 +523,7 @@ ALTER TABLE experiments ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0
 ALTER TABLE runs ADD COLUMN memory_json TEXT CHECK (memory_json IS NULL OR json_valid(memory_json));
 `;
 
-// Verification that controls time (src/stats/reruns/verify.ts): a claim's parent and candidate
+// Verification that controls time (src/verification/verify.ts): a claim's parent and candidate
 // train back to back, seed by seed, and a measurement is reused only by the verification session
 // that made it (`session`: one claim against one parent), so no gain pairs a parent measured
 // hours earlier under another load. tokens_per_second records each training's throughput, which

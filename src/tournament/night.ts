@@ -15,14 +15,14 @@
  */
 import { basename } from "node:path";
 import { LoopError, runLoop } from "../loop/loop.ts";
-import type { DeviceSlot } from "../loop/devices.ts";
-import type { Workspace } from "../loop/workspace.ts";
+import type { DeviceSlot } from "../workspace/devices.ts";
+import type { Workspace } from "../workspace/workspace.ts";
 import { runBranchName } from "../lab/index.ts";
 import { deviceInfo } from "../engine/index.ts";
-import type { MeasureSetup } from "../stats/reruns/measure.ts";
-import { type Thresholds, verificationThresholds } from "../stats/reruns/thresholds.ts";
-import { confirmationOf, creditedGain } from "../stats/reruns/confirm.ts";
-import { type ClaimAgainst, judgeClaims } from "../stats/reruns/verify.ts";
+import type { MeasureSetup } from "../verification/measure.ts";
+import { type Thresholds, verificationThresholds } from "../verification/thresholds.ts";
+import { confirmationOf, creditedGain } from "../verification/confirm.ts";
+import { type ClaimAgainst, judgeClaims } from "../verification/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Allocation, Experiment, ExperimentBrief, ExperimentCounts, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
 import { type OrgProgress, allocateRound } from "./allocation.ts";
@@ -208,9 +208,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
     c.log(`night ${night.number}: ${org.name} runs ${remaining} experiment${remaining === 1 ? "" : "s"} on slot ${slot.slot} (${slot.label})`);
     let summary;
     try {
-      summary = await runLoop(
-        {
-          workspace: c.ws.dir,
+      summary = await runLoop(c.ws, {
           org: { name: org.name, path: `(tournament ${c.tournament.name})`, programMd: org.programMd },
           agent: c.settings.agent ?? { kind: "builtin" },
           ...(budget !== undefined ? { maxCostUsd: budget.spentByRun + budget.left } : {}),
@@ -227,9 +225,7 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
           experiments: remaining,
           stopRequested: c.stopRequested,
           signal,
-        },
-        c.ws,
-      );
+        });
     } catch (err) {
       // The night's base did not run for this org (e.g. over budget on a loaded machine): the
       // org has no claim tonight and scores 0, and the others go on.
@@ -269,6 +265,7 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     store,
     lab,
     logsDir: c.ws.logsDir,
+    trainer: c.ws.trainer,
     profile: c.settings.profile,
     timeBudget: c.settings.timeBudget,
     datasetDir: c.settings.datasetDir,

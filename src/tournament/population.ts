@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type OrgSource, loadOrg } from "../loop/org.ts";
+import { type OrgSource, loadOrg } from "../workspace/org.ts";
 import type { Org, Store } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 

@@ -3,13 +3,13 @@
  * flags it is given) and checked at the boundary. The meta-mutator's settings are data here
  * too; an LLM meta-agent's prompt starts here and its later versions are stored with lineage.
  */
-import { checkConfirmSeeds } from "../stats/reruns/confirm.ts";
+import { checkConfirmSeeds } from "../verification/confirm.ts";
 import type { Profile } from "../harness/constants.ts";
 import { SANDBOX_MODES, type SandboxMode } from "../harness/runner/index.ts";
 import type { JsonValue } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 
-import type { AgentKind } from "../loop/agent-factory.ts";
+import type { AgentKind } from "../agents/factory.ts";
 
 export const ALLOCATION_POLICIES = ["halving", "round-robin", "bandit"] as const;
 export type AllocationPolicy = (typeof ALLOCATION_POLICIES)[number];

@@ -7,9 +7,9 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { SandboxMode } from "../harness/runner/index.ts";
-import type { DeviceSlot } from "../loop/devices.ts";
-import type { OrgSource } from "../loop/org.ts";
-import type { Workspace } from "../loop/workspace.ts";
+import type { DeviceSlot } from "../workspace/devices.ts";
+import type { OrgSource } from "../workspace/org.ts";
+import type { Workspace } from "../workspace/workspace.ts";
 import type { Tournament } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 import { nightTag, runNight } from "./night.ts";

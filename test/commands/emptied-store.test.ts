@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { WorkspaceError, openWorkspace } from "../../src/loop/workspace.ts";
+import { WorkspaceError, openWorkspace } from "../../src/workspace/workspace.ts";
 import { openStore } from "../../src/store/index.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agent, Proposal } from "../../src/agents/types.ts";
-import { runLoop } from "../../src/loop/loop.ts";
+import { runLoopIn } from "../support/loop.ts";
 import { openStore } from "../../src/store/index.ts";
 import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -57,9 +57,9 @@ function scriptedAgent(): Agent {
 beforeAll(async () => {
   writeTinyDataset(dataset, { docs: { val: 200, test: 200 } });
   await initSmallLab(ws, { detuned: true });
-  const base = { workspace: ws, org: ORG, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: dataset, seed: 5, resume: false, agentOverride: scriptedAgent() };
-  await runLoop({ ...base, tag: "a", experiments: 7 });
-  await runLoop({ ...base, tag: "b", experiments: 2, agentOverride: scriptedAgent() });
+  const base = { org: ORG, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: dataset, seed: 5, resume: false, agentOverride: scriptedAgent() };
+  await runLoopIn(ws, { ...base, tag: "a", experiments: 7 });
+  await runLoopIn(ws, { ...base, tag: "b", experiments: 2, agentOverride: scriptedAgent() });
 }, 180_000);
 
 describe("nightshift verify", () => {

@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Agent, AgentContext, ResearchMemory } from "../../src/agents/types.ts";
 import type { RunResult } from "../../src/harness/types.ts";
-import { type LoopEvent, runLoop } from "../../src/loop/loop.ts";
-import { loadOrg } from "../../src/loop/org.ts";
+import type { LoopEvent } from "../../src/loop/loop.ts";
+import { runLoopIn } from "../support/loop.ts";
+import { loadOrg } from "../../src/workspace/org.ts";
 import { parseResearchMemory } from "../../src/agents/memory.ts";
 import { MEMORY_LIMITS, buildResearchMemory, lineageOf, memoryJson } from "../../src/loop/memory.ts";
 import { MAX_TOUCHED, touchedByDiff } from "../../src/loop/touched.ts";
@@ -239,7 +240,7 @@ describe("the loop", () => {
     writeTinyDataset(dataset, { docs: { val: 200 } });
     const ws = await initSmallLab(join(root, "ws-loop"), { detuned: true });
     const first = recordingAgent();
-    const a = await runLoop({ ...base, workspace: ws, org, tag: "a", resume: false, experiments: 2, agentOverride: first.agent });
+    const a = await runLoopIn(ws, { ...base, org, tag: "a", resume: false, experiments: 2, agentOverride: first.agent });
     expect(first.shown.every((m) => m !== undefined && m.entries.length === 0)).toBe(true);
 
     // What `nightshift verify` would conclude of run a's keep: reruns refuted it.
@@ -252,7 +253,7 @@ describe("the loop", () => {
 
     const second = recordingAgent();
     const events: LoopEvent[] = [];
-    const b = await runLoop({ ...base, workspace: ws, org, tag: "b", resume: false, experiments: 2, agentOverride: second.agent, onEvent: (e) => events.push(e) });
+    const b = await runLoopIn(ws, { ...base, org, tag: "b", resume: false, experiments: 2, agentOverride: second.agent, onEvent: (e) => events.push(e) });
     expect(second.shown.length).toBeGreaterThan(0);
     for (const memory of second.shown)
       expect(memory?.entries).toEqual([
@@ -268,7 +269,7 @@ describe("the loop", () => {
     store.recordVerification({ experimentId: kept.id, parentCommit: kept.parentCommit, commit: kept.commit!, verdict: "real", seeds: 6, meanGain: 0.02, reason: "real" });
     store.close();
     const third = recordingAgent();
-    await runLoop({ ...base, workspace: ws, org, tag: "b", resume: true, experiments: 1, agentOverride: third.agent });
+    await runLoopIn(ws, { ...base, org, tag: "b", resume: true, experiments: 1, agentOverride: third.agent });
     expect(third.shown.length).toBeGreaterThan(0);
     expect(third.shown.every((m) => JSON.stringify(m) === JSON.stringify(second.shown[0]))).toBe(true);
   }, 120_000);

@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnthropicAgent } from "../../src/agents/anthropic.ts";
 import { BuiltinAgent } from "../../src/agents/builtin/index.ts";
 import type { Agent, AgentContext, Proposal } from "../../src/agents/types.ts";
-import { DeviceError, parseDevices } from "../../src/loop/devices.ts";
-import { type LoopEvent, runLoop } from "../../src/loop/loop.ts";
-import { loadOrg } from "../../src/loop/org.ts";
+import { DeviceError, parseDevices } from "../../src/workspace/devices.ts";
+import type { LoopEvent } from "../../src/loop/loop.ts";
+import { runLoopIn } from "../support/loop.ts";
+import { loadOrg } from "../../src/workspace/org.ts";
 import { openStore } from "../../src/store/index.ts";
 import { startLlmServer } from "../support/llm-server.ts";
 import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
@@ -66,7 +67,7 @@ describe("pipelining", () => {
       () => edit("export const SCALAR_LR = 0.5;", "export const SCALAR_LR = 0.25;", "SCALAR_LR 0.25"), // asked again after that
     ]);
     const events: LoopEvent[] = [];
-    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "p", experiments: 4, agentOverride: agent, onEvent: (e) => events.push(e) });
+    const summary = await runLoopIn(ws, { ...base, org: DEFAULT_ORG, tag: "p", experiments: 4, agentOverride: agent, onEvent: (e) => events.push(e) });
 
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
     const run = store.findRunByBranch(summary.branch)!;
@@ -98,7 +99,7 @@ describe("pipelining", () => {
     const ws = await workspace("ws-serial", true);
     const { agent } = scriptedAgent([() => edit(DETUNED.matrix, TUNED.matrix, "restore MATRIX_LR")]);
     const events: LoopEvent[] = [];
-    await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "s", experiments: 2, pipeline: false, agentOverride: agent, onEvent: (e) => events.push(e) });
+    await runLoopIn(ws, { ...base, org: DEFAULT_ORG, tag: "s", experiments: 2, pipeline: false, agentOverride: agent, onEvent: (e) => events.push(e) });
     const asks = events.filter((e) => e.kind === "proposing");
     expect(asks).toHaveLength(1);
     expect(asks.every((e) => e.kind === "proposing" && !e.speculative)).toBe(true);
@@ -110,7 +111,7 @@ describe("cost cap", () => {
     const ws = await workspace("ws-cost", false);
     const { agent, seen } = scriptedAgent(Array.from({ length: 20 }, (_, i) => () => edit("export const SCALAR_LR = 0.5;", `export const SCALAR_LR = 0.5${i + 1};`, `SCALAR_LR ${i}`)));
     // Each call costs $0.001: the cap is reached after the third proposal is paid for.
-    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "c", experiments: 20, maxCostUsd: 0.0025, pipeline: false, agentOverride: agent });
+    const summary = await runLoopIn(ws, { ...base, org: DEFAULT_ORG, tag: "c", experiments: 20, maxCostUsd: 0.0025, pipeline: false, agentOverride: agent });
     expect(summary.stoppedBecause).toBe("cost cap");
     expect(seen).toHaveLength(3);
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
@@ -133,7 +134,7 @@ describe("cost cap", () => {
         usage: { input: 100_000, output: 0, cacheRead: 90_000 },
       });
       const agent = new AnthropicAgent({ apiKey: "sk-test-cost", model: "claude-sonnet-5-5", baseURL: server.anthropicBaseURL, sleep: async () => {} });
-      const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "cc", experiments: 20, maxCostUsd: 0.1, pipeline: false, agentOverride: agent });
+      const summary = await runLoopIn(ws, { ...base, org: DEFAULT_ORG, tag: "cc", experiments: 20, maxCostUsd: 0.1, pipeline: false, agentOverride: agent });
       expect(summary.stoppedBecause).toBe("cost cap");
       // The uncached price would have stopped the run after one proposal; the real one allows three.
       expect(server.requests).toHaveLength(3);
@@ -152,7 +153,7 @@ describe("device slots", () => {
   it("runs two CPU slots on one run: every experiment recorded once, keeps chained on the run branch, slots clean", async () => {
     const ws = await workspace("ws-slots", false);
     const devices = parseDevices("cpu,cpu", { gpus: 0, cpuThreads: 2 });
-    const summary = await runLoop({ ...base, workspace: ws, org: DEFAULT_ORG, tag: "two", experiments: 5, devices, agentOverride: new BuiltinAgent() });
+    const summary = await runLoopIn(ws, { ...base, org: DEFAULT_ORG, tag: "two", experiments: 5, devices, agentOverride: new BuiltinAgent() });
     expect(summary.slots).toBe(2);
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
     const run = store.findRunByBranch(summary.branch)!;

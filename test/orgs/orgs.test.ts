@@ -22,7 +22,7 @@ import type { RunResult } from "../../src/harness/types.ts";
 import { checkRefComponent, runBranchName } from "../../src/lab/names.ts";
 import { baselineTrainTs } from "../../src/lab/recipe.ts";
 import { decide } from "../../src/loop/keep-rule.ts";
-import { loadOrg, type OrgSource } from "../../src/loop/org.ts";
+import { loadOrg, type OrgSource } from "../../src/workspace/org.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ORGS_DIR = join(ROOT, "orgs");

@@ -11,10 +11,10 @@ import { RunnerError, TrainLoadError } from "../../src/harness/runner/errors.ts"
 import { TokenizerError } from "../../src/harness/tokenizer.ts";
 import { LabError } from "../../src/lab/errors.ts";
 import { LoopError } from "../../src/loop/loop.ts";
-import { OrgError } from "../../src/loop/org.ts";
+import { OrgError } from "../../src/workspace/org.ts";
 import { StoreError } from "../../src/store/errors.ts";
 import { StatsError } from "../../src/stats/errors.ts";
-import { DeviceError } from "../../src/loop/devices.ts";
+import { DeviceError } from "../../src/workspace/devices.ts";
 import { CodedError } from "../../src/util/errors.ts";
 
 describe("coded errors", () => {

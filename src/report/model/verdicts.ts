@@ -10,7 +10,7 @@ import type { ExperimentRow, Interval, RunSection, VerdictRow, VerdictSection } 
 
 /**
  * The gain interval a verification recorded: `details.interval` = [lower, upper] of the mean
- * gain, at confidence 1 − 2·alpha (`details.alpha`), as src/stats/reruns/verify.ts writes them.
+ * gain, at confidence 1 − 2·alpha (`details.alpha`), as src/verification/verify.ts writes them.
  * Anything else reads as no interval rather than a wrong one.
  */
 export function gainInterval(v: Verification): Interval | null {

@@ -1,10 +1,10 @@
 /**
- * When train.ts may train outside the sandbox (src/loop/sandbox.ts), with the sandbox's
+ * When train.ts may train outside the sandbox (src/workspace/sandbox.ts), with the sandbox's
  * availability given: an LLM agent's code is refused unless the user said --no-sandbox, known
  * code trains with a warning, and nothing is said where the sandbox works or was turned off.
  */
 import { describe, expect, it } from "vitest";
-import { SandboxRefusal, authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../../src/loop/sandbox.ts";
+import { SandboxRefusal, authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../../src/workspace/sandbox.ts";
 
 const missing = () => ({ available: false, reason: "bwrap not found" });
 const works = () => ({ available: true });

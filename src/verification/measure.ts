@@ -10,16 +10,19 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { Profile } from "../../harness/constants.ts";
-import { type SandboxMode, runTrain } from "../../harness/runner/index.ts";
-import type { Lab } from "../../lab/index.ts";
-import type { Measurement, MeasurementKey, MeasurementPurpose, Store } from "../../store/index.ts";
+import type { Profile } from "../harness/constants.ts";
+import type { SandboxMode } from "../harness/runner/index.ts";
+import type { Trainer } from "../harness/trainer.ts";
+import type { Lab } from "../lab/index.ts";
+import type { Measurement, MeasurementKey, MeasurementPurpose, Store } from "../store/index.ts";
 
 export interface MeasureSetup {
   store: Store;
   lab: Lab;
   /** Where run logs and the temporary train.ts copies go. */
   logsDir: string;
+  /** What trains each measurement (the workspace's trainer). */
+  trainer: Trainer;
   profile: Profile;
   timeBudget: number;
   datasetDir: string;
@@ -61,7 +64,7 @@ export async function measure(
   writeFileSync(file, await setup.lab.trainTsAt(commit));
   const logPath = join(setup.logsDir, `measure-${commit.slice(0, 12)}-s${seed}.log`);
   try {
-    const result = await runTrain({
+    const result = await setup.trainer({
       file,
       datasetDir: setup.datasetDir,
       profile: setup.profile,

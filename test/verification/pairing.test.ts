@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Measurement } from "../../src/store/index.ts";
-import { DEFAULT_THROUGHPUT_BOUND, checkThroughput, parentFirst, sessionOf, trainPair } from "../../src/stats/reruns/pairing.ts";
+import { DEFAULT_THROUGHPUT_BOUND, checkThroughput, parentFirst, sessionOf, trainPair } from "../../src/verification/pairing.ts";
 
 const m = (tokensPerSecond: number | null, outcome: Measurement["outcome"] = "ok") => ({ outcome, valBpb: 3, tokensPerSecond }) as Measurement;
 

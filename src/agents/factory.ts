@@ -1,9 +1,9 @@
 /** Builds the research agent `nightshift run --agent` names. */
-import { AnthropicAgent } from "../agents/anthropic.ts";
-import { BuiltinAgent, checkBuiltinSetup } from "../agents/builtin/index.ts";
-import { OpenAIAgent } from "../agents/openai.ts";
-import type { LlmAgentOptions } from "../agents/llm/options.ts";
-import type { Agent } from "../agents/types.ts";
+import { AnthropicAgent } from "./anthropic.ts";
+import { BuiltinAgent, checkBuiltinSetup } from "./builtin/index.ts";
+import { OpenAIAgent } from "./openai.ts";
+import type { LlmAgentOptions } from "./llm/options.ts";
+import type { Agent } from "./types.ts";
 
 export const AGENT_KINDS = ["builtin", "anthropic", "openai"] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];

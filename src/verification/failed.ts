@@ -5,7 +5,7 @@
  * measurement has no gain to credit; any other failure (a crash, a timeout) stops the reruns
  * with the claim inconclusive, since nothing is known against it.
  */
-import type { Measurement } from "../../store/index.ts";
+import type { Measurement } from "../store/index.ts";
 
 export type RerunFailure = { verdict: "flagged" | "inconclusive"; reason: string };
 

@@ -1,10 +1,10 @@
 /**
- * δ_min and the effect of interest a verification judges a claim by (stats/reruns/thresholds.ts):
+ * δ_min and the effect of interest a verification judges a claim by (verification/thresholds.ts):
  * the larger of the org's simplicity threshold and half the seed-noise sd, explicit values
  * winning, and an effect of interest of at least 2·δ_min.
  */
 import { describe, expect, it } from "vitest";
-import { MARGIN_NOISE_FRACTION, MIN_DEFAULT_EFFECT, verificationThresholds } from "../../src/stats/reruns/thresholds.ts";
+import { MARGIN_NOISE_FRACTION, MIN_DEFAULT_EFFECT, verificationThresholds } from "../../src/verification/thresholds.ts";
 
 describe("verificationThresholds", () => {
   it("takes half the seed-noise sd when it is above the org's threshold, and says so", () => {

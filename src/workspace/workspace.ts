@@ -1,10 +1,13 @@
 /**
  * A workspace: one directory holding everything a user's runs produce — the SQLite store
- * (nightshift.db), the lab git repo (lab/) and the run logs (logs/). Opening is idempotent.
+ * (nightshift.db), the lab git repo (lab/) and the run logs (logs/) — and the trainer that
+ * trains its experiments. Commands open it once and hand it to the loop, the tournament and
+ * verification. Opening is idempotent.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Profile } from "../harness/constants.ts";
+import { type Trainer, sandboxedTrainer } from "../harness/trainer.ts";
 import { Lab, baselineTrainTs, labReadme } from "../lab/index.ts";
 import { type Store, openStore } from "../store/index.ts";
 import { CodedError } from "../util/errors.ts";
@@ -16,18 +19,36 @@ export interface Workspace {
   store: Store;
   lab: Lab;
   logsDir: string;
+  trainer: Trainer;
 }
 
 export class WorkspaceError extends CodedError<"STORE_EMPTIED"> {}
 
-export async function openWorkspace(dir: string, profile: Profile): Promise<Workspace> {
+export interface OpenWorkspaceOptions {
+  /** What trains experiments (default: the sandboxed runner; tests pass a fake). */
+  trainer?: Trainer;
+}
+
+export async function openWorkspace(dir: string, profile: Profile, options: OpenWorkspaceOptions = {}): Promise<Workspace> {
   const root = resolve(dir);
   const logsDir = join(root, "logs");
   mkdirSync(logsDir, { recursive: true });
   const lab = await Lab.init(join(root, "lab"), { trainTs: baselineTrainTs(), readme: labReadme({ profile }) });
   const db = join(root, "nightshift.db");
   await checkStoreNotEmptied(db, lab);
-  return { dir: root, store: openStore(db), lab, logsDir };
+  return { dir: root, store: openStore(db), lab, logsDir, trainer: options.trainer ?? sandboxedTrainer };
+}
+
+/**
+ * An existing workspace, as `noise` and `verify` measure in: nothing is created (a missing lab
+ * is an error, LAB_NOT_A_LAB), and the store is refused when it was emptied.
+ */
+export async function openExistingWorkspace(dir: string, options: OpenWorkspaceOptions = {}): Promise<Workspace> {
+  const root = resolve(dir);
+  const lab = await Lab.open(join(root, "lab"));
+  const db = join(root, "nightshift.db");
+  await checkStoreNotEmptied(db, lab);
+  return { dir: root, store: openStore(db), lab, logsDir: join(root, "logs"), trainer: options.trainer ?? sandboxedTrainer };
 }
 
 /**

@@ -4,9 +4,9 @@
  * dataset), from which follows the smallest gain a paired verification can detect. Stored per
  * conditions; the measurements are reused by later calls (k can grow one rerun at a time).
  */
-import type { NoiseFloor as StoredNoiseFloor } from "../../store/index.ts";
-import { sd } from "../describe.ts";
-import { noiseFloor } from "../noise.ts";
+import type { NoiseFloor as StoredNoiseFloor } from "../store/index.ts";
+import { sd } from "../stats/describe.ts";
+import { noiseFloor } from "../stats/noise.ts";
 import { type MeasureSetup, measure, measurementKey } from "./measure.ts";
 
 /** Noise seeds start here: apart from the run's seed and from verification seeds. */

@@ -10,10 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { Lab } from "../../src/lab/index.ts";
-import { rerunFailure } from "../../src/stats/reruns/failed.ts";
-import { type MeasureSetup, measure } from "../../src/stats/reruns/measure.ts";
-import { sessionOf } from "../../src/stats/reruns/pairing.ts";
-import { VERIFY_SEED_BASE, judgeClaims } from "../../src/stats/reruns/verify.ts";
+import { rerunFailure } from "../../src/verification/failed.ts";
+import { type MeasureSetup, measure } from "../../src/verification/measure.ts";
+import { sessionOf } from "../../src/verification/pairing.ts";
+import { VERIFY_SEED_BASE, judgeClaims } from "../../src/verification/verify.ts";
 import { type NewMeasurement, openStore } from "../../src/store/index.ts";
 
 // Nothing here trains (every measurement is stored), so the runner is stubbed: this test does
@@ -100,6 +100,7 @@ describe("judgeClaims with an invalid rerun", () => {
       store,
       lab: {} as Lab, // never asked: every measurement is already stored
       logsDir: join(root, "logs"),
+      trainer: () => Promise.reject(new Error("never asked: every measurement is already stored")),
       profile: "cpu",
       timeBudget: 10,
       datasetDir: join(root, "tiny"),

@@ -17,7 +17,7 @@
  *     change between two back-to-back trainings produces.
  */
 import { createHash } from "node:crypto";
-import type { Measurement } from "../../store/index.ts";
+import type { Measurement } from "../store/index.ts";
 
 /** Max/min of the candidate:parent throughput ratios across seeds, above which a verdict is unreliable. */
 export const DEFAULT_THROUGHPUT_BOUND = 0.5;

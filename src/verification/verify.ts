@@ -28,13 +28,13 @@
  * known without another training. Beside the verdicts stands what the naive keep rule would
  * have kept under pure noise (H_N − 1), for comparison.
  */
-import { classifyDiff } from "../integrity.ts";
-import { adjustPValues } from "../multiple.ts";
-import { naiveKeepsUnderNoise } from "../null-model.ts";
-import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../sequential.ts";
-import { sequentialPValue } from "../sequential-pvalue.ts";
-import { verifyGains } from "../verdict.ts";
-import type { Experiment, NewVerification, Verdict, Verification } from "../../store/index.ts";
+import { classifyDiff } from "../stats/integrity.ts";
+import { adjustPValues } from "../stats/multiple.ts";
+import { naiveKeepsUnderNoise } from "../stats/null-model.ts";
+import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../stats/sequential.ts";
+import { sequentialPValue } from "../stats/sequential-pvalue.ts";
+import { verifyGains } from "../stats/verdict.ts";
+import type { Experiment, NewVerification, Verdict, Verification } from "../store/index.ts";
 import { confirmGain } from "./confirm.ts";
 import { DEFAULT_THROUGHPUT_BOUND, type Pair, checkThroughput, sessionOf, trainPair } from "./pairing.ts";
 import { rerunFailure } from "./failed.ts";

@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import type { Measurement } from "../../src/store/index.ts";
 import { SeededRandom, sequentialDesign } from "../../src/stats/index.ts";
 import { decideLook } from "../../src/stats/sequential.ts";
-import { CONFIRM_SEED_BASE, confirmGain, confirmationOf, creditedGain, summarize } from "../../src/stats/reruns/confirm.ts";
+import { summarize } from "../../src/stats/confirmation.ts";
+import { CONFIRM_SEED_BASE, confirmGain, confirmationOf, creditedGain } from "../../src/verification/confirm.ts";
 
 const measurement = (valBpb: number | null, outcome: Measurement["outcome"] = "ok"): Measurement =>
   ({ outcome, valBpb, error: outcome === "ok" ? null : "boom" }) as Measurement;

@@ -7,10 +7,11 @@
  * has its nominal coverage. The credited gain (scores, the champion chain, report headlines)
  * is the confirmed one; the sequential mean stays beside it as the naive number.
  */
-import type { JsonValue, Measurement } from "../../store/index.ts";
-import { mean, sd } from "../describe.ts";
-import { qt } from "../distributions.ts";
+import type { JsonValue, Measurement } from "../store/index.ts";
+import { type Confirmation, summarize } from "../stats/confirmation.ts";
 import { rerunFailure } from "./failed.ts";
+
+export type { Confirmation } from "../stats/confirmation.ts";
 
 /** Confirmation seeds start here, far from the stopping rule's (1000 on) and the run's (42). */
 export const CONFIRM_SEED_BASE = 5000;
@@ -20,19 +21,6 @@ export const DEFAULT_CONFIRM_SEEDS = 3;
 /** 0 (no confirmation) or 2 to 50 seeds: one seed gives no interval. */
 export function checkConfirmSeeds(n: number): string | null {
   return Number.isInteger(n) && (n === 0 || (n >= 2 && n <= 50)) ? null : `--confirm-seeds must be 0 (none) or an integer from 2 to 50, got ${n}`;
-}
-
-/** Coverage of the confirmation interval. */
-export const CONFIRM_LEVEL = 0.9;
-
-export interface Confirmation {
-  seeds: number;
-  gains: number[];
-  meanGain: number;
-  /** Two-sided CONFIRM_LEVEL t interval of the mean gain; null with fewer than 2 seeds. */
-  interval: [number, number] | null;
-  /** Why confirmation ended before its seeds were all measured (a failed rerun). */
-  stopped?: string;
 }
 
 export type TrainPair = (seed: number, index: number) => Promise<{ parent: Measurement; candidate: Measurement }>;
@@ -53,16 +41,6 @@ export async function confirmGain(seeds: number, trainPair: TrainPair): Promise<
   }
   if (gains.length === 0) return null;
   return { ...summarize(gains), ...(stopped ? { stopped } : {}) };
-}
-
-export function summarize(gains: readonly number[]): Confirmation {
-  const m = mean(gains);
-  let interval: [number, number] | null = null;
-  if (gains.length >= 2) {
-    const half = qt(1 - (1 - CONFIRM_LEVEL) / 2, gains.length - 1) * (sd(gains) / Math.sqrt(gains.length));
-    interval = [m - half, m + half];
-  }
-  return { seeds: gains.length, gains: [...gains], meanGain: m, interval };
 }
 
 /**
