@@ -19,8 +19,9 @@ import { parseResearchMemory } from "../../src/agents/memory.ts";
 import { MEMORY_LIMITS, buildResearchMemory, lineageOf, memoryJson } from "../../src/loop/memory.ts";
 import { MAX_TOUCHED, touchedByDiff } from "../../src/loop/touched.ts";
 import { openStore } from "../../src/store/index.ts";
-import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
-import { writeTinyDataset } from "../support/tiny-dataset.ts";
+import { DETUNED, TUNED } from "../support/small-lab.ts";
+import { FAKE_TRAIN_TS, fakeTrainer } from "../support/fake-trainer.ts";
+import { Lab, labReadme } from "../../src/lab/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ns-memory-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -217,7 +218,7 @@ describe("buildResearchMemory", () => {
 });
 
 describe("the loop", () => {
-  const dataset = join(root, "data");
+  const dataset = join(root, "data"); // never read: the fake trainer trains nothing
   const org = loadOrg(new URL("../../program.md", import.meta.url).pathname);
   const base = { profile: "cpu" as const, timeBudget: 1, datasetDir: dataset, seed: 1, agent: { kind: "builtin" as const } };
 
@@ -237,10 +238,11 @@ describe("the loop", () => {
   }
 
   it("shows every proposal of a run the memory built when it started, records it, and keeps it on --resume", async () => {
-    writeTinyDataset(dataset, { docs: { val: 200 } });
-    const ws = await initSmallLab(join(root, "ws-loop"), { detuned: true });
+    const ws = join(root, "ws-loop");
+    await Lab.init(join(ws, "lab"), { trainTs: FAKE_TRAIN_TS.replace(TUNED.matrix, DETUNED.matrix), readme: labReadme({ profile: "cpu" }) });
+    const trainer = fakeTrainer({ optima: { MATRIX_LR: 0.04 } }).train;
     const first = recordingAgent();
-    const a = await runLoopIn(ws, { ...base, org, tag: "a", resume: false, experiments: 2, agentOverride: first.agent });
+    const a = await runLoopIn(ws, { ...base, org, tag: "a", resume: false, experiments: 2, agentOverride: first.agent }, trainer);
     expect(first.shown.every((m) => m !== undefined && m.entries.length === 0)).toBe(true);
 
     // What `nightshift verify` would conclude of run a's keep: reruns refuted it.
@@ -253,7 +255,7 @@ describe("the loop", () => {
 
     const second = recordingAgent();
     const events: LoopEvent[] = [];
-    const b = await runLoopIn(ws, { ...base, org, tag: "b", resume: false, experiments: 2, agentOverride: second.agent, onEvent: (e) => events.push(e) });
+    const b = await runLoopIn(ws, { ...base, org, tag: "b", resume: false, experiments: 2, agentOverride: second.agent, onEvent: (e) => events.push(e) }, trainer);
     expect(second.shown.length).toBeGreaterThan(0);
     for (const memory of second.shown)
       expect(memory?.entries).toEqual([
@@ -269,7 +271,7 @@ describe("the loop", () => {
     store.recordVerification({ experimentId: kept.id, parentCommit: kept.parentCommit, commit: kept.commit!, verdict: "real", seeds: 6, meanGain: 0.02, reason: "real" });
     store.close();
     const third = recordingAgent();
-    await runLoopIn(ws, { ...base, org, tag: "b", resume: true, experiments: 1, agentOverride: third.agent });
+    await runLoopIn(ws, { ...base, org, tag: "b", resume: true, experiments: 1, agentOverride: third.agent }, trainer);
     expect(third.shown.length).toBeGreaterThan(0);
     expect(third.shown.every((m) => JSON.stringify(m) === JSON.stringify(second.shown[0]))).toBe(true);
   }, 120_000);

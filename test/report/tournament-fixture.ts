@@ -1,21 +1,19 @@
 /**
- * A real tournament for the report tests: two small orgs (one program.md carries a hostile
- * `<script>` line, as agent-written text might), two nights of 1 s trainings on the small
- * recipe lab over a tiny dataset (two nights: a child is bred after night 1 only when another
- * night follows), run through the real CLI — then a second, empty tournament
- * (started, no night finished) added through the store API. Test support only.
+ * A tournament for the report tests: two small orgs (one program.md carries a hostile
+ * `<script>` line, as agent-written text might), two nights (a child is bred after night 1 only
+ * when another night follows), driven in process with the fake trainer (val_bpb a bowl around
+ * tuned learning rates, the lab detuned, so there is a real gain to verify) — then a second,
+ * empty tournament (started, no night finished) added through the store API. Test support only.
  */
-import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { openStore } from "../../src/store/index.ts";
-import { initSmallLab } from "../support/small-lab.ts";
-import { writeTinyDataset } from "../support/tiny-dataset.ts";
+import { Lab, labReadme } from "../../src/lab/index.ts";
+import { DEFAULT_META, driveTournament, loadPopulation, startTournament } from "../../src/tournament/index.ts";
+import { openWorkspace } from "../../src/workspace/workspace.ts";
+import { FAKE_TRAIN_TS, fakeTrainer } from "../support/fake-trainer.ts";
 import { TEST_ORGS } from "../tournament/orgs.ts";
 
 export const HOSTILE_PROGRAM_LINE = "<script>window.__pwned = 5</script> and <b>bold</b> | pipes";
-const BIN = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
 
 function writeOrgs(dir: string): void {
   for (const name of ["lr", "wd"]) {
@@ -27,26 +25,36 @@ function writeOrgs(dir: string): void {
 
 /** Runs tournament `t1` (2 nights, 2 orgs) in `root`/ws and adds an empty tournament `empty`. */
 export async function buildTournamentWorkspace(root: string): Promise<string> {
-  const dataset = join(root, "data");
-  const ws = join(root, "ws");
+  const dir = join(root, "ws");
   const orgs = join(root, "orgs");
-  writeTinyDataset(dataset, { docs: { val: 100, test: 200 } });
-  await initSmallLab(ws, { detuned: true });
+  const detuned = FAKE_TRAIN_TS.replace("MATRIX_LR = 0.04;", "MATRIX_LR = 0.0004;");
+  await Lab.init(join(dir, "lab"), { trainTs: detuned, readme: labReadme({ profile: "cpu" }) });
   writeOrgs(orgs);
-  const r = spawnSync(
-    process.execPath,
-    [BIN, "tournament", "start", "t1", "--nights", "2", "--experiments", "4", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", "--workspace", ws],
-    { encoding: "utf8", env: { ...process.env, NIGHTSHIFT_HOME: root }, timeout: 240_000 },
-  );
-  if (r.status !== 0) throw new Error(`the tournament failed (${r.status}): ${r.stderr}`);
-  const store = openStore(join(ws, "nightshift.db"));
+  const ws = await openWorkspace(dir, "cpu", { trainer: fakeTrainer({ noiseSd: 0.002, optima: { MATRIX_LR: 0.04 } }).train });
   try {
-    const t1 = store.getTournamentByName("t1")!;
-    const orgIds = store.listMembers(t1.id).slice(0, 2).map((m) => m.org.id);
-    const empty = store.createTournament({ name: "empty", nights: 2, baseCommit: t1.baseCommit, orgIds });
-    store.startNight(empty.id, 1);
+    const settings = {
+      profile: "cpu" as const,
+      timeBudget: 1,
+      datasetDir: join(root, "data"),
+      experimentsPerNight: 4,
+      allocation: "halving" as const,
+      seed: 42,
+      evolutionSeed: 42,
+      devices: "cpu",
+      verify: { maxSeeds: 4, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.01, confirmSeeds: 3 },
+      breed: 1,
+      retire: 1,
+      meta: { ...DEFAULT_META },
+      agent: { kind: "builtin" as const },
+      sandbox: "off" as const,
+    };
+    const t1 = await startTournament(ws, { name: "t1", nights: 2, population: loadPopulation(orgs), settings });
+    await driveTournament(ws, t1, { slots: [{ slot: 0, label: "cpu", env: {} }] });
+    const orgIds = ws.store.listMembers(t1.id).slice(0, 2).map((m) => m.org.id);
+    const empty = ws.store.createTournament({ name: "empty", nights: 2, baseCommit: t1.baseCommit, orgIds });
+    ws.store.startNight(empty.id, 1);
   } finally {
-    store.close();
+    ws.store.close();
   }
-  return ws;
+  return dir;
 }

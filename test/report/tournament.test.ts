@@ -1,6 +1,6 @@
 /**
- * Night and tournament reports of a real tournament: two orgs, two nights of real 1 s trainings
- * through the CLI (tournament-fixture.ts; two nights, so that a child is bred), then `nightshift report --night 1` and
+ * Night and tournament reports of a tournament: two orgs, two nights driven in process with the
+ * fake trainer (tournament-fixture.ts; two nights, so that a child is bred), then `nightshift report --night 1` and
  * `--tournament t1` in HTML and Markdown — every section present, the forest and allocation
  * charts drawn with marks, the lineage's child with its program.md diff, hostile program.md
  * text escaped — and in headless Chromium (skipped without one) the tournament page shows no

@@ -7,7 +7,9 @@
  *   export const VAL_BPB = 1.5;      the val_bpb it reports is the sum of every `export const
  *   export const LR_BPB = -0.1;      <NAME>_BPB = x;` line (none: options.baseline), plus seed
  *                                    noise N(0, noiseSd) drawn from (seed, file text), so that
- *                                    edits to different lines compose as a real recipe's would
+ *                                    edits to different lines compose as a real recipe's would;
+ *                                    plus, for each knob named in options.optima, a bowl
+ *                                    0.05·ln(value/optimum)² (the builtin agent's landscape)
  *   // fake: crash <message>         status "crash", the message as error and log tail
  *   // fake: invalid <message>       status "invalid" (the evaluator caught the model)
  *   // fake: timeout                 status "timeout"
@@ -30,7 +32,10 @@ import { seededRandom } from "./random.ts";
 export const FAKE_TRAIN_TS = `// A train.ts for the fake trainer (test/support/fake-trainer.ts): it reads the lines below.
 export const VAL_BPB = 1.5;
 export const MATRIX_LR = 0.04;
+export const UNEMBEDDING_LR = 0.004;
+export const WEIGHT_DECAY = 0.2;
 export const WARMDOWN_RATIO = 0.5;
+export const ADAM_BETAS = [0.8, 0.95];
 export default async function train(): Promise<never> {
   throw new Error("only the fake trainer reads this file");
 }
@@ -50,6 +55,8 @@ export interface FakeTrainerOptions {
   noiseSd?: number;
   /** Milliseconds each training takes unless its file says otherwise (default 0). */
   delayMs?: number;
+  /** Knobs (`export const NAME = <positive number>;`) whose distance from these values costs val_bpb. */
+  optima?: Record<string, number>;
 }
 
 export interface FakeTraining {
@@ -115,7 +122,11 @@ async function answer(trainTs: string, o: RunTrainOptions, options: FakeTrainerO
   if (directive(trainTs, "timeout") !== null) return { ...base, status: "timeout", error: "killed at the hard limit", logTail: "" };
 
   const terms = [...trainTs.matchAll(/^export const \w*BPB = ([0-9.eE+-]+);/gm)].map((m) => Number(m[1]));
-  const mean = terms.length > 0 ? terms.reduce((a, b) => a + b, 0) : (options.baseline ?? 1.5);
+  let mean = terms.length > 0 ? terms.reduce((a, b) => a + b, 0) : (options.baseline ?? 1.5);
+  for (const [knob, optimum] of Object.entries(options.optima ?? {})) {
+    const value = Number(new RegExp(`^export const ${knob} = ([0-9.eE+-]+);`, "m").exec(trainTs)?.[1]);
+    if (value > 0) mean += 0.05 * Math.log(value / optimum) ** 2;
+  }
   const valBpb = mean + (options.noiseSd ?? 0) * standardNormal(o.seed, trainTs);
   const summary: RunSummary = {
     val_bpb: valBpb,

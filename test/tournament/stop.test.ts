@@ -4,17 +4,18 @@
  * once an org's run is under way, `tournament stop` asks it to stop; the running CLI ends with
  * exit 0 and the tournament stopped (the night not finished, nothing in flight); `stop` again
  * is refused in one line; `resume` then finishes the night with every org's run doing exactly
- * its grants. A stop during verification leaves the night verifying, and resume finishes it.
+ * its grants. (A stop during verification, and resume after it, is the drivers' logic:
+ * test/tournament/drive.test.ts covers it on the fake trainer.)
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBranchName } from "../../src/lab/index.ts";
 import { openStore } from "../../src/store/index.ts";
-import { countedExperiments, nightTag, stopFile } from "../../src/tournament/index.ts";
+import { countedExperiments, nightTag } from "../../src/tournament/index.ts";
 import { processesUnder } from "../support/processes.ts";
 import { initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
@@ -123,30 +124,4 @@ describe("nightshift tournament stop / resume", () => {
     }
     expect(processesUnder(root)).toEqual([]);
   }, 180_000);
-
-  it("a stop during verification leaves the night verifying; resume re-verifies and finishes it", async () => {
-    const args = ["tournament", "start", "tv", "--nights", "1", "--experiments", "6", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", ...common];
-    const { output, done, waitFor } = startInBackground(args);
-    expect(await waitFor(/: verifying [0-9a-f]{7} with seed /, 120_000), `the night reached verification: ${output.stderr}`).toBe(true);
-    // What `tournament stop` writes (the test above runs the command), written at once: the
-    // command's own start-up takes longer than the few trainings a verification may have left.
-    writeFileSync(stopFile(ws, "tv"), "");
-    expect(await done, output.stderr).toBe(0);
-    started = undefined;
-    const out = JSON.parse(output.stdout);
-    expect(out.tournament.status).toBe("stopped");
-    expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["verifying"]);
-
-    const resume = cli("resume", "tv");
-    expect(resume.status, resume.stderr).toBe(0);
-    expect(JSON.parse(resume.stdout).tournament.status).toBe("finished");
-    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
-    try {
-      const night = store.listNights(store.getTournamentByName("tv")!.id)[0]!;
-      expect(night.status).toBe("finished");
-      expect(store.listNightResults(night.id)).toHaveLength(2);
-    } finally {
-      store.close();
-    }
-  }, 240_000);
 });

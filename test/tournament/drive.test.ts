@@ -1,0 +1,179 @@
+/**
+ * The outer loop's logic in process, through the real store and lab, with the fake trainer in
+ * place of real training (test/support/fake-trainer.ts): its val_bpb is a bowl around tuned
+ * learning rates plus seed noise, and the lab starts detuned, so the learning-rate org has a
+ * real gain to find. What the store must hold after two nights (allocations matching the runs,
+ * verdicts, night results, the champion chain, the bred child's lineage), and a stop during a
+ * night's runs and one during its verification, each finished exactly by driving again.
+ * The CLI end to end with real trainings is test/tournament/cli.test.ts.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Lab, labReadme } from "../../src/lab/index.ts";
+import type { Store, Tournament } from "../../src/store/index.ts";
+import {
+  DEFAULT_META,
+  type TournamentSettings,
+  countedExperiments,
+  driveTournament,
+  loadPopulation,
+  startTournament,
+  stopFile,
+} from "../../src/tournament/index.ts";
+import type { DeviceSlot } from "../../src/workspace/devices.ts";
+import { type Workspace, openWorkspace } from "../../src/workspace/workspace.ts";
+import { FAKE_TRAIN_TS, type FakeTrainer, fakeTrainer } from "../support/fake-trainer.ts";
+import { writeTestOrgs } from "./orgs.ts";
+
+const root = mkdtempSync(join(tmpdir(), "ns-tdrive-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const TUNED = { MATRIX_LR: 0.04, UNEMBEDDING_LR: 0.004 };
+const DETUNED_TRAIN_TS = FAKE_TRAIN_TS.replace("MATRIX_LR = 0.04;", "MATRIX_LR = 0.0004;").replace("UNEMBEDDING_LR = 0.004;", "UNEMBEDDING_LR = 0.00004;");
+const SLOTS: DeviceSlot[] = [{ slot: 0, label: "cpu", env: {} }];
+
+const settings = (over: Partial<TournamentSettings> = {}): TournamentSettings => ({
+  profile: "cpu",
+  timeBudget: 1,
+  datasetDir: join(root, "data"), // never read: the fake trainer trains nothing
+  experimentsPerNight: 10,
+  allocation: "halving",
+  seed: 42,
+  evolutionSeed: 42,
+  devices: "cpu",
+  verify: { maxSeeds: 6, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.01, confirmSeeds: 3 },
+  breed: 1,
+  retire: 1,
+  meta: { ...DEFAULT_META },
+  agent: { kind: "builtin" },
+  sandbox: "off",
+  ...over,
+});
+
+let n = 0;
+async function workspace(orgNames?: string[]): Promise<{ ws: Workspace; fake: FakeTrainer; orgs: string }> {
+  const dir = join(root, `ws${n++}`);
+  await Lab.init(join(dir, "lab"), { trainTs: DETUNED_TRAIN_TS, readme: labReadme({ profile: "cpu" }) });
+  const fake = fakeTrainer({ noiseSd: 0.002, optima: TUNED });
+  const ws = await openWorkspace(dir, "cpu", { trainer: fake.train });
+  return { ws, fake, orgs: writeTestOrgs(join(dir, "orgs"), orgNames) };
+}
+
+/** Every allocation done, and every org's run did exactly what its grants summed to. */
+function expectExactNight(store: Store, nightId: number): void {
+  const allocations = store.listAllocations(nightId);
+  expect(allocations.every((a) => a.status === "done" && a.runId !== null)).toBe(true);
+  const byOrg = new Map<number, { granted: number; runId: number }>();
+  for (const a of allocations) byOrg.set(a.orgId, { granted: (byOrg.get(a.orgId)?.granted ?? 0) + a.experiments, runId: a.runId! });
+  for (const { granted, runId } of byOrg.values()) {
+    const experiments = store.listExperiments(runId);
+    expect(countedExperiments(experiments)).toBe(granted);
+    expect(experiments.some((e) => e.status === "proposed" || e.status === "running")).toBe(false);
+  }
+}
+
+describe("a tournament driven in process (fake trainer)", () => {
+  it("runs 2 nights with 4 orgs and records allocations, verdicts, results, the champion chain and the lineage", async () => {
+    const { ws, fake, orgs } = await workspace();
+    try {
+      const t = await startTournament(ws, { name: "t1", nights: 2, population: loadPopulation(orgs), settings: settings() });
+      const end = await driveTournament(ws, t, { slots: SLOTS });
+      expect(end.status).toBe("finished");
+      const { store } = ws;
+      expect(store.checkIntegrity().ok).toBe(true);
+      const nights = store.listNights(t.id);
+      expect(nights.map((x) => x.status)).toEqual(["finished", "finished"]);
+      for (const night of nights) {
+        expectExactNight(store, night.id);
+        const results = store.listNightResults(night.id);
+        expect(results.map((x) => x.rank)).toEqual(results.map((_, i) => i + 1));
+        for (const x of results) if (x.verdict !== "real") expect(x.verifiedGain).toBe(0);
+      }
+      // The planted gain is found by the learning-rate org, verified real and crowned on night 1.
+      const night1 = store.listNightResults(nights[0]!.id);
+      const lr = night1.find((x) => store.getOrg(x.orgId).name === "lr")!;
+      expect(lr.verdict).toBe("real");
+      expect(lr.rank).toBe(1);
+      const chain = store.listChampions(t.id);
+      expect(chain[0]!.nightId).toBeNull();
+      expect(chain.length).toBeGreaterThanOrEqual(2);
+      expect(nights[1]!.baseCommit).toBe(chain.filter((c) => c.nightId === null || c.nightId === nights[0]!.id).at(-1)!.commit);
+      // Orgs whose knobs cannot reach the gain (weight decay, warmdown, betas: flat in the fake's
+      // landscape) are never credited with one: noise is not crowned.
+      for (const night of nights)
+        for (const x of store.listNightResults(night.id)) if (["wd", "warm", "betas"].includes(store.getOrg(x.orgId).name)) expect(x.verdict).not.toBe("real");
+      // Lineage: one child bred after night 1, one org retired, the population held at 4.
+      const members = store.listMembers(t.id);
+      const children = members.filter((m) => m.org.parentId !== null);
+      expect(children).toHaveLength(1);
+      expect(children[0]!).toMatchObject({ joinedNight: 2, org: { generation: 1 } });
+      expect(children[0]!.org.programMd).toMatch(/Tournament lineage:/);
+      expect(members.filter((m) => m.status === "retired")).toHaveLength(1);
+      expect(members.filter((m) => m.status === "active")).toHaveLength(4);
+      // Verification reruns trained other seeds than the runs' 42, confirmation seeds included.
+      const seeds = new Set(fake.trainings.map((x) => x.seed));
+      expect(seeds.has(42)).toBe(true);
+      expect([...seeds].some((s) => s >= 5000)).toBe(true);
+    } finally {
+      ws.store.close();
+    }
+  });
+
+  it("stops during a night's runs after the experiment in flight, and driving again finishes the night exactly", async () => {
+    const { ws, orgs } = await workspace(["lr", "wd"]);
+    try {
+      const t = await startTournament(ws, { name: "stop", nights: 1, population: loadPopulation(orgs), settings: settings({ experimentsPerNight: 8 }) });
+      let asked = false;
+      const log = (line: string) => {
+        // The second org's run: the first has finished its grant, this one is under way.
+        if (!asked && / wd runs \d+ experiments?/.test(line)) {
+          asked = true;
+          writeFileSync(stopFile(ws, t.name), "stop\n");
+        }
+      };
+      const stopped = await driveTournament(ws, t, { slots: SLOTS, log });
+      expect(asked).toBe(true);
+      expect(stopped.status).toBe("stopped");
+      const night = ws.store.listNights(t.id)[0]!;
+      expect(night.status).not.toBe("finished");
+      expect(ws.store.listAllocations(night.id).some((a) => a.status !== "done")).toBe(true);
+
+      const end = await driveTournament(ws, ws.store.getTournament(t.id), { slots: SLOTS });
+      expect(end.status).toBe("finished");
+      expectExactNight(ws.store, night.id);
+      expect(ws.store.checkIntegrity().ok).toBe(true);
+    } finally {
+      ws.store.close();
+    }
+  });
+
+  it("a stop during verification leaves the night verifying; driving again re-verifies and finishes it", async () => {
+    const { ws, orgs } = await workspace(["lr", "wd"]);
+    try {
+      const t: Tournament = await startTournament(ws, { name: "verify-stop", nights: 1, population: loadPopulation(orgs), settings: settings({ experimentsPerNight: 8 }) });
+      let asked = false;
+      const log = (line: string) => {
+        if (!asked && /verifying/.test(line)) {
+          asked = true;
+          writeFileSync(stopFile(ws, t.name), "stop\n");
+        }
+      };
+      const stopped = await driveTournament(ws, t, { slots: SLOTS, log });
+      expect(asked).toBe(true);
+      expect(stopped.status).toBe("stopped");
+      const night = ws.store.listNights(t.id)[0]!;
+      expect(night.status).toBe("verifying");
+      expect(ws.store.listNightResults(night.id)).toEqual([]);
+
+      const end = await driveTournament(ws, ws.store.getTournament(t.id), { slots: SLOTS });
+      expect(end.status).toBe("finished");
+      const results = ws.store.listNightResults(night.id);
+      expect(results).toHaveLength(2);
+      expect(results.find((x) => ws.store.getOrg(x.orgId).name === "lr")!.verdict).toBe("real");
+    } finally {
+      ws.store.close();
+    }
+  });
+});
