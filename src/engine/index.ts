@@ -3,8 +3,11 @@
  * device info and the CUDA devices. train.ts imports from here (as "nightshift/engine").
  */
 import { type MemoryStats, native } from "./native.ts";
+// Installs the ops as Tensor methods (x.add(y), x.linear(w), ...) before anything uses a Tensor.
+import "./tensor-methods.ts";
 
 export { Tensor, liveHandles, type DType, type Device, type DeviceSpec } from "./tensor.ts";
+export type { TensorMethods } from "./tensor-methods.ts";
 export * as cuda from "./cuda.ts";
 export { EngineError, type EngineErrorCode } from "./errors.ts";
 export * as ops from "./ops.ts";

@@ -6,7 +6,8 @@
 import { type DType, Tensor, native, wrapNative } from "./tensor.ts";
 import { assertFinite, assertInt, assertShape, assertTensor, checkOptions, invalid } from "./validate.ts";
 
-type Operand = Tensor | number;
+/** A tensor, or a number broadcast as a scalar. */
+export type Operand = Tensor | number;
 
 /** 2^-23, float32's machine epsilon (torch.finfo(torch.float32).eps). */
 const FLOAT32_EPSILON = 1.1920928955078125e-7;

@@ -112,7 +112,7 @@ function signatureAt(source: string, at: number, name: string): string {
   let ret = source.slice(close, restEnd < 0 ? source.length : restEnd);
   const arrow = ret.indexOf("=>");
   if (arrow >= 0) ret = ret.slice(0, arrow);
-  ret = ret.replace(/\{\s*$/, "").trim();
+  ret = ret.replace(/\{\s*$/, "").replace(/;\s*$/, "").trim();
   return oneLine(`${name}${generics}${params}${ret}`);
 }
 
@@ -172,6 +172,28 @@ function classMembers(className: string, block: string): ApiFunction[] {
     members.push({ name, signature, doc: docText(comment.trim()) });
   }
   return members;
+}
+
+/**
+ * Interfaces merged into an engine class from another module: `declare module "./tensor.ts" {
+ * interface Tensor extends TensorMethods {} }` adds TensorMethods' members (declared in that
+ * module) to class Tensor, as tensor-methods.ts does.
+ */
+function mergedInterfaces(className: string, sourceOf: (file: string) => string): { doc: string; members: ApiFunction[] }[] {
+  const engineDir = fileURLToPath(new URL("../engine/", import.meta.url));
+  const out: { doc: string; members: ApiFunction[] }[] = [];
+  const augmentation = new RegExp(String.raw`^declare module "\./[\w.-]+" \{[^}]*?\binterface ${className} extends ([\w, ]+)\{`, "m");
+  for (const file of readdirSync(engineDir).filter((f) => f.endsWith(".ts")).sort()) {
+    const source = sourceOf(file);
+    const m = augmentation.exec(source);
+    if (!m) continue;
+    const declared = parseDeclarations(source);
+    for (const base of m[1]!.split(",").map((b) => b.trim()).filter((b) => b !== "")) {
+      const d = declared.get(base);
+      if (d?.kind === "interface") out.push({ doc: d.doc, members: classMembers(className, d.block) });
+    }
+  }
+  return out;
 }
 
 /** JS parameter list of a runtime function, when no source declaration is found. */
@@ -244,7 +266,12 @@ export function engineApi(): EngineApi {
     const [original = name, file] = at ? at.split("@") : [name, undefined];
     const decl = parseDeclarations(file ? sourceOf(file) : indexSource).get(original);
     if (decl?.kind === "class") {
-      classes.push({ name, doc: decl.doc, members: classMembers(name, decl.block) });
+      const merged = mergedInterfaces(original, sourceOf);
+      classes.push({
+        name,
+        doc: [decl.doc, ...merged.map((m) => m.doc)].filter((d) => d !== "").join(" "),
+        members: [...classMembers(name, decl.block), ...merged.flatMap((m) => m.members)],
+      });
       continue;
     }
     const signature = decl && (decl.kind === "function" || decl.kind === "const")

@@ -71,6 +71,20 @@ describe("labReadme", () => {
     for (const f of [...api.ops, ...api.optim, ...api.top]) expect(f.signature).toMatch(new RegExp(`^${f.name}\\b`));
   });
 
+  it("lists the ops installed as Tensor methods under class Tensor", () => {
+    const tensorSection = readme.slice(readme.indexOf("### class Tensor"), readme.indexOf("\n### ", readme.indexOf("### class Tensor") + 1));
+    const listed = new Set([...tensorSection.matchAll(/^- `(\w+)\(/gm)].map((m) => m[1]!));
+    const { Tensor } = engine;
+    const installed = Object.getOwnPropertyNames(Tensor.prototype).filter((name) => {
+      const value: unknown = Object.getOwnPropertyDescriptor(Tensor.prototype, name)?.value;
+      return typeof value === "function" && Symbol.for("nightshift.tensorMethod") in value;
+    });
+    expect(installed.length).toBeGreaterThan(20);
+    for (const name of installed) expect(listed, name).toContain(name);
+    expect(tensorSection).toContain("- `linear(w: Tensor): Tensor` — this @ w^T");
+    expect(tensorSection).toContain("`x.add(y)` is `ops.add(x, y)`");
+  });
+
   it("quotes the harness contract and the profile constants", () => {
     for (const type of ["TrainContext", "TrainedModel", "BudgetClock", "BatchLoader", "TrainLogger", "StepReport", "RunSummary"])
       expect(readme).toMatch(new RegExp(`export interface ${type} \\{`));
