@@ -14,6 +14,7 @@ export * as ops from "./ops.ts";
 export * as optim from "./optim.ts";
 export { tensor, zeros, ones, full, zerosLike, arange } from "./creation.ts";
 export { Generator } from "./random.ts";
+export { ParamRegistry, type Init, type Param } from "./params.ts";
 export { scope, keep } from "./scope.ts";
 export { deviceInfo, type DeviceInfo } from "./device.ts";
 

@@ -71,7 +71,7 @@ describe("labReadme", () => {
     for (const f of [...api.ops, ...api.optim, ...api.top]) expect(f.signature).toMatch(new RegExp(`^${f.name}\\b`));
   });
 
-  it("lists the ops installed as Tensor methods under class Tensor", () => {
+  it("lists the ops installed as Tensor methods under class Tensor, and the parameter registry", () => {
     const tensorSection = readme.slice(readme.indexOf("### class Tensor"), readme.indexOf("\n### ", readme.indexOf("### class Tensor") + 1));
     const listed = new Set([...tensorSection.matchAll(/^- `(\w+)\(/gm)].map((m) => m[1]!));
     const { Tensor } = engine;
@@ -83,6 +83,9 @@ describe("labReadme", () => {
     for (const name of installed) expect(listed, name).toContain(name);
     expect(tensorSection).toContain("- `linear(w: Tensor): Tensor` — this @ w^T");
     expect(tensorSection).toContain("`x.add(y)` is `ops.add(x, y)`");
+    expect(readme).toContain("### class ParamRegistry");
+    expect(readme).toContain("- `add(name: string, shape: number[], init: Init, group: G): Tensor` — Declares a float32 parameter");
+    expect(readme).toMatch(/export type Init =\n {2}\| \{ normal: number, mean\?: number \}\n[^;]*\| \(\(param: Tensor, gen: Generator\) => void\);/);
   });
 
   it("quotes the harness contract and the profile constants", () => {
