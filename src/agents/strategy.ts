@@ -18,7 +18,10 @@ import { CodedError } from "../util/errors.ts";
 export type KnobKind = "log" | "linear" | "int" | "choice";
 
 export interface KnobSpec {
-  /** A top-level `export const NAME = ...;` of train.ts, or `NAME[i]` for an element of an array constant. */
+  /**
+   * A top-level `export const NAME = ...;` of train.ts, `NAME[i]` for an element of an array
+   * constant, or `NAME.key` for one value of an object constant (`DEPTH.cpu`).
+   */
   name: string;
   /** log: searched on a log scale (min > 0); linear: uniformly; int: integers; choice: one of `choices`. */
   kind: KnobKind;
@@ -77,7 +80,7 @@ const STRATEGY_KEYS = [
 const KNOB_KEYS = ["name", "kind", "min", "max", "choices"] as const;
 const KNOB_KINDS: readonly KnobKind[] = ["log", "linear", "int", "choice"];
 const OPTIMIZERS: readonly OptimizerName[] = ["cma-es", "random"];
-const KNOB_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*(\[\d+\])?$/;
+const KNOB_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*(\[\d+\]|\.[A-Za-z_$][A-Za-z0-9_$]*)?$/;
 
 /** The strategy of a program.md, or null when it has no `nightshift-strategy` block. */
 export function parseStrategy(programMd: string): Strategy | null {
@@ -344,7 +347,7 @@ function validateKnob(node: JsonNode): KnobSpec {
     throw new StrategyError(
       "STRATEGY_INVALID",
       nameNode.line,
-      `knob 'name' must be a constant's name such as "MATRIX_LR" or "ADAM_BETAS[0]", got ${show(nameNode)}`,
+      `knob 'name' must be a constant's name such as "MATRIX_LR", "ADAM_BETAS[0]" or "DEPTH.cpu", got ${show(nameNode)}`,
     );
   const name = nameNode.value;
   const kindNode = fields.get("kind");

@@ -142,6 +142,8 @@ describe("parseStrategy", () => {
     ["mixed choices", '{ "name": "WINDOW_PATTERN", "kind": "choice", "choices": ["L", 2] }', "STRATEGY_INVALID", /all numbers or all strings/],
     ["a choice knob with bounds", '{ "name": "WINDOW_PATTERN", "kind": "choice", "min": 0, "choices": ["L", "S"] }', "STRATEGY_INVALID", /takes 'choices', not 'min'/],
     ["a name that is not a constant", '{ "name": "matrix lr", "kind": "linear", "min": 0, "max": 1 }', "STRATEGY_INVALID", /constant's name/],
+    ["two element suffixes", '{ "name": "DEPTH.cpu.x", "kind": "int", "min": 1, "max": 9 }', "STRATEGY_INVALID", /"DEPTH.cpu"/],
+    ["an empty key", '{ "name": "DEPTH.", "kind": "int", "min": 1, "max": 9 }', "STRATEGY_INVALID", /constant's name/],
   ])("rejects a knob with %s, on its line", (_name, knob, code, message) => {
     const err = strategyError(programWith(`{\n  "knobs": [\n    ${knob}\n  ]\n}`));
     expect(err.code).toBe(code);
@@ -234,9 +236,23 @@ describe("the recipe's knobs", () => {
       "export const E = 2 ** 19;",
       "  export const F = 1; // not top level",
       "const G = 1; // not exported",
+      "export const H = { cpu: 4, gpu: 8 }; // per profile",
+      "export const I: Record<Profile, number> = { cpu: 1_024, gpu: -2.5e-3, };",
+      "export const J = { cpu: { depth: 4 } };",
+      "export const K = { 'cpu': 4 };",
+      "export const L = { cpu: 4, cpu: 5 };",
+      "export const M = { cpu: DEPTH };",
+      "export const N = {};",
     ].join("\n");
     const values = Object.fromEntries([...readRecipeConstants(src)].map(([n, c]) => [n, c.value]));
-    expect(values).toEqual({ A: 1000, B: -0.0025, C: "single", D: [1, 2, 3] });
+    expect(values).toEqual({
+      A: 1000,
+      B: -0.0025,
+      C: "single",
+      D: [1, 2, 3],
+      H: { cpu: 4, gpu: 8 },
+      I: { cpu: 1024, gpu: -0.0025 },
+    });
   });
 
   it("names a knob of the strategy that train.ts lacks", async () => {
@@ -280,11 +296,12 @@ describe("proposals", () => {
     { name: "WINDOW_PATTERN", kind: "choice", choices: ["SSSL", "SL", "L"] },
   ];
 
-  /** The recipe's values, with list elements as their own entries (ADAM_BETAS[0]). */
+  /** The recipe's values, with list and object elements as their own entries (ADAM_BETAS[0], DEPTH.cpu). */
   function flatValues(trainTs: string): Map<string, number | string> {
     const out = new Map<string, number | string>();
     for (const [name, c] of readRecipeConstants(trainTs)) {
       if (Array.isArray(c.value)) c.value.forEach((v, i) => out.set(`${name}[${i}]`, v));
+      else if (typeof c.value === "object") for (const [key, v] of Object.entries(c.value)) out.set(`${name}.${key}`, v);
       else out.set(name, c.value);
     }
     return out;
@@ -370,10 +387,11 @@ describe("proposals", () => {
     const changes = parseChanges(p.description)!;
     expect(formatChanges(changes)).toBe(p.description);
     expect(p.description).toMatch(/^[A-Z_]+(\[\d\])? \S+ -> \S+(; [A-Z_]+(\[\d\])? \S+ -> \S+)*$/);
-    expect(parseChanges('MATRIX_LR 0.04 -> 0.05; WINDOW_PATTERN "SSSL" -> "S;L"; ADAM_BETAS[1] 0.95 -> 0.9')).toEqual([
+    expect(parseChanges('MATRIX_LR 0.04 -> 0.05; WINDOW_PATTERN "SSSL" -> "S;L"; ADAM_BETAS[1] 0.95 -> 0.9; DEPTH.cpu 4 -> 6')).toEqual([
       { name: "MATRIX_LR", from: 0.04, to: 0.05 },
       { name: "WINDOW_PATTERN", from: "SSSL", to: "S;L" },
       { name: "ADAM_BETAS[1]", from: 0.95, to: 0.9 },
+      { name: "DEPTH.cpu", from: 4, to: 6 },
     ]);
     for (const foreign of ["baseline", "increase LR to 0.04", "MATRIX_LR 0.04 -> fast", "MATRIX_LR 0.04 → 0.05", ""])
       expect(parseChanges(foreign), foreign).toBeNull();

@@ -200,7 +200,7 @@ describe("the seed population", () => {
         // A baseline value outside a range, or not among a choice knob's choices, would start the
         // search at an edge or in the middle instead of where the recipe is.
         expect(inRange(knobSpec(org.strategy, name), value), `${org.name}: ${name} = ${JSON.stringify(value)}`).toBe(true);
-        expect(constants.has(name.replace(/\[\d+\]$/, ""))).toBe(true);
+        expect(constants.has(name.replace(/(\[\d+\]|\.\w+)$/, ""))).toBe(true);
       }
     }
   });

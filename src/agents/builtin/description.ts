@@ -2,7 +2,7 @@
  * The builtin agent's one-line description, written so it can be read back: changes joined by
  * "; ", each `NAME old -> new`, numbers as JavaScript prints them, strings JSON-quoted:
  *
- *   MATRIX_LR 0.04 -> 0.0512; WARMDOWN_RATIO 0.5 -> 0.41; WINDOW_PATTERN "SSSL" -> "SL"
+ *   MATRIX_LR 0.04 -> 0.0512; WARMDOWN_RATIO 0.5 -> 0.41; WINDOW_PATTERN "SSSL" -> "SL"; DEPTH.cpu 4 -> 6
  *
  * The agent rebuilds what it tried from the run's history through parseChanges, so the format
  * is the agent's memory: change it only together with the parser.
@@ -10,7 +10,7 @@
 import type { KnobValue } from "./knobs.ts";
 
 export interface KnobChange {
-  /** The knob's name as the strategy writes it (`ADAM_BETAS[0]` for an element). */
+  /** The knob's name as the strategy writes it (`ADAM_BETAS[0]`, `DEPTH.cpu` for an element). */
   name: string;
   from: KnobValue;
   to: KnobValue;
@@ -22,7 +22,7 @@ export function formatChanges(changes: readonly KnobChange[]): string {
 
 const VALUE = String.raw`(?:"(?:[^"\\]|\\.)*"|[^\s";]+)`;
 /** One change and its separator; sticky, so the changes must follow each other exactly. */
-const CHANGE = new RegExp(String.raw`([A-Za-z_$][\w$]*(?:\[\d+\])?) (${VALUE}) -> (${VALUE})(?:; *|$)`, "y");
+const CHANGE = new RegExp(String.raw`([A-Za-z_$][\w$]*(?:\[\d+\]|\.[A-Za-z_$][\w$]*)?) (${VALUE}) -> (${VALUE})(?:; *|$)`, "y");
 
 /** The changes a description lists, or null when it is not in this format. */
 export function parseChanges(description: string): KnobChange[] | null {

@@ -29,7 +29,7 @@ import { cmaInit, cmaParameters, cmaSample, cmaUpdate, defaultPopulation, type C
 import { formatChanges, type KnobChange } from "./description.ts";
 import { BuiltinAgentError } from "./errors.ts";
 import { replayHistory, type Observation } from "./history.ts";
-import { fromUnit, knobValue, resolveKnobs, toUnit, type Knob, type KnobValue } from "./knobs.ts";
+import { fromUnit, knobValue, resolveKnobs, toUnit, withElement, type Knob, type KnobValue } from "./knobs.ts";
 import { readRecipeConstants, rewriteConstant, type RecipeConstant } from "./recipe.ts";
 import { SeededRandom } from "./random.ts";
 
@@ -157,18 +157,13 @@ function selectChanges(
   return kept.sort((a, b) => a.i - b.i).map(({ name, from, to }) => ({ name, from, to }));
 }
 
-/** One edit per changed constant line (two elements of one list share its line). */
+/** One edit per changed constant line (two elements of one list or object share its line). */
 function buildEdits(knobs: Knob[], constants: Map<string, RecipeConstant>, changes: KnobChange[]): SearchReplaceEdit[] {
   const updated = new Map<string, RecipeConstant["value"]>();
   for (const change of changes) {
     const knob = knobs.find((k) => k.spec.name === change.name)!;
     const constant = constants.get(knob.constant)!;
-    const value = updated.get(knob.constant) ?? constant.value;
-    if (Array.isArray(value)) {
-      const list = [...value];
-      list[knob.index!] = change.to as number;
-      updated.set(knob.constant, list);
-    } else updated.set(knob.constant, change.to);
+    updated.set(knob.constant, withElement(updated.get(knob.constant) ?? constant.value, knob.element, change.to));
   }
   return [...updated].map(([name, value]) => {
     const constant = constants.get(name)!;

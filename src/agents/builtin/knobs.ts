@@ -6,36 +6,36 @@
  */
 import type { KnobSpec, Strategy } from "../strategy.ts";
 import { BuiltinAgentError } from "./errors.ts";
-import type { ConstantValue, RecipeConstant } from "./recipe.ts";
+import { type ConstantValue, type RecipeConstant, isKeyed } from "./recipe.ts";
 
 export type KnobValue = number | string;
 
 export interface Knob {
   spec: KnobSpec;
-  /** The train.ts constant holding the knob (`ADAM_BETAS` for the knob `ADAM_BETAS[1]`). */
+  /** The train.ts constant holding the knob (`ADAM_BETAS` for `ADAM_BETAS[1]`, `DEPTH` for `DEPTH.cpu`). */
   constant: string;
-  /** The array element, for knobs named `NAME[i]`; null for a whole constant. */
-  index: number | null;
+  /** The element: an array index for knobs named `NAME[i]`, a key for `NAME.key`; null for a whole constant. */
+  element: number | string | null;
 }
 
-const ELEMENT = /^([A-Za-z_$][\w$]*)\[(\d+)\]$/;
+const ELEMENT = /^([A-Za-z_$][\w$]*)(?:\[(\d+)\]|\.([A-Za-z_$][\w$]*))$/;
 
 /** Binds every knob of the strategy to train.ts; a knob train.ts lacks is an error naming it. */
 export function resolveKnobs(strategy: Strategy, constants: ReadonlyMap<string, RecipeConstant>): Knob[] {
   return strategy.knobs.map((spec) => {
-    const element = ELEMENT.exec(spec.name);
-    const constantName = element ? element[1]! : spec.name;
-    const index = element ? Number(element[2]) : null;
+    const m = ELEMENT.exec(spec.name);
+    const constantName = m ? m[1]! : spec.name;
+    const element = !m ? null : m[2] !== undefined ? Number(m[2]) : m[3]!;
     const constant = constants.get(constantName);
     if (!constant) {
       const known = [...constants.keys()].join(", ");
       throw new BuiltinAgentError(
         "KNOB_NOT_FOUND",
         `the strategy's knob '${spec.name}' is not in train.ts: no top-level ` +
-          `\`export const ${constantName} = <number | string | [numbers]>;\` line (knobs there: ${known || "none"})`,
+          `\`export const ${constantName} = <number | string | [numbers] | { key: number }>;\` line (knobs there: ${known || "none"})`,
       );
     }
-    const knob: Knob = { spec, constant: constantName, index };
+    const knob: Knob = { spec, constant: constantName, element };
     checkKnobType(knob, constant.value);
     return knob;
   });
@@ -43,13 +43,28 @@ export function resolveKnobs(strategy: Strategy, constants: ReadonlyMap<string, 
 
 function checkKnobType(knob: Knob, value: ConstantValue): void {
   const { name, kind } = knob.spec;
-  if (Array.isArray(value) && knob.index === null)
-    throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${name} is a list; name one element, e.g. '${name}[0]'`);
-  if (!Array.isArray(value) && knob.index !== null)
-    throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${knob.constant} is not a list`);
-  if (Array.isArray(value) && knob.index! >= value.length)
-    throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${knob.constant} has only ${value.length} elements`);
-  const current = Array.isArray(value) ? value[knob.index!]! : value;
+  const { constant, element } = knob;
+  if (Array.isArray(value)) {
+    if (element === null)
+      throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${name} is a list; name one element, e.g. '${name}[0]'`);
+    if (typeof element === "string")
+      throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${constant} is a list; name an element by index, e.g. '${constant}[0]'`);
+    if (element >= value.length)
+      throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${constant} has only ${value.length} elements`);
+  } else if (isKeyed(value)) {
+    const keys = Object.keys(value);
+    if (typeof element !== "string")
+      throw new BuiltinAgentError(
+        "KNOB_TYPE",
+        `knob '${name}': train.ts's ${constant} has one value per key (${keys.join(", ")}); name one, e.g. '${constant}.${keys[0]}'`,
+      );
+    if (!Object.hasOwn(value, element))
+      throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${constant} has no key '${element}' (keys: ${keys.join(", ")})`);
+  } else if (element !== null) {
+    const what = typeof element === "number" ? "a list" : "an object of values like { cpu: 4, gpu: 8 }";
+    throw new BuiltinAgentError("KNOB_TYPE", `knob '${name}': train.ts's ${constant} is not ${what}`);
+  }
+  const current = elementValue(value, element);
   if (kind !== "choice" && typeof current !== "number")
     throw new BuiltinAgentError(
       "KNOB_TYPE",
@@ -70,8 +85,20 @@ function checkKnobType(knob: Knob, value: ConstantValue): void {
 
 /** The knob's value in a set of constants (train.ts's current ones, or a past state). */
 export function knobValue(knob: Knob, constants: ReadonlyMap<string, RecipeConstant>): KnobValue {
-  const value = constants.get(knob.constant)!.value;
-  return Array.isArray(value) ? value[knob.index!]! : value;
+  return elementValue(constants.get(knob.constant)!.value, knob.element);
+}
+
+function elementValue(value: ConstantValue, element: Knob["element"]): KnobValue {
+  if (Array.isArray(value)) return value[element as number]!;
+  if (isKeyed(value)) return value[element as string]!;
+  return value;
+}
+
+/** `value` with the knob's element set to `to` (a copy; the whole value for a whole-constant knob). */
+export function withElement(value: ConstantValue, element: Knob["element"], to: KnobValue): ConstantValue {
+  if (Array.isArray(value)) return value.map((v, i) => (i === element ? (to as number) : v));
+  if (isKeyed(value)) return { ...value, [element as string]: to as number };
+  return to;
 }
 
 /**

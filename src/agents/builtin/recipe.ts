@@ -1,11 +1,20 @@
 /**
  * The recipe's constants as the builtin agent sees them: every top-level line of train.ts of
- * the form `export const NAME[: type] = <number | "string" | [numbers]>; // comment`, with its
- * exact text so an edit can replace that one line and nothing else. Constants built from
- * expressions (`2 ** 19`, objects, calls) are not knobs and are skipped. Reads text only.
+ * the form `export const NAME[: type] = <number | "string" | [numbers] | { key: number, ... }>;
+ * // comment`, with its exact text so an edit can replace that one line and nothing else. An
+ * object of numbers holds one value per key (the recipe's per-profile knobs, `{ cpu: 4, gpu: 8 }`).
+ * Constants built from expressions (`2 ** 19`, calls, nested objects) are not knobs and are
+ * skipped. Reads text only.
  */
 
-export type ConstantValue = number | string | number[];
+/** A constant with one number per key, e.g. `{ cpu: 4, gpu: 8 }`, keys in file order. */
+export type KeyedNumbers = Readonly<Record<string, number>>;
+
+export type ConstantValue = number | string | number[] | KeyedNumbers;
+
+export function isKeyed(value: ConstantValue): value is KeyedNumbers {
+  return typeof value === "object" && !Array.isArray(value);
+}
 
 export interface RecipeConstant {
   name: string;
@@ -49,6 +58,18 @@ function parseLiteral(literal: string): { value: ConstantValue; quote?: '"' | "'
     if (items.length === 0 || !items.every((s) => NUMBER.test(s))) return null;
     return { value: items.map((s) => Number(s.replace(/_/g, ""))) };
   }
+  const obj = /^\{(.*)\}$/.exec(literal);
+  if (obj) {
+    const entries = obj[1]!.split(",").map((s) => s.trim());
+    if (entries.length > 0 && entries[entries.length - 1] === "") entries.pop(); // a trailing comma
+    const value: Record<string, number> = {};
+    for (const entry of entries) {
+      const m = /^([A-Za-z_$][\w$]*)\s*:\s*(.+)$/.exec(entry);
+      if (!m || m[1] === "__proto__" || !NUMBER.test(m[2]!) || Object.hasOwn(value, m[1]!)) return null;
+      value[m[1]!] = Number(m[2]!.replace(/_/g, ""));
+    }
+    return entries.length > 0 ? { value } : null;
+  }
   return null;
 }
 
@@ -59,6 +80,7 @@ export function rewriteConstant(constant: RecipeConstant, value: ConstantValue):
 
 export function formatLiteral(value: ConstantValue, quote: '"' | "'" = '"'): string {
   if (Array.isArray(value)) return `[${value.map(String).join(", ")}]`;
+  if (isKeyed(value)) return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${v}`).join(", ")} }`;
   if (typeof value === "number") return String(value);
   return quote === "'" ? `'${value}'` : JSON.stringify(value);
 }
