@@ -21,7 +21,7 @@
  * tokens/s = 2^19 / full step and MFU = flopsPerToken * tokens/s / deviceInfo().peakFlops
  * (989.5 TFLOP/s on an H100, autoresearch's figure; PyTorch is handed the same peak).
  *
- * Why the default batch is 32 (the recipe's SIZES.gpu.deviceBatchSize), not autoresearch's 128:
+ * Why the default batch is 32 (the recipe's DEVICE_BATCH_SIZE.gpu), not autoresearch's 128:
  * the engine's activations are float32, and B=128 x 2048 of them would need well over the 80 GB
  * of an H100 (the logits alone are 8.6 GB, their gradient as much again); B=32 fits. PyTorch
  * runs at the same B. peak_vram_mb is the
@@ -37,13 +37,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Generator, type Tensor, cuda, deviceInfo, emptyCache, ops, scope } from "../src/engine/index.ts";
 import { PROFILES } from "../src/harness/constants.ts";
-import { GPT, SIZES, buildModelConfig, buildOptimizer, muonMomentum } from "../src/recipe/train.ts";
+import { DEPTH, DEVICE_BATCH_SIZE, GPT, HEAD_DIM, TOTAL_BATCH_SIZE, buildModelConfig, buildOptimizer, muonMomentum } from "../src/recipe/train.ts";
 
 const { values: args } = parseArgs({
   options: {
     steps: { type: "string", default: "20" },
     warmup: { type: "string", default: "5" },
-    batch: { type: "string" }, // default: the recipe's micro-batch, SIZES.gpu.deviceBatchSize
+    batch: { type: "string" }, // default: the recipe's micro-batch, DEVICE_BATCH_SIZE.gpu
     "no-torch": { type: "boolean", default: false },
     "torch-only": { type: "boolean", default: false },
   },
@@ -54,7 +54,7 @@ if (args["no-torch"] && args["torch-only"]) fail("--no-torch and --torch-only ex
 
 const profile = "gpu" as const;
 const { maxSeqLen: T, vocabSize: V } = PROFILES[profile];
-const { depth, headDim, deviceBatchSize, totalBatchSize } = SIZES[profile];
+const [depth, headDim, deviceBatchSize, totalBatchSize] = [DEPTH[profile], HEAD_DIM[profile], DEVICE_BATCH_SIZE[profile], TOTAL_BATCH_SIZE[profile]];
 const B = args.batch === undefined ? deviceBatchSize : positiveInt("--batch", args.batch, 1);
 const accum = totalBatchSize / (B * T); // micro-batches per optimizer step (fractional if B does not divide)
 const accumText = Number.isInteger(accum) ? `${accum}` : accum.toFixed(2);

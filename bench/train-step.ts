@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Generator, deviceInfo, memoryStats, numThreads, ops, scope, setNumThreads } from "../src/engine/index.ts";
 import { PROFILES } from "../src/harness/constants.ts";
-import { GPT, SIZES, buildModelConfig, buildOptimizer, muonMomentum } from "../src/recipe/train.ts";
+import { DEPTH, DEVICE_BATCH_SIZE, GPT, HEAD_DIM, buildModelConfig, buildOptimizer, muonMomentum } from "../src/recipe/train.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -30,7 +30,7 @@ const threads = numThreads();
 
 const profile = "cpu" as const;
 const { maxSeqLen: T, vocabSize: V } = PROFILES[profile];
-const { depth, headDim, deviceBatchSize: B } = SIZES[profile];
+const [depth, headDim, B] = [DEPTH[profile], HEAD_DIM[profile], DEVICE_BATCH_SIZE[profile]];
 
 const model = new GPT(buildModelConfig(profile));
 model.initWeights(new Generator(42));

@@ -49,7 +49,8 @@ export class Tensor {
 
   /** @internal The native handle; throws DISPOSED after dispose(). */
   get native(): TensorHandle {
-    if (this.#handle === null) throw new EngineError("DISPOSED", "tensor was disposed (or its scope ended)");
+    if (this.#handle === null)
+      throw new EngineError("DISPOSED", "tensor was disposed (or its scope ended: keep(t) makes a tensor outlive the scope it is made in)");
     return this.#handle;
   }
 

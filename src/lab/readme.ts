@@ -84,8 +84,10 @@ export function labReadme(options: LabReadmeOptions = {}): string {
   line("6. **The seed:** derive every random choice from `ctx.seed` (e.g. `new Generator(ctx.seed)`); the");
   line("   data loader is already seeded. The same seed must give the same run: claimed improvements are");
   line("   rerun with fresh seeds, and a gain inside the noise does not survive.");
-  line("7. **Memory:** tensors are freed deterministically, not by the garbage collector. Run each step");
-  line("   inside `scope(() => ...)`, `dispose()` what you hold outside one, and return only the model.");
+  line("7. **Memory:** tensors are freed deterministically, not by the garbage collector. The baseline runs");
+  line("   each training step inside `scope(() => ...)`, which frees every tensor made in it when it returns.");
+  line("   Make the weights and the optimizer state before the loop; `keep(t)` a tensor made in a step that a");
+  line("   later step needs (and `dispose()` the one it replaces); return numbers from a step, not tensors.");
   line("8. **Progress:** call `ctx.logger.step({ step, loss, tokens, ... })` once per optimizer step.");
   line("9. **Outcomes:** a crash, a non-finite `val_bpb` or a run over budget is discarded (a crash may get");
   line("   a few fix attempts with its log tail). An experiment is **kept** only when its `val_bpb` is lower");

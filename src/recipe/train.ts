@@ -3,12 +3,26 @@
  * engine, and the training loop the harness runs. This is the file agents edit (copied into
  * each lab as train.ts); it imports only the engine and the harness contracts, and reads top to
  * bottom: model, optimizer, hyperparameters, training loop. The harness fixes the data, the
- * seed, the time budget and the metric; this file decides everything else.
+ * seed, the time budget and the metric; this file decides everything else. A new weight is one
+ * line in declareWeights (shape, init, optimizer group); a training step runs in a scope that
+ * frees its tensors; every knob is an `export const` under Hyperparameters.
  *
  *   npx nightshift train                 # train this recipe for the profile's budget
  *   npm run bench                        # one training step of this model: tokens/s vs PyTorch
  */
-import { type Device, Generator, Tensor, noGrad, ops, optim, scope, tensor, zeros } from "../engine/index.ts";
+import {
+  type Device,
+  Generator,
+  type Init,
+  ParamRegistry,
+  Tensor,
+  noGrad,
+  ops,
+  optim,
+  scope,
+  tensor,
+  zeros,
+} from "../engine/index.ts";
 import { PROFILES, type Profile } from "../harness/constants.ts";
 import type { BudgetClock, TrainContext, TrainedModel } from "../harness/types.ts";
 
@@ -30,105 +44,96 @@ export interface GPTConfig {
 const VE_GATE_CHANNELS = 32;
 const SOFTCAP = 15;
 
-const norm = (x: Tensor): Tensor => ops.rmsNorm(x); // eps: float32's epsilon, as F.rms_norm
-
 /** Value embeddings on alternating layers, the last always included. */
 const hasValueEmbedding = (layer: number, nLayer: number): boolean => layer % 2 === (nLayer - 1) % 2;
 
-interface BlockParams {
-  cQ: Tensor; // (H*D, C)
-  cK: Tensor; // (Hkv*D, C)
-  cV: Tensor; // (Hkv*D, C)
-  cProj: Tensor; // (C, C)
-  veGate: Tensor | null; // (Hkv, 32)
-  cFc: Tensor; // (4C, C)
-  mlpProj: Tensor; // (C, 4C)
+/**
+ * Which optimizer updates a weight: Muon (the matrices; one group per shape), or AdamW at one
+ * of the learning-rate knobs, times `lrScale`, with its own `betas` when given (else ADAM_BETAS).
+ */
+export type OptimGroup = "muon" | { adamw: "embedding" | "unembedding" | "scalar"; lrScale?: number; betas?: [number, number] };
+
+/**
+ * The weights, each declared once: name, shape, init and optimizer group. The parameter list,
+ * initWeights and the optimizer's groups all follow from these lines. Init draws from the seed
+ * in declaration order, so moving a declaration changes the initial weights.
+ */
+function declareWeights(p: ParamRegistry<OptimGroup>, config: GPTConfig) {
+  const { nEmbd: C, nHead: H, nKvHead: Hkv, vocabSize: V, nLayer: L } = config;
+  const D = C / H;
+  const s = Math.sqrt(3) * C ** -0.5; // uniform bound: std C^-0.5, as autoresearch's init_weights
+  const matrix = (name: string, shape: number[], init: Init = { uniform: s }) => p.add(name, shape, init, "muon");
+  const layers = Array.from({ length: L }, (_, i) => i);
+  return {
+    wte: p.add("wte", [V, C], { normal: 1 }, { adamw: "embedding" }), // (V, C)
+    lmHead: p.add("lm_head", [V, C], { normal: 0.001 }, { adamw: "unembedding" }), // (V, C)
+    blocks: layers.map((i) => ({
+      cQ: matrix(`h.${i}.c_q`, [H * D, C]), // (H*D, C)
+      cK: matrix(`h.${i}.c_k`, [Hkv * D, C]), // (Hkv*D, C)
+      cV: matrix(`h.${i}.c_v`, [Hkv * D, C]), // (Hkv*D, C)
+      cProj: matrix(`h.${i}.c_proj`, [C, C], { fill: 0 }), // (C, C)
+      // sigmoid(0)·2 = 1: a neutral gate at init.
+      veGate: hasValueEmbedding(i, L) ? matrix(`h.${i}.ve_gate`, [Hkv, VE_GATE_CHANNELS], { fill: 0 }) : null, // (Hkv, 32)
+      cFc: matrix(`h.${i}.c_fc`, [4 * C, C]), // (4C, C)
+      mlpProj: matrix(`h.${i}.mlp_proj`, [C, 4 * C], { fill: 0 }), // (C, 4C)
+    })),
+    residLambdas: p.add("resid_lambdas", [L], { fill: 1 }, { adamw: "scalar", lrScale: 0.01 }), // (L)
+    x0Lambdas: p.add("x0_lambdas", [L], { fill: 0.1 }, { adamw: "scalar", betas: [0.96, 0.95] }), // (L)
+    // layer -> (V, Hkv*D), on the layers hasValueEmbedding picks
+    valueEmbeds: new Map(
+      layers.filter((i) => hasValueEmbedding(i, L)).map((i) => [i, p.add(`ve.${i}`, [V, Hkv * D], { uniform: s }, { adamw: "embedding" })] as const),
+    ),
+  };
 }
+
+type Weights = ReturnType<typeof declareWeights>;
+type Block = Weights["blocks"][number];
 
 export class GPT {
   readonly config: GPTConfig;
   readonly headDim: number;
   readonly windows: number[];
-  readonly wte: Tensor; // (V, C)
-  readonly lmHead: Tensor; // (V, C)
-  readonly residLambdas: Tensor; // (L)
-  readonly x0Lambdas: Tensor; // (L)
-  readonly valueEmbeds: Map<number, Tensor>; // layer -> (V, Hkv*D)
-  readonly blocks: BlockParams[];
+  /** Every weight with its init and optimizer group (see declareWeights). */
+  readonly params: ParamRegistry<OptimGroup>;
+  readonly weights: Weights;
   readonly cos: Tensor; // (10 * T, D/2)
   readonly sin: Tensor; // (10 * T, D/2)
   /** Where the parameters live; ids given on another device are moved here. */
   readonly device: Device;
 
   constructor(config: GPTConfig, device: Device = "cpu") {
-    const { nEmbd: C, nHead: H, nKvHead: Hkv, vocabSize: V, nLayer: L } = config;
+    const { nEmbd: C, nHead: H, nKvHead: Hkv } = config;
     if (C % H !== 0) throw new Error(`GPT: n_embd ${C} is not a multiple of n_head ${H}`);
     if (H % Hkv !== 0) throw new Error(`GPT: n_head ${H} is not a multiple of n_kv_head ${Hkv}`);
     if (C < VE_GATE_CHANNELS) throw new Error(`GPT: n_embd ${C} is below the ${VE_GATE_CHANNELS} value-gate channels`);
     this.config = config;
     this.device = device;
     this.headDim = C / H;
-    const D = this.headDim;
     this.windows = computeWindows(config);
-    const p = (shape: number[]): Tensor => zeros(shape, "float32", device).requireGrad();
-    this.wte = p([V, C]);
-    this.lmHead = p([V, C]);
-    this.residLambdas = p([L]);
-    this.x0Lambdas = p([L]);
-    this.valueEmbeds = new Map();
-    for (let i = 0; i < L; i++) if (hasValueEmbedding(i, L)) this.valueEmbeds.set(i, p([V, Hkv * D]));
-    this.blocks = Array.from({ length: L }, (_, i) => ({
-      cQ: p([H * D, C]),
-      cK: p([Hkv * D, C]),
-      cV: p([Hkv * D, C]),
-      cProj: p([C, C]),
-      veGate: hasValueEmbedding(i, L) ? p([Hkv, VE_GATE_CHANNELS]) : null,
-      cFc: p([4 * C, C]),
-      mlpProj: p([C, 4 * C]),
-    }));
-    [this.cos, this.sin] = rotaryTables(config.sequenceLen * 10, D, device);
+    this.params = new ParamRegistry<OptimGroup>(device);
+    this.weights = declareWeights(this.params, config);
+    [this.cos, this.sin] = rotaryTables(config.sequenceLen * 10, this.headDim, device);
   }
 
-  /** autoresearch's init_weights, drawn from `gen`. */
+  /** autoresearch's init_weights, drawn from `gen`: each weight's declared init, in order. */
   initWeights(gen: Generator): void {
-    const C = this.config.nEmbd;
-    const s = Math.sqrt(3) * C ** -0.5;
-    gen.normal_(this.wte, 0, 1);
-    gen.normal_(this.lmHead, 0, 0.001);
-    for (const b of this.blocks) {
-      gen.uniform_(b.cQ, -s, s);
-      gen.uniform_(b.cK, -s, s);
-      gen.uniform_(b.cV, -s, s);
-      b.cProj.fill_(0);
-      gen.uniform_(b.cFc, -s, s);
-      b.mlpProj.fill_(0);
-    }
-    this.residLambdas.fill_(1);
-    this.x0Lambdas.fill_(0.1);
-    for (const ve of this.valueEmbeds.values()) gen.uniform_(ve, -s, s);
-    for (const b of this.blocks) b.veGate?.fill_(0); // sigmoid(0)·2 = 1: a neutral gate
+    this.params.init(gen);
   }
 
   parameters(): Tensor[] {
-    const out = [this.wte, this.lmHead, this.residLambdas, this.x0Lambdas, ...this.valueEmbeds.values()];
-    for (const b of this.blocks) out.push(...this.blockMatrices(b));
-    return out;
-  }
-
-  /** The transformer's matrices (Muon's parameters), in a fixed order. */
-  blockMatrices(b: BlockParams): Tensor[] {
-    return [b.cQ, b.cK, b.cV, b.cProj, ...(b.veGate ? [b.veGate] : []), b.cFc, b.mlpProj];
+    return this.params.tensors();
   }
 
   numParams(): number {
-    return this.parameters().reduce((n, t) => n + t.numel, 0);
+    return this.params.numel();
   }
 
   /** FLOPs per token, forward + backward, as autoresearch's estimate_flops. */
   flopsPerToken(): number {
     const { nHead: H, sequenceLen: T } = this.config;
-    let excluded = this.wte.numel + this.residLambdas.numel + this.x0Lambdas.numel;
-    for (const ve of this.valueEmbeds.values()) excluded += ve.numel;
+    // Embedding lookups and per-layer scalars do no matmul work: every other weight counts.
+    let excluded = 0;
+    for (const { tensor, group } of this.params.all) if (group !== "muon" && group.adamw !== "unembedding") excluded += tensor.numel;
     let attn = 0;
     for (const w of this.windows) attn += 12 * H * this.headDim * Math.min(w, T);
     return 6 * (this.numParams() - excluded) + attn;
@@ -137,59 +142,55 @@ export class GPT {
   /** Logits (B, T, V), softcapped, for evaluation. idx: (B, T) int32. */
   logits(idx: Tensor): Tensor {
     const z = this.trunk(idx.to(this.device));
-    return ops.mul(ops.tanh(ops.mul(z, 1 / SOFTCAP)), SOFTCAP);
+    return z.mul(1 / SOFTCAP).tanh().mul(SOFTCAP);
   }
 
   /** Mean cross-entropy of next-token targets (B, T) int32 (-1 = ignore). */
   loss(idx: Tensor, targets: Tensor): Tensor {
     const z = this.trunk(idx.to(this.device)); // (B, T, V)
     const V = this.config.vocabSize;
-    return ops.crossEntropy(ops.reshape(z, [-1, V]), ops.reshape(targets.to(this.device), [-1]), {
-      softcap: SOFTCAP,
-      ignoreIndex: -1,
-    });
+    return z.reshape([-1, V]).crossEntropy(targets.to(this.device).reshape([-1]), { softcap: SOFTCAP, ignoreIndex: -1 });
   }
 
   /** Everything up to the un-capped lm_head output (B, T, V). */
   private trunk(idx: Tensor): Tensor {
     const [B, T] = idx.shape as [number, number];
     if (T > this.config.sequenceLen * 10) throw new Error(`GPT: sequence of ${T} exceeds the rotary table`);
-    let x = norm(ops.embedding(this.wte, idx)); // (B, T, C)
+    const w = this.weights;
+    let x = ops.embedding(w.wte, idx).rmsNorm(); // (B, T, C); rmsNorm's eps is float32's, as F.rms_norm
     const x0 = x;
-    this.blocks.forEach((b, i) => {
-      const resid = ops.slice(this.residLambdas, 0, i, i + 1); // (1)
-      const x0l = ops.slice(this.x0Lambdas, 0, i, i + 1); // (1)
-      x = ops.add(ops.mul(x, resid), ops.mul(x0, x0l));
-      const veWeight = this.valueEmbeds.get(i);
+    w.blocks.forEach((b, i) => {
+      x = x.mul(w.residLambdas.slice(0, i, i + 1)).add(x0.mul(w.x0Lambdas.slice(0, i, i + 1))); // lambdas: (1)
+      const veWeight = w.valueEmbeds.get(i);
       const ve = veWeight ? ops.embedding(veWeight, idx) : null; // (B, T, Hkv*D)
-      x = ops.add(x, this.attention(b, norm(x), ve, B, T, this.windows[i]!));
-      x = ops.add(x, this.mlp(b, norm(x)));
+      x = x.add(this.attention(b, x.rmsNorm(), ve, B, T, this.windows[i]!));
+      x = x.add(this.mlp(b, x.rmsNorm()));
     });
-    return ops.linear(norm(x), this.lmHead);
+    return x.rmsNorm().linear(w.lmHead);
   }
 
-  private attention(b: BlockParams, x: Tensor, ve: Tensor | null, B: number, T: number, window: number): Tensor {
+  private attention(b: Block, x: Tensor, ve: Tensor | null, B: number, T: number, window: number): Tensor {
     const { nHead: H, nKvHead: Hkv, nEmbd: C } = this.config;
     const D = this.headDim;
-    let q = ops.reshape(ops.linear(x, b.cQ), [B, T, H, D]); // (B, T, C) -> (B, T, H, D)
-    let k = ops.reshape(ops.linear(x, b.cK), [B, T, Hkv, D]);
-    let v = ops.reshape(ops.linear(x, b.cV), [B, T, Hkv, D]);
+    let q = x.linear(b.cQ).reshape([B, T, H, D]); // (B, T, C) -> (B, T, H, D)
+    let k = x.linear(b.cK).reshape([B, T, Hkv, D]); // (B, T, C) -> (B, T, Hkv, D)
+    let v = x.linear(b.cV).reshape([B, T, Hkv, D]); // (B, T, C) -> (B, T, Hkv, D)
     if (ve && b.veGate) {
       // Value residual (ResFormer): mix in the value embedding with an input-dependent gate per head.
-      const veh = ops.reshape(ve, [B, T, Hkv, D]);
-      const gate = ops.mul(ops.sigmoid(ops.linear(ops.slice(x, -1, 0, VE_GATE_CHANNELS), b.veGate)), 2); // (B, T, Hkv)
-      v = ops.add(v, ops.mul(ops.unsqueeze(gate, -1), veh));
+      const veh = ve.reshape([B, T, Hkv, D]); // (B, T, Hkv*D) -> (B, T, Hkv, D)
+      const gate = x.slice(-1, 0, VE_GATE_CHANNELS).linear(b.veGate).sigmoid().mul(2); // (B, T, Hkv)
+      v = v.add(gate.unsqueeze(-1).mul(veh));
     }
-    const cos = ops.slice(this.cos, 0, 0, T);
-    const sin = ops.slice(this.sin, 0, 0, T);
-    q = norm(ops.rotary(q, cos, sin));
-    k = norm(ops.rotary(k, cos, sin));
+    const cos = this.cos.slice(0, 0, T);
+    const sin = this.sin.slice(0, 0, T);
+    q = q.rotary(cos, sin).rmsNorm();
+    k = k.rotary(cos, sin).rmsNorm();
     const y = ops.attention(q, k, v, { window }); // (B, T, H, D)
-    return ops.linear(ops.reshape(y, [B, T, C]), b.cProj);
+    return y.reshape([B, T, C]).linear(b.cProj); // (B, T, H, D) -> (B, T, C)
   }
 
-  private mlp(b: BlockParams, x: Tensor): Tensor {
-    return ops.linear(ops.square(ops.relu(ops.linear(x, b.cFc))), b.mlpProj);
+  private mlp(b: Block, x: Tensor): Tensor {
+    return x.linear(b.cFc).relu().square().linear(b.mlpProj);
   }
 }
 
@@ -249,8 +250,18 @@ export class MuonAdamW {
   private readonly adamState = new Map<Tensor, { step: number; m: Tensor; v: Tensor }>();
   private readonly muonState = new Map<MuonGroup, { momentum: Tensor; second: Tensor }>();
 
+  /** Allocates the state (zeros) here, not in step(): the step's scope would free it. */
   constructor(groups: ParamGroup[]) {
     this.groups = groups;
+    for (const g of groups) {
+      if (g.kind === "adamw") {
+        for (const p of g.params) this.adamState.set(p, { step: 0, m: zeros(p.shape, "float32", p.device), v: zeros(p.shape, "float32", p.device) });
+      } else if (g.params.length > 0) {
+        const [M, N] = g.params[0]!.shape as [number, number];
+        const [K, device] = [g.params.length, g.params[0]!.device];
+        this.muonState.set(g, { momentum: zeros([K, M, N], "float32", device), second: zeros(M >= N ? [K, M, 1] : [K, 1, N], "float32", device) });
+      }
+    }
   }
 
   step(): void {
@@ -270,11 +281,7 @@ export class MuonAdamW {
     for (const p of g.params) {
       const grad = p.grad;
       if (!grad) continue;
-      let s = this.adamState.get(p);
-      if (!s) {
-        s = { step: 0, m: zeros(p.shape, "float32", p.device), v: zeros(p.shape, "float32", p.device) };
-        this.adamState.set(p, s);
-      }
+      const s = this.adamState.get(p)!;
       s.step += 1;
       optim.adamwStep(p, grad, s.m, s.v, {
         step: s.step,
@@ -292,13 +299,7 @@ export class MuonAdamW {
     const grads = g.params.map((p) => p.grad);
     if (grads.some((x) => x === null)) return;
     const [M, N] = g.params[0]!.shape as [number, number];
-    const K = g.params.length;
-    let s = this.muonState.get(g);
-    if (!s) {
-      const device = g.params[0]!.device;
-      s = { momentum: zeros([K, M, N], "float32", device), second: zeros(M >= N ? [K, M, 1] : [K, 1, N], "float32", device) };
-      this.muonState.set(g, s);
-    }
+    const s = this.muonState.get(g)!;
     optim.muonStep(g.params, grads as Tensor[], s.momentum, s.second, {
       momentum: g.momentum,
       lr: g.lr * Math.max(1, M / N) ** 0.5,
@@ -319,54 +320,47 @@ export interface OptimizerSettings {
   adamBetas: [number, number];
 }
 
-/** autoresearch's setup_optimizer: AdamW LRs scaled by 1/sqrt(d_model/768). */
+/**
+ * autoresearch's setup_optimizer: each weight goes to the group its declaration names (see
+ * OptimGroup); the embedding and unembedding LRs are scaled by 1/sqrt(d_model/768).
+ */
 export function setupOptimizer(model: GPT, s: OptimizerSettings): MuonAdamW {
   const scale = (model.config.nEmbd / 768) ** -0.5;
-  const adamw = (params: Tensor[], lr: number, betas = s.adamBetas): AdamWGroup => ({
-    kind: "adamw",
-    params,
-    lr,
-    initialLr: lr,
-    betas,
-    eps: 1e-10,
-    weightDecay: 0,
-  });
-  const groups: ParamGroup[] = [
-    adamw([model.lmHead], s.unembeddingLr * scale),
-    adamw([model.wte], s.embeddingLr * scale),
-    adamw([...model.valueEmbeds.values()], s.embeddingLr * scale),
-    adamw([model.residLambdas], s.scalarLr * 0.01),
-    adamw([model.x0Lambdas], s.scalarLr, [0.96, 0.95]),
-  ];
-  const byShape = new Map<string, Tensor[]>();
-  for (const b of model.blocks)
-    for (const p of model.blockMatrices(b)) {
-      const key = p.shape.join("x");
-      byShape.set(key, [...(byShape.get(key) ?? []), p]);
+  const lrs = { embedding: s.embeddingLr * scale, unembedding: s.unembeddingLr * scale, scalar: s.scalarLr };
+  const adamw = new Map<string, AdamWGroup>();
+  const muon = new Map<string, MuonGroup>();
+  for (const { tensor, group } of model.params.all) {
+    if (group === "muon") {
+      const key = tensor.shape.join("x");
+      if (!muon.has(key))
+        muon.set(key, { kind: "muon", params: [], lr: s.matrixLr, initialLr: s.matrixLr, momentum: 0.95, nsSteps: 5, beta2: 0.95, weightDecay: s.weightDecay });
+      muon.get(key)!.params.push(tensor);
+    } else {
+      const lr = lrs[group.adamw] * (group.lrScale ?? 1);
+      const betas = group.betas ?? s.adamBetas;
+      const key = `${group.adamw} ${group.lrScale ?? 1} ${betas.join(",")}`;
+      if (!adamw.has(key)) adamw.set(key, { kind: "adamw", params: [], lr, initialLr: lr, betas, eps: 1e-10, weightDecay: 0 });
+      adamw.get(key)!.params.push(tensor);
     }
-  for (const key of [...byShape.keys()].sort())
-    groups.push({
-      kind: "muon",
-      params: byShape.get(key)!,
-      lr: s.matrixLr,
-      initialLr: s.matrixLr,
-      momentum: 0.95,
-      nsSteps: 5,
-      beta2: 0.95,
-      weightDecay: s.weightDecay,
-    });
-  return new MuonAdamW(groups);
+  }
+  return new MuonAdamW([...adamw.values(), ...[...muon.keys()].sort().map((key) => muon.get(key)!)]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Hyperparameters (edit these directly)
 // ---------------------------------------------------------------------------------------------
 
+// A knob that differs per profile is one object, { cpu, gpu }; a strategy tunes one profile's
+// value (`DEPTH.cpu`). The gpu values are autoresearch's; the cpu ones fit a 2-core budget.
+type PerProfile = Record<Profile, number>;
+
 // Model architecture
 export const ASPECT_RATIO = 64; // model_dim = depth * ASPECT_RATIO
+export const HEAD_DIM: PerProfile = { cpu: 64, gpu: 128 }; // target head dimension for attention
 export const WINDOW_PATTERN = "SSSL"; // sliding window pattern: L = full, S = half context
 
 // Optimization
+export const TOTAL_BATCH_SIZE: PerProfile = { cpu: 2048, gpu: 524_288 }; // tokens per optimizer step (gpu: 2^19)
 export const EMBEDDING_LR = 0.6; // token embeddings (Adam)
 export const UNEMBEDDING_LR = 0.004; // lm_head (Adam)
 export const MATRIX_LR = 0.04; // matrix parameters (Muon)
@@ -377,18 +371,15 @@ export const WARMUP_RATIO = 0.0; // fraction of the time budget for LR warmup
 export const WARMDOWN_RATIO = 0.5; // fraction of the time budget for LR warmdown
 export const FINAL_LR_FRAC = 0.0; // final LR as a fraction of the initial
 
-// Model size per profile: the GPU profile is autoresearch's; the CPU one fits a 2-core budget.
-// The GPU micro-batch is 32 sequences, not autoresearch's 128: activations here are float32
-// (theirs bf16), and 128 x 2048 tokens of them need about 100 GB. Gradient accumulation keeps
-// the 2^19-token batch, so the optimisation is the same.
-export const SIZES: Record<Profile, { depth: number; headDim: number; deviceBatchSize: number; totalBatchSize: number }> =
-  {
-    gpu: { depth: 8, headDim: 128, deviceBatchSize: 32, totalBatchSize: 2 ** 19 },
-    cpu: { depth: 4, headDim: 64, deviceBatchSize: 8, totalBatchSize: 8 * 256 },
-  };
+// Model size. The GPU micro-batch is 32 sequences, not autoresearch's 128: activations here are
+// float32 (theirs bf16), and 128 x 2048 tokens of them need about 100 GB. Gradient accumulation
+// keeps the 2^19-token batch, so the optimisation is the same.
+export const DEPTH: PerProfile = { cpu: 4, gpu: 8 }; // number of transformer layers
+export const DEVICE_BATCH_SIZE: PerProfile = { cpu: 8, gpu: 32 }; // sequences per micro-batch
 
 export function buildModelConfig(profile: Profile, vocabSize = PROFILES[profile].vocabSize): GPTConfig {
-  const { depth, headDim } = SIZES[profile];
+  const depth = DEPTH[profile];
+  const headDim = HEAD_DIM[profile];
   const baseDim = depth * ASPECT_RATIO;
   const modelDim = Math.ceil(baseDim / headDim) * headDim;
   const nHead = modelDim / headDim;
@@ -450,7 +441,8 @@ export function fitsAnotherStep(clock: BudgetClock, recentStepSeconds: readonly 
 }
 
 export default async function train(ctx: TrainContext): Promise<TrainedModel> {
-  const { deviceBatchSize, totalBatchSize } = SIZES[ctx.profile];
+  const deviceBatchSize = DEVICE_BATCH_SIZE[ctx.profile];
+  const totalBatchSize = TOTAL_BATCH_SIZE[ctx.profile];
   const seqLen = ctx.constants.maxSeqLen;
   const config = buildModelConfig(ctx.profile, ctx.vocabSize);
   const model = new GPT(config, ctx.device.kind === "cuda" ? "cuda:0" : "cpu");
@@ -472,30 +464,36 @@ export default async function train(ctx: TrainContext): Promise<TrainedModel> {
   const recentStepSeconds: number[] = []; // the last STEP_TIME_WINDOW steps, oldest first
   while (fitsAnotherStep(ctx.clock, recentStepSeconds)) {
     const stepStart = ctx.clock.elapsed();
-    let trainLoss = 0;
-    let epoch = 1;
-    for (let micro = 0; micro < gradAccumSteps; micro++) {
-      const batch = loader.next();
-      epoch = batch.epoch;
-      trainLoss = scope(() => {
-        const loss = model.loss(batch.x, batch.y);
-        (gradAccumSteps > 1 ? ops.mul(loss, 1 / gradAccumSteps) : loss).backward();
-        return loss.item();
-      });
-      batch.x.dispose();
-      batch.y.dispose();
-    }
-    const progress = ctx.clock.progress();
-    const lrm = lrMultiplier(progress);
-    for (const g of optimizer.groups) {
-      g.lr = g.initialLr * lrm;
-      if (g.kind === "muon") {
-        g.momentum = muonMomentum(step);
-        g.weightDecay = weightDecayAt(progress);
+    // The step runs in a scope: every tensor made in it (batches, activations, gradients) is
+    // freed when it returns, so nothing piles up over a run. What was made before the loop (the
+    // weights, the optimizer's state) lives on; a tensor made in a step and needed in the next
+    // must be keep()-ed, and disposed when replaced. Return numbers from the step, not tensors.
+    const { trainLoss, epoch, lrm } = scope(() => {
+      let trainLoss = 0;
+      let epoch = 1;
+      for (let micro = 0; micro < gradAccumSteps; micro++) {
+        // A scope per micro-batch as well: its activations are freed before the next forward.
+        trainLoss = scope(() => {
+          const batch = loader.next();
+          epoch = batch.epoch;
+          const loss = model.loss(batch.x, batch.y);
+          (gradAccumSteps > 1 ? loss.mul(1 / gradAccumSteps) : loss).backward();
+          return loss.item();
+        });
       }
-    }
-    optimizer.step();
-    optimizer.zeroGrad();
+      const progress = ctx.clock.progress();
+      const lrm = lrMultiplier(progress);
+      for (const g of optimizer.groups) {
+        g.lr = g.initialLr * lrm;
+        if (g.kind === "muon") {
+          g.momentum = muonMomentum(step);
+          g.weightDecay = weightDecayAt(progress);
+        }
+      }
+      optimizer.step();
+      optimizer.zeroGrad();
+      return { trainLoss, epoch, lrm };
+    });
 
     smoothLoss = 0.9 * smoothLoss + 0.1 * trainLoss;
     const debiased = smoothLoss / (1 - 0.9 ** (step + 1));

@@ -222,8 +222,11 @@ describe("the recipe's knobs", () => {
       WARMUP_RATIO: 0,
       WARMDOWN_RATIO: 0.5,
       FINAL_LR_FRAC: 0,
+      DEPTH: { cpu: 4, gpu: 8 },
+      HEAD_DIM: { cpu: 64, gpu: 128 },
+      DEVICE_BATCH_SIZE: { cpu: 8, gpu: 32 },
+      TOTAL_BATCH_SIZE: { cpu: 2048, gpu: 2 ** 19 },
     });
-    expect(constants.has("SIZES")).toBe(false); // an object, not a knob
     expect(constants.get("MATRIX_LR")!.text).toBe("export const MATRIX_LR = 0.04; // matrix parameters (Muon)");
   });
 
@@ -255,6 +258,23 @@ describe("the recipe's knobs", () => {
     });
   });
 
+  it("tunes one profile's value of a per-profile constant and leaves the rest of its line alone", async () => {
+    const md = strategyMd({ knobs: [{ name: "DEPTH.cpu", kind: "int", min: 2, max: 12 }], explorationRate: 1 });
+    expect(checkBuiltinSetup(md, RECIPE)).toEqual([{ name: "DEPTH.cpu", value: 4 }]);
+    const p = await proposal(md, { seed: 5 });
+    const [change] = parseChanges(p.description)!;
+    expect(change).toMatchObject({ name: "DEPTH.cpu", from: 4 });
+    expect(p.edits).toEqual([
+      {
+        file: "train.ts",
+        search: "export const DEPTH: PerProfile = { cpu: 4, gpu: 8 }; // number of transformer layers",
+        replace: `export const DEPTH: PerProfile = { cpu: ${change!.to}, gpu: 8 }; // number of transformer layers`,
+      },
+    ]);
+    const after = readRecipeConstants(applyEdits(RECIPE, p.edits));
+    expect(after.get("DEPTH")!.value).toEqual({ cpu: change!.to, gpu: 8 });
+  });
+
   it("names a knob of the strategy that train.ts lacks", async () => {
     const md = strategyMd({ knobs: [THREE_KNOBS[0]!, { name: "DROPOUT", kind: "linear", min: 0, max: 0.5 }] });
     const err = await new BuiltinAgent().propose(context(md)).catch((e: unknown) => e);
@@ -269,6 +289,11 @@ describe("the recipe's knobs", () => {
     [{ name: "ADAM_BETAS[2]", kind: "linear", min: 0, max: 1 }, /has only 2 elements/],
     [{ name: "MATRIX_LR[0]", kind: "linear", min: 0, max: 1 }, /MATRIX_LR is not a list/],
     [{ name: "ASPECT_RATIO", kind: "choice", choices: ["a", "b"] }, /choices are strings but train.ts's value 64 is a number/],
+    [{ name: "DEPTH", kind: "int", min: 1, max: 9 }, /DEPTH has one value per key \(cpu, gpu\); name one, e.g. 'DEPTH.cpu'/],
+    [{ name: "DEPTH[0]", kind: "int", min: 1, max: 9 }, /name one, e.g. 'DEPTH.cpu'/],
+    [{ name: "DEPTH.tpu", kind: "int", min: 1, max: 9 }, /DEPTH has no key 'tpu' \(keys: cpu, gpu\)/],
+    [{ name: "MATRIX_LR.cpu", kind: "log", min: 0.01, max: 0.1 }, /MATRIX_LR is not an object of values/],
+    [{ name: "ADAM_BETAS.cpu", kind: "linear", min: 0, max: 1 }, /ADAM_BETAS is a list; name an element by index/],
   ] as [KnobSpec, RegExp][])("rejects a knob whose kind does not fit the constant: %o", (spec, message) => {
     let err: unknown;
     try {
@@ -294,6 +319,8 @@ describe("proposals", () => {
     { name: "ADAM_BETAS[1]", kind: "linear", min: 0.9, max: 0.999 },
     { name: "ASPECT_RATIO", kind: "int", min: 32, max: 96 },
     { name: "WINDOW_PATTERN", kind: "choice", choices: ["SSSL", "SL", "L"] },
+    { name: "DEPTH.cpu", kind: "int", min: 2, max: 8 },
+    { name: "TOTAL_BATCH_SIZE.cpu", kind: "choice", choices: [1024, 2048, 4096] },
   ];
 
   /** The recipe's values, with list and object elements as their own entries (ADAM_BETAS[0], DEPTH.cpu). */
@@ -338,8 +365,9 @@ describe("proposals", () => {
       const newLines = after.split("\n");
       expect(newLines.length).toBe(oldLines.length);
       const changedLines = newLines.filter((line, i) => line !== oldLines[i]);
-      expect(changedLines.length).toBe(new Set(changes.map((c) => c.name.replace(/\[\d+\]$/, ""))).size);
-      for (const line of changedLines) expect(line).toMatch(/^export const \w+(: \[number, number\])? = .+; \/\/|^export const ADAM_BETAS/);
+      expect(changedLines.length).toBe(new Set(changes.map((c) => c.name.replace(/(\[\d+\]|\.\w+)$/, ""))).size);
+      for (const line of changedLines)
+        expect(line).toMatch(/^export const \w+(: \[number, number\]|: PerProfile)? = .+; \/\/|^export const ADAM_BETAS/);
       expect(p.hypothesis.length).toBeGreaterThan(10);
     }
   });
@@ -386,7 +414,7 @@ describe("proposals", () => {
     const p = await proposal(strategyMd({ knobs: MIXED, explorationRate: 1 }), { seed: 3 });
     const changes = parseChanges(p.description)!;
     expect(formatChanges(changes)).toBe(p.description);
-    expect(p.description).toMatch(/^[A-Z_]+(\[\d\])? \S+ -> \S+(; [A-Z_]+(\[\d\])? \S+ -> \S+)*$/);
+    expect(p.description).toMatch(/^[A-Z_]+(\[\d\]|\.cpu)? \S+ -> \S+(; [A-Z_]+(\[\d\]|\.cpu)? \S+ -> \S+)*$/);
     expect(parseChanges('MATRIX_LR 0.04 -> 0.05; WINDOW_PATTERN "SSSL" -> "S;L"; ADAM_BETAS[1] 0.95 -> 0.9; DEPTH.cpu 4 -> 6')).toEqual([
       { name: "MATRIX_LR", from: 0.04, to: 0.05 },
       { name: "WINDOW_PATTERN", from: "SSSL", to: "S;L" },

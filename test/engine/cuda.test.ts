@@ -58,7 +58,7 @@ import {
 } from "../support/cuda-compare.ts";
 import { engineError } from "../support/engine-errors.ts";
 import { PROFILES } from "../../src/harness/constants.ts";
-import { GPT, SIZES, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
+import { DEVICE_BATCH_SIZE, GPT, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
 
 // ---- tolerances: CUDA against the CPU's float32 result on the same inputs -----------------
 // "element": every element within atol + rtol * |cpu|. "max": the largest error within
@@ -1097,7 +1097,7 @@ describeCuda("training end to end on CUDA", () => {
   it(`the recipe's GPT at the cpu profile: 3 steps give the CPU's losses within ${TRAINING_LOSS_RTOL} [bf16]`, () => {
     // As bench/train-step.ts drives it: one fixed batch, Muon momentum from the recipe's schedule.
     const { maxSeqLen: T, vocabSize: V } = PROFILES.cpu;
-    const B = SIZES.cpu.deviceBatchSize;
+    const B = DEVICE_BATCH_SIZE.cpu;
     const run = (device: Device): number[] =>
       scope(() => {
         const model = new GPT(buildModelConfig("cpu"), device);

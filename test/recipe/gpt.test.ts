@@ -1,8 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { Generator, deviceInfo, liveHandles, memoryStats, ops, scope } from "../../src/engine/index.ts";
+import { Generator, type Tensor, deviceInfo, liveHandles, memoryStats, ops, scope, zeros } from "../../src/engine/index.ts";
 import { PROFILES } from "../../src/harness/constants.ts";
 import type { BudgetClock, TrainContext } from "../../src/harness/types.ts";
-import train, { GPT, type GPTConfig, buildModelConfig, buildOptimizer, muonMomentum } from "../../src/recipe/train.ts";
+import train, {
+  ADAM_BETAS,
+  EMBEDDING_LR,
+  GPT,
+  type GPTConfig,
+  MATRIX_LR,
+  SCALAR_LR,
+  UNEMBEDDING_LR,
+  buildModelConfig,
+  buildOptimizer,
+  muonMomentum,
+} from "../../src/recipe/train.ts";
 
 const tiny: GPTConfig = {
   sequenceLen: 16,
@@ -40,6 +51,8 @@ function trainSteps(model: GPT, x: ReturnType<typeof batchOf>["x"], y: ReturnTyp
   return losses;
 }
 
+const values = (t: Tensor) => Array.from(t.toArray());
+
 describe("recipe GPT", () => {
   it("sizes the CPU profile like autoresearch's build_model_config", () => {
     const c = buildModelConfig("cpu");
@@ -69,6 +82,82 @@ describe("recipe GPT", () => {
     };
     expect(run(1)).toEqual(run(1));
     expect(run(1)).not.toEqual(run(2));
+  });
+
+  it("initialises like autoresearch's init_weights, draw for draw", () => {
+    const model = new GPT(tiny);
+    model.initWeights(new Generator(3));
+    // autoresearch's order: wte, lm_head, each block's c_q, c_k, c_v, c_fc, then the value
+    // embeddings; everything else is a constant and draws nothing.
+    const g = new Generator(3);
+    const s = Math.sqrt(3) * tiny.nEmbd ** -0.5;
+    const drawn = (like: Tensor, draw: (t: Tensor) => void) => {
+      const t = zeros(like.shape);
+      draw(t);
+      return values(t);
+    };
+    const w = model.weights;
+    expect(values(w.wte)).toEqual(drawn(w.wte, (t) => g.normal_(t, 0, 1)));
+    expect(values(w.lmHead)).toEqual(drawn(w.lmHead, (t) => g.normal_(t, 0, 0.001)));
+    for (const b of w.blocks) {
+      for (const m of [b.cQ, b.cK, b.cV, b.cFc]) expect(values(m)).toEqual(drawn(m, (t) => g.uniform_(t, -s, s)));
+      for (const m of [b.cProj, b.mlpProj, ...(b.veGate ? [b.veGate] : [])]) expect(values(m).every((v) => v === 0)).toBe(true);
+    }
+    expect([...w.valueEmbeds.keys()]).toEqual([1]); // alternating layers, the last included
+    for (const ve of w.valueEmbeds.values()) expect(values(ve)).toEqual(drawn(ve, (t) => g.uniform_(t, -s, s)));
+    expect(values(w.residLambdas)).toEqual([1, 1]);
+    expect(values(w.x0Lambdas)).toEqual(values(zeros([2]).fill_(0.1)));
+  });
+
+  it("puts every weight in exactly one optimizer group, with autoresearch's learning rates", () => {
+    const model = new GPT(tiny);
+    const groups = buildOptimizer(model).groups;
+    const all = groups.flatMap((g) => g.params);
+    expect(new Set(all).size).toBe(all.length);
+    expect(new Set(all)).toEqual(new Set(model.parameters()));
+    const groupOf = (t: Tensor) => groups.find((g) => g.params.includes(t))!;
+    const scale = (tiny.nEmbd / 768) ** -0.5;
+    const w = model.weights;
+    expect(groupOf(w.lmHead)).toMatchObject({ kind: "adamw", lr: UNEMBEDDING_LR * scale, betas: ADAM_BETAS, weightDecay: 0 });
+    for (const t of [w.wte, ...w.valueEmbeds.values()])
+      expect(groupOf(t)).toMatchObject({ kind: "adamw", lr: EMBEDDING_LR * scale, betas: ADAM_BETAS });
+    expect(groupOf(w.residLambdas)).toMatchObject({ kind: "adamw", lr: SCALAR_LR * 0.01, betas: ADAM_BETAS });
+    expect(groupOf(w.x0Lambdas)).toMatchObject({ kind: "adamw", lr: SCALAR_LR, betas: [0.96, 0.95] });
+    const matrices = w.blocks.flatMap((b) => [b.cQ, b.cK, b.cV, b.cProj, ...(b.veGate ? [b.veGate] : []), b.cFc, b.mlpProj]);
+    for (const m of matrices) {
+      const g = groupOf(m);
+      expect(g).toMatchObject({ kind: "muon", lr: MATRIX_LR });
+      for (const other of g.params) expect(other.shape).toEqual(m.shape); // Muon stacks one shape per group
+    }
+    expect(matrices.length + 5).toBe(all.length); // + wte, lm_head, two lambdas, one value embedding
+  });
+
+  it("takes a new weight from one declaration: listed, initialised, counted and in the group it names", () => {
+    const model = new GPT(tiny);
+    const gate = model.params.add("h.0.extra_gate", [4, tiny.nEmbd], { uniform: 0.5 }, "muon");
+    const scale = model.params.add("extra_scale", [3], { fill: 2 }, { adamw: "scalar", lrScale: 0.1, betas: [0.9, 0.99] });
+    const before = new GPT(tiny).numParams();
+    model.initWeights(new Generator(1));
+
+    expect(model.parameters()).toContain(gate);
+    expect(model.parameters()).toContain(scale);
+    expect(model.numParams()).toBe(before + 4 * tiny.nEmbd + 3);
+    const drawn = values(gate);
+    expect(drawn.some((v) => v !== 0) && drawn.every((v) => Math.abs(v) <= 0.5)).toBe(true);
+    expect(values(scale)).toEqual([2, 2, 2]);
+
+    const groups = buildOptimizer(model).groups;
+    const gateGroup = groups.find((g) => g.params.includes(gate))!;
+    expect(gateGroup).toMatchObject({ kind: "muon", lr: MATRIX_LR, params: [gate] }); // its own shape: its own group
+    expect(groups.find((g) => g.params.includes(scale))).toMatchObject({
+      kind: "adamw",
+      lr: SCALAR_LR * 0.1,
+      betas: [0.9, 0.99],
+      params: [scale],
+    });
+    // A scalar or an embedding does no matmul work; a new matrix does (6 FLOPs per weight per token).
+    const plain = new GPT(tiny);
+    expect(model.flopsPerToken() - plain.flopsPerToken()).toBe(6 * 4 * tiny.nEmbd);
   });
 
   it("rejects configurations it cannot build, by name", () => {
@@ -118,7 +207,7 @@ describe("recipe GPT", () => {
  * cost / micro-batches per step. The real recipe trains (a small vocabulary and context keep it
  * quick); only the clock is simulated, so the test depends on no wall-clock speed.
  */
-function simulatedRun(budgetSeconds: number, stepSeconds: (step: number) => number) {
+function simulatedRun(budgetSeconds: number, stepSeconds: (step: number) => number, onStep?: () => void) {
   const seqLen = 32;
   const vocabSize = 64;
   const microSteps = 2048 / (8 * seqLen); // the cpu profile's SIZES: 2048-token steps of 8 sequences
@@ -153,7 +242,13 @@ function simulatedRun(budgetSeconds: number, stepSeconds: (step: number) => numb
         return { x, y, epoch: 1 };
       },
     }),
-    logger: { info: () => undefined, step: () => stepEnds.push(now) },
+    logger: {
+      info: () => undefined,
+      step: () => {
+        stepEnds.push(now);
+        onStep?.();
+      },
+    },
   };
   return { ctx, stepEnds, elapsed: () => now };
 }
@@ -171,6 +266,15 @@ describe("recipe training loop", () => {
     const spiky = simulatedRun(10, (step) => (step === 3 ? 4 : 1.5));
     await train(spiky.ctx);
     expect(spiky.stepEnds).toEqual([1.5, 3, 4.5, 8.5]);
+  });
+
+  it("frees every tensor a step makes: live handles and bytes are the same after each step", async () => {
+    const live: [number, number][] = [];
+    const run = simulatedRun(4, () => 1, () => live.push([liveHandles(), memoryStats().liveBytes]));
+    await train(run.ctx);
+    expect(live).toHaveLength(4);
+    // From the first step on, what lives is the model, its optimizer state and the loader.
+    for (const at of live) expect(at).toEqual(live[0]);
   });
 
   it("always takes a first step, even one longer than the budget", async () => {

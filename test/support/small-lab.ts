@@ -7,15 +7,19 @@
 import { join } from "node:path";
 import { Lab, baselineTrainTs, labReadme } from "../../src/lab/index.ts";
 
-const CPU_SIZE = "cpu: { depth: 4, headDim: 64, deviceBatchSize: 8, totalBatchSize: 8 * 256 }";
-const SMALL_SIZE = "cpu: { depth: 2, headDim: 64, deviceBatchSize: 2, totalBatchSize: 2 * 256 }";
+/** The recipe's cpu sizes and the small ones that replace them. */
+const SIZE_SWAPS: [string, string][] = [
+  ["export const DEPTH: PerProfile = { cpu: 4,", "export const DEPTH: PerProfile = { cpu: 2,"],
+  ["export const DEVICE_BATCH_SIZE: PerProfile = { cpu: 8,", "export const DEVICE_BATCH_SIZE: PerProfile = { cpu: 2,"],
+  ["export const TOTAL_BATCH_SIZE: PerProfile = { cpu: 2048,", "export const TOTAL_BATCH_SIZE: PerProfile = { cpu: 512,"],
+];
 
 export const TUNED = { matrix: "export const MATRIX_LR = 0.04;", unembedding: "export const UNEMBEDDING_LR = 0.004;" };
 export const DETUNED = { matrix: "export const MATRIX_LR = 0.00004;", unembedding: "export const UNEMBEDDING_LR = 0.000004;" };
 
 export function smallTrainTs(options: { detuned?: boolean } = {}): string {
   let text = baselineTrainTs();
-  const swaps: [string, string][] = [[CPU_SIZE, SMALL_SIZE]];
+  const swaps: [string, string][] = [...SIZE_SWAPS];
   if (options.detuned) swaps.push([TUNED.matrix, DETUNED.matrix], [TUNED.unembedding, DETUNED.unembedding]);
   for (const [from, to] of swaps) {
     if (!text.includes(from)) throw new Error(`the recipe no longer contains ${JSON.stringify(from)}: update test/support/small-lab.ts`);
