@@ -21,6 +21,21 @@ beforeAll(async () => {
 
 const args = (ws: string, ...more: string[]) => ["run", "--workspace", ws, "--dataset", dataset, "--time-budget", "1", ...more];
 const cli = (...a: string[]) => spawnSync(process.execPath, [bin, ...a], { encoding: "utf8", env: { ...process.env, NIGHTSHIFT_HOME: root } });
+/** Whether the store at `db` shows an experiment training (false while it does not exist yet). */
+function trainingIn(db: string): boolean {
+  if (!existsSync(db)) return false;
+  try {
+    const store = openStore(db, { readonly: true });
+    try {
+      return store.listRuns().some((r) => store.inFlight(r.id).some((e) => e.status === "running"));
+    } finally {
+      store.close();
+    }
+  } catch {
+    return false; // being created: not yet
+  }
+}
+
 const tsvRows = (ws: string) => cli("results", "--workspace", ws, "--tsv").stdout.trim().split("\n").slice(1);
 
 describe("nightshift run (builtin agent, CPU)", () => {
@@ -69,7 +84,10 @@ describe("nightshift run (builtin agent, CPU)", () => {
       env: { ...process.env, NIGHTSHIFT_HOME: root },
       stdio: "ignore",
     });
-    await new Promise((r) => setTimeout(r, 4500)); // past start-up, inside some experiment
+    // Killed inside an experiment: once the store shows one training (a fixed delay missed
+    // start-up altogether on a loaded machine, and then there was no run to resume).
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !trainingIn(join(ws2, "nightshift.db"))) await new Promise((r) => setTimeout(r, 100));
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     const resumed = cli(...args(ws2, "--experiments", "1", "--tag", "k", "--resume"));
