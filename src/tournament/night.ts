@@ -14,6 +14,7 @@
  * verification training in flight (measurements are reused).
  */
 import { basename } from "node:path";
+import { INTERRUPTED, isInterrupted } from "../loop/interrupted.ts";
 import { LoopError, runLoop } from "../loop/loop.ts";
 import type { DeviceSlot } from "../workspace/devices.ts";
 import type { Workspace } from "../workspace/workspace.ts";
@@ -43,12 +44,9 @@ export type NightOutcome = "finished" | "stopped";
 
 export const nightTag = (tournament: string, night: number) => `${tournament}-n${night}`;
 
-/** A skipped experiment whose reason starts so was abandoned by a stop: it does not count. */
-const INTERRUPTED = "interrupted";
-
 /** Experiments of a run that count against its grants: finished ones, not those a stop interrupted. */
 export function countedExperiments(experiments: readonly Pick<Experiment, "status" | "reason">[]): number {
-  return experiments.filter((e) => e.status !== "proposed" && e.status !== "running" && !(e.status === "skipped" && (e.reason ?? "").startsWith(INTERRUPTED))).length;
+  return experiments.filter((e) => e.status !== "proposed" && e.status !== "running" && !isInterrupted(e)).length;
 }
 
 /** countedExperiments from the store's counts (what the allocation loop reads each step). */
