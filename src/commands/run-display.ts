@@ -1,11 +1,13 @@
 /**
  * What `nightshift run` shows while it works. stdout gets one line per finished or skipped
- * experiment (or, with --json, one JSON object per event that changes the record, then the
- * summary); a terminal's stderr also gets a live status line: what each slot is doing (its
- * experiment, step, loss and throughput, or that it waits on the agent) and the best so far.
+ * experiment, with how many of this invocation's --experiments are done and the time left (or,
+ * with --json, one JSON object per event that changes the record, then the summary); a
+ * terminal's stderr also gets a live status line: what each slot is doing (its experiment, step,
+ * loss and throughput, or that it waits on the agent), the best so far and the progress.
  */
 import type { ResearchMemory } from "../agents/types.ts";
 import type { LoopEvent, LoopSummary } from "../loop/loop.ts";
+import { ProgressCounter } from "../util/progress.ts";
 
 type SlotState = { doing: "proposing" | "training" | "idle"; seq?: number; step?: number; loss?: number; tokensPerSecond?: number };
 
@@ -13,8 +15,13 @@ export class RunDisplay {
   private readonly slots = new Map<number, SlotState>();
   private best: number | null = null;
   private statusShown = false;
+  private readonly progress: ProgressCounter;
+  private progressText = "";
 
-  constructor(private readonly mode: { json: boolean; tty: boolean }) {}
+  /** `experiments`: how many this invocation runs (--experiments), when bounded. */
+  constructor(private readonly mode: { json: boolean; tty: boolean; experiments?: number }) {
+    this.progress = new ProgressCounter(mode.experiments);
+  }
 
   show(e: LoopEvent): void {
     if (e.kind === "warning") {
@@ -55,12 +62,14 @@ export class RunDisplay {
         this.slots.set(e.slot, { doing: "idle" });
         const bpb = x.summary ? x.summary.val_bpb.toFixed(6) : "—";
         const why = x.reason && (x.status === "crash" || x.status === "invalid") ? ` (${x.reason})` : "";
-        this.line(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  ${x.description}${why}`);
+        this.progressText = this.progress.tick();
+        this.line(`exp ${pad(x.seq)} ${x.status.padEnd(7)} ${bpb}  best ${e.best?.toFixed(6) ?? "—"}  [${this.progressText}]  ${x.description}${why}`);
         break;
       }
       case "skipped":
         this.slots.set(e.slot, { doing: "idle" });
-        this.line(`exp ${pad(e.experiment.seq)} skipped  ${e.experiment.reason ?? ""}`);
+        this.progressText = this.progress.tick();
+        this.line(`exp ${pad(e.experiment.seq)} skipped  [${this.progressText}]  ${e.experiment.reason ?? ""}`);
         break;
     }
     this.status();
@@ -101,7 +110,7 @@ export class RunDisplay {
       const progress = s.step === undefined ? "starting" : `step ${s.step} loss ${s.loss!.toFixed(3)} ${Math.round(s.tokensPerSecond!)} tok/s`;
       return `${name}exp ${pad(s.seq!)} ${progress}`;
     });
-    const text = `${parts.join(" | ")} | best ${this.best?.toFixed(6) ?? "—"}`;
+    const text = `${parts.join(" | ")} | best ${this.best?.toFixed(6) ?? "—"}${this.progressText ? ` | ${this.progressText}` : ""}`;
     const width = process.stderr.columns || 120;
     process.stderr.write(`\r\x1b[2K${text.slice(0, width - 1)}`);
     this.statusShown = true;

@@ -123,7 +123,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.stderr.write("\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
     };
     process.on("SIGINT", onSigint);
-    const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true });
+    const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true, ...(argv.experiments !== undefined ? { experiments: argv.experiments } : {}) });
     const ws = await openWorkspace(workspace, profile);
     try {
       const result = await runLoop(ws, {

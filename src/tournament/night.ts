@@ -15,6 +15,7 @@
  */
 import { basename } from "node:path";
 import { INTERRUPTED, isInterrupted } from "../loop/interrupted.ts";
+import { ProgressCounter } from "../util/progress.ts";
 import { LoopError, runLoop } from "../loop/loop.ts";
 import type { DeviceSlot } from "../workspace/devices.ts";
 import type { Workspace } from "../workspace/workspace.ts";
@@ -123,6 +124,7 @@ class StopBeforeTraining extends Error {}
 
 async function allocate(c: NightContext, night: Night): Promise<NightOutcome> {
   const { store } = c.ws;
+  const progress = new ProgressCounter(c.settings.experimentsPerNight, countedInNight(c, night));
   for (;;) {
     if (c.stopRequested()) return "stopped";
     const allocations = store.listAllocations(night.id);
@@ -135,8 +137,17 @@ async function allocate(c: NightContext, night: Night): Promise<NightOutcome> {
       c.log(`night ${night.number}, round ${round}: ${grants.map((g) => `${store.getOrg(g.orgId).name} ${g.experiments}`).join(", ")}`);
       continue;
     }
-    if ((await runPool(c, night, open)) === "stopped") return "stopped";
+    if ((await runPool(c, night, open, progress)) === "stopped") return "stopped";
   }
+}
+
+/** Experiments the night's runs have done so far (a resumed night's earlier ones). */
+function countedInNight(c: NightContext, night: Night): number {
+  const tag = nightTag(c.tournament.name, night.number);
+  return c.ws.store
+    .listRuns()
+    .filter((r) => r.tag === tag)
+    .reduce((sum, r) => sum + countedOf(c.ws.store.experimentCounts(r.id, INTERRUPTED)), 0);
 }
 
 function progressOf(c: NightContext, night: Night, allocations: readonly Allocation[]): OrgProgress[] {
@@ -157,7 +168,7 @@ function progressOf(c: NightContext, night: Night, allocations: readonly Allocat
 }
 
 /** Each slot takes the next open allocation until none is left (or a stop is asked). */
-async function runPool(c: NightContext, night: Night, open: Allocation[]): Promise<NightOutcome> {
+async function runPool(c: NightContext, night: Night, open: Allocation[], progress: ProgressCounter): Promise<NightOutcome> {
   const queue = [...open];
   let stopped = false;
   const failure = new AbortController();
@@ -166,7 +177,7 @@ async function runPool(c: NightContext, night: Night, open: Allocation[]): Promi
     while (!stopped && !signal.aborted) {
       const next = queue.shift();
       if (!next) return;
-      if ((await runAllocation(c, night, next, slot, signal)) === "stopped") stopped = true;
+      if ((await runAllocation(c, night, next, slot, signal, progress)) === "stopped") stopped = true;
     }
   };
   const outcomes = await Promise.allSettled(
@@ -182,7 +193,7 @@ async function runPool(c: NightContext, night: Night, open: Allocation[]): Promi
   return stopped || c.signal?.aborted ? "stopped" : "finished";
 }
 
-async function runAllocation(c: NightContext, night: Night, a: Allocation, slot: DeviceSlot, signal: AbortSignal): Promise<NightOutcome> {
+async function runAllocation(c: NightContext, night: Night, a: Allocation, slot: DeviceSlot, signal: AbortSignal, progress: ProgressCounter): Promise<NightOutcome> {
   const { store } = c.ws;
   const org = store.getOrg(a.orgId);
   const tag = nightTag(c.tournament.name, night.number);
@@ -223,6 +234,13 @@ async function runAllocation(c: NightContext, night: Night, a: Allocation, slot:
           experiments: remaining,
           stopRequested: c.stopRequested,
           signal,
+          // Each result as it lands, with the night's count and time left.
+          onEvent: (e) => {
+            if (e.kind === "finished") {
+              const x = e.experiment;
+              c.log(`night ${night.number}: ${org.name} exp ${x.seq} ${x.status} ${x.summary ? x.summary.val_bpb.toFixed(6) : "—"} (best ${e.best?.toFixed(6) ?? "—"}) [${progress.tick()}]`);
+            } else if (e.kind === "skipped") c.log(`night ${night.number}: ${org.name} exp ${e.experiment.seq} skipped [${progress.tick()}]`);
+          },
         });
     } catch (err) {
       // The night's base did not run for this org (e.g. over budget on a loaded machine): the

@@ -45,6 +45,8 @@ describe("nightshift run (builtin agent, CPU)", () => {
     const r = cli(...args(ws, "--experiments", "3", "--tag", "t1"));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/exp 001 keep\s+\d\.\d+.*baseline/);
+    // How many of this invocation's experiments are done, and the time left.
+    expect(r.stdout).toMatch(/ \[1\/\d+, ~\S+ left\] /);
     const rows = tsvRows(ws);
     expect(rows).toHaveLength(3);
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });

@@ -79,7 +79,13 @@ describe("a tournament driven in process (fake trainer)", () => {
     const { ws, fake, orgs } = await workspace();
     try {
       const t = await startTournament(ws, { name: "t1", nights: 2, population: loadPopulation(orgs), settings: settings() });
-      const end = await driveTournament(ws, t, { slots: SLOTS });
+      const lines: string[] = [];
+      const end = await driveTournament(ws, t, { slots: SLOTS, log: (line) => lines.push(line) });
+      // Each result is logged as it lands, with the night's count and the time left.
+      const night1 = lines.filter((l) => /^night 1: \S+ exp \d+ /.test(l));
+      expect(night1).toHaveLength(10);
+      expect(night1[0]).toMatch(/\[1\/10(, ~\d+(s|m\d\ds) left)?\]$/);
+      expect(night1.at(-1)).toMatch(/\[10\/10\]$/);
       expect(end.status).toBe("finished");
       const { store } = ws;
       expect(store.checkIntegrity().ok).toBe(true);
@@ -92,8 +98,8 @@ describe("a tournament driven in process (fake trainer)", () => {
         for (const x of results) if (x.verdict !== "real") expect(x.verifiedGain).toBe(0);
       }
       // The planted gain is found by the learning-rate org, verified real and crowned on night 1.
-      const night1 = store.listNightResults(nights[0]!.id);
-      const lr = night1.find((x) => store.getOrg(x.orgId).name === "lr")!;
+      const results1 = store.listNightResults(nights[0]!.id);
+      const lr = results1.find((x) => store.getOrg(x.orgId).name === "lr")!;
       expect(lr.verdict).toBe("real");
       expect(lr.rank).toBe(1);
       const chain = store.listChampions(t.id);
