@@ -1,7 +1,8 @@
-/** Builds the research agent `nightshift run --agent` names. */
-import { AnthropicAgent } from "./anthropic.ts";
+/**
+ * Builds the research agent `nightshift run --agent` names. The LLM agents' modules (and their
+ * SDKs: some 470 files, most of a second of start-up) load only when one is chosen.
+ */
 import { BuiltinAgent, checkBuiltinSetup } from "./builtin/index.ts";
-import { OpenAIAgent } from "./openai.ts";
 import type { LlmAgentOptions } from "./llm/options.ts";
 import type { Agent } from "./types.ts";
 
@@ -19,15 +20,19 @@ export interface AgentChoice {
 }
 
 /** Throws the agent's own configuration errors (missing key, bad strategy block) at once. */
-export function createAgent(choice: AgentChoice, programMd: string, trainTs: string): Agent {
+export async function createAgent(choice: AgentChoice, programMd: string, trainTs: string): Promise<Agent> {
   switch (choice.kind) {
     case "builtin":
       checkBuiltinSetup(programMd, trainTs);
       return new BuiltinAgent();
-    case "anthropic":
+    case "anthropic": {
+      const { AnthropicAgent } = await import("./anthropic.ts");
       return new AnthropicAgent({ ...llmOptions(choice) });
-    case "openai":
+    }
+    case "openai": {
+      const { OpenAIAgent } = await import("./openai.ts");
       return new OpenAIAgent({ ...llmOptions(choice) });
+    }
   }
 }
 

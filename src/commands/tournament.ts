@@ -205,8 +205,8 @@ async function start(argv: TournamentArgs): Promise<void> {
     sandbox,
   };
   // An LLM agent's configuration (its key above all) is checked before anything is written.
-  if (settings.agent && settings.agent.kind !== "builtin") createAgent(settings.agent, chosen[0]!.programMd, "");
-  metaAgentFor(settings); // the meta-agent's too
+  if (settings.agent && settings.agent.kind !== "builtin") await createAgent(settings.agent, chosen[0]!.programMd, "");
+  await metaAgentFor(settings); // the meta-agent's too
   const name = argv.name ?? new Date().toISOString().slice(0, 10);
   await withWorkspace(argv.workspace, profile, true, async (ws) => {
     const t = await startTournament(ws, { name, nights: argv.nights!, population: chosen, settings });

@@ -52,7 +52,7 @@ export async function openRun(ws: Workspace, o: LoopOptions): Promise<OpenedRun>
   const sandboxWarning = checkSandbox(authorOfAgent(o.agent.kind), sandbox, `the ${o.agent.kind} agent's train.ts`);
   const startCommit = run ? store.runHead(run.id) : (o.baseCommit ?? (await lab.branchHead("main")));
   if (!startCommit) throw new LabError("LAB_NOT_A_LAB", `the lab in ${ws.dir} has no main branch`);
-  const agent = o.agentOverride ?? createAgent(o.agent, o.org.programMd, await lab.trainTsAt(startCommit));
+  const agent = o.agentOverride ?? await createAgent(o.agent, o.org.programMd, await lab.trainTsAt(startCommit));
   const org = existingOrg ?? store.createOrg({ name: o.org.name, programMd: o.org.programMd });
   const devices = o.devices ?? [CPU_SLOT];
   if (!run) {

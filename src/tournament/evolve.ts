@@ -23,17 +23,8 @@ import { createHash } from "node:crypto";
 import { checkBuiltinSetup } from "../agents/builtin/index.ts";
 import { readRecipeConstants } from "../agents/builtin/recipe.ts";
 import { AgentError } from "../agents/llm/errors.ts";
-import {
-  DEFAULT_META_PROMPT,
-  HYPER_MUTATION_PROMPT,
-  type LeaderboardRow,
-  type MetaAgent,
-  type MetaAnswer,
-  breedingMessage,
-  createMetaAgent,
-  hyperMutationMessage,
-  programMdTooLong,
-} from "../agents/meta/index.ts";
+import type { MetaAgent, MetaAnswer } from "../agents/meta/agent.ts";
+import { DEFAULT_META_PROMPT, HYPER_MUTATION_PROMPT, type LeaderboardRow, breedingMessage, hyperMutationMessage, programMdTooLong } from "../agents/meta/prompt.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import { SeededRandom } from "../stats/random.ts";
 import type { MetaPrompt, NewOrg, Night, NightResult, Org, Store, Tournament } from "../store/index.ts";
@@ -135,10 +126,14 @@ export interface BreedingInput {
   metaAgent?: MetaAgent;
 }
 
-/** Builds the LLM meta-agent settings.meta names (null: builtin); throws AgentError without a key. */
-export function metaAgentFor(settings: TournamentSettings): MetaAgent | null {
+/**
+ * Builds the LLM meta-agent settings.meta names (null: builtin); throws AgentError without a key.
+ * Its module, and the SDKs, load only then.
+ */
+export async function metaAgentFor(settings: TournamentSettings): Promise<MetaAgent | null> {
   const m = settings.meta;
   if (m.mutator === "builtin") return null;
+  const { createMetaAgent } = await import("../agents/meta/agent.ts");
   return createMetaAgent(m.mutator, { ...(m.model ? { model: m.model } : {}), ...(m.baseURL ? { baseURL: m.baseURL } : {}) });
 }
 
@@ -156,7 +151,7 @@ export async function breedNight(input: BreedingInput): Promise<EvolutionPlan> {
   // After the last night no child joins (store.evolveNight): nothing to pay an LLM for.
   if (night.number >= t.nights || breeders.length === 0) return { children: [], retire };
   const log = input.log ?? (() => undefined);
-  let agent: MetaAgent | null = input.metaAgent ?? metaAgentFor(settings);
+  let agent: MetaAgent | null = input.metaAgent ?? (await metaAgentFor(settings));
   const byId = new Map(orgs.map((o) => [o.id, o]));
   const leaderboard: LeaderboardRow[] = ranked.map((r) => ({
     rank: r.rank,
