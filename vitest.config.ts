@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -26,6 +27,9 @@ const E2E = [
 
 export default defineConfig({
   test: {
+    // Vitest's default leaves a core free, which on CI's 2 cores runs the unit tier one file at
+    // a time; its files wait on git and SQLite as much as on the CPU, so two at once win.
+    maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 120_000,
     hookTimeout: 120_000,
     projects: [

@@ -64,6 +64,10 @@ const DEFAULT_BUSY_WAIT_MS = 10_000;
 
 // ---- the lab -------------------------------------------------------------------------------
 
+const FULL_HASH = /^[0-9a-f]{40}$/;
+/** Commits whose train.ts a Lab keeps in memory (~20 KB each). */
+const TRAIN_TS_CACHE = 32;
+
 export class Lab {
   /** Absolute, symlink-free path of the lab repository (its main checkout, on `main`). */
   readonly dir: string;
@@ -72,6 +76,8 @@ export class Lab {
   private readonly git: Git;
   private readonly slotGits = new Map<string, Git>();
   private readonly mutex = new KeyedMutex();
+  /** train.ts of recently read commits, by full hash (a commit's content never changes). */
+  private readonly trainTsByHash = new Map<string, string>();
 
   private constructor(dir: string, created: boolean) {
     this.dir = dir;
@@ -502,10 +508,22 @@ export class Lab {
     return readFile(join(wt.path, TRAIN_FILE), "utf8");
   }
 
-  /** The train.ts of any commit (e.g. a discarded experiment, for a rerun). */
+  /**
+   * The train.ts of any commit (e.g. a discarded experiment, for a rerun). Verification reads
+   * the same few commits once per seed: the last TRAIN_TS_CACHE read by full hash are kept.
+   */
   async trainTsAt(commit: string): Promise<string> {
+    const known = FULL_HASH.test(commit) ? this.trainTsByHash.get(commit) : undefined;
+    if (known !== undefined) {
+      this.trainTsByHash.delete(commit); // most recently used last
+      this.trainTsByHash.set(commit, known);
+      return known;
+    }
     const hash = await this.requireCommit("trainTsAt", commit);
-    return this.git.run(["show", `${hash}:${TRAIN_FILE}`]);
+    const text = await this.git.run(["show", `${hash}:${TRAIN_FILE}`]);
+    this.trainTsByHash.set(hash, text);
+    if (this.trainTsByHash.size > TRAIN_TS_CACHE) this.trainTsByHash.delete(this.trainTsByHash.keys().next().value!);
+    return text;
   }
 
   /** The commit the slot's worktree is at. */

@@ -217,6 +217,12 @@ describe("experiments", () => {
       expect(await lab.diff(d.parent, d.commit)).toBe(d.diff);
       expect(await lab.trainTsAt(d.commit)).toBe(d.text);
     }
+    // Read again (from the lab's cache of recent commits), and by an abbreviated hash (never
+    // cached: only full hashes are), the same text comes back.
+    for (const d of discarded) {
+      expect(await lab.trainTsAt(d.commit)).toBe(d.text);
+      expect(await lab.trainTsAt(d.commit.slice(0, 12))).toBe(d.text);
+    }
     // A manual gc does not prune them either (the lab's reflogs and gc config keep them).
     git(lab.dir, "gc", "--quiet", "--prune=now");
     for (const d of discarded) expect(git(lab.dir, "cat-file", "-t", d.commit).trim()).toBe("commit");
