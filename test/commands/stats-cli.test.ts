@@ -1,9 +1,12 @@
 /**
- * `nightshift noise`, `verify` and `compare` as a user runs them: real CLI processes on a
- * workspace whose run was made by the real loop with real (small, 1 s) trainings. The lab
- * starts detuned; the scripted agent restores UNEMBEDDING_LR (a planted real gain) and otherwise
- * nudges WEIGHT_DECAY by a negligible amount (A/A changes the naive rule may keep), and once
- * changes only a comment. verify must confirm the planted gain and nothing else.
+ * `nightshift noise`, `verify` and `compare` as a user runs them: real CLI processes, training
+ * for real (small recipe, 1 s), on a workspace whose runs the real loop made. The lab starts
+ * detuned; the scripted agent restores UNEMBEDDING_LR (a planted real gain) and otherwise nudges
+ * WEIGHT_DECAY by a negligible amount (A/A changes the naive rule may keep), and once changes
+ * only a comment. The runs themselves are made with the fake trainer (val_bpb a bowl around the
+ * tuned UNEMBEDDING_LR plus seed noise, so the naive rule keeps the restore and, by noise, some
+ * nudges): what verify judges is its own real reruns of those commits. verify must confirm the
+ * planted gain and nothing else.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Agent, Proposal } from "../../src/agents/types.ts";
 import { runLoopIn } from "../support/loop.ts";
 import { openStore } from "../../src/store/index.ts";
+import { fakeTrainer } from "../support/fake-trainer.ts";
 import { DETUNED, TUNED, initSmallLab } from "../support/small-lab.ts";
 import { writeTinyDataset } from "../support/tiny-dataset.ts";
 
@@ -58,8 +62,9 @@ beforeAll(async () => {
   writeTinyDataset(dataset, { docs: { val: 200, test: 200 } });
   await initSmallLab(ws, { detuned: true });
   const base = { org: ORG, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: dataset, seed: 5, resume: false, agentOverride: scriptedAgent() };
-  await runLoopIn(ws, { ...base, tag: "a", experiments: 7 });
-  await runLoopIn(ws, { ...base, tag: "b", experiments: 2, agentOverride: scriptedAgent() });
+  const trainer = fakeTrainer({ noiseSd: 0.01, optima: { UNEMBEDDING_LR: 0.004 } }).train;
+  await runLoopIn(ws, { ...base, tag: "a", experiments: 7 }, trainer);
+  await runLoopIn(ws, { ...base, tag: "b", experiments: 2, agentOverride: scriptedAgent() }, trainer);
 }, 180_000);
 
 describe("nightshift verify", () => {
