@@ -1,0 +1,75 @@
+/**
+ * Verification's orchestration (src/verification/verify.ts) on the fake trainer: claims made by
+ * a real loop in a real lab, then rerun with fresh seeds by a trainer whose seed noise is known.
+ * A planted gain is credited (with confirmation seeds from their own range), a gain far below
+ * δ_min is not, every rerun is recorded once under its claim's session, and a second
+ * verification trains nothing (the measurements are reused).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Agent, Proposal } from "../../src/agents/types.ts";
+import { CONFIRM_SEED_BASE } from "../../src/verification/confirm.ts";
+import type { MeasureSetup } from "../../src/verification/measure.ts";
+import { VERIFY_SEED_BASE, claimsOf, verifyClaimsOfRun } from "../../src/verification/verify.ts";
+import { openWorkspace } from "../../src/workspace/workspace.ts";
+import { fakeTrainer, initFakeLab } from "../support/fake-trainer.ts";
+import { runLoopIn } from "../support/loop.ts";
+
+const root = mkdtempSync(join(tmpdir(), "ns-verify-fake-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const MATRIX = "export const MATRIX_LR = 0.04;";
+const WARMDOWN = "export const WARMDOWN_RATIO = 0.5;";
+const add = (search: string, line: string, description: string): Proposal => ({ edits: [{ file: "train.ts", search, replace: `${search}\n${line}` }], description, hypothesis: "h" });
+
+describe("verification on the fake trainer", () => {
+  it("credits the planted gain, not the one below δ_min, and reuses its reruns the second time", async () => {
+    const dir = await initFakeLab(join(root, "ws"));
+    // The run: both changes are kept (no noise in the loop), as the naive rule keeps them.
+    const script = [add(MATRIX, "export const PLANTED_BPB = -0.05;", "planted"), add(WARMDOWN, "export const TINY_BPB = -0.0002;", "tiny")];
+    const agent: Agent = {
+      name: "scripted",
+      async propose() {
+        const proposal = script.shift() ?? null;
+        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
+      },
+    };
+    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
+    const summary = await runLoopIn(dir, { ...base, tag: "v", seed: 42, resume: false, experiments: 3, pipeline: false, agentOverride: agent }, fakeTrainer().train);
+    expect(summary.kept).toBe(3);
+
+    // Reruns see seed noise of sd 0.004: the tiny gain (0.0002) is invisible, the planted one (0.05) is not.
+    const fake = fakeTrainer({ noiseSd: 0.004 });
+    const ws = await openWorkspace(dir, "cpu", { trainer: fake.train });
+    try {
+      const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, "data"), deviceKind: "cpu", sandbox: "off" };
+      const experiments = ws.store.listExperiments(summary.runId);
+      const options = { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 8, minSeeds: 2, alpha: 0.05, confirmSeeds: 3 };
+      const first = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
+      const verdicts = Object.fromEntries(first.claims.map((c) => [c.experiment.description, c.verification]));
+      expect(verdicts.planted!.verdict).toBe("real");
+      expect(verdicts.planted!.meanGain).toBeGreaterThan(0.03);
+      expect(verdicts.tiny!.verdict).not.toBe("real");
+      expect(first.counts.real).toBe(1);
+      // The planted gain was confirmed on its own seeds, after the stopping rule's.
+      const confirmation = verdicts.planted!.details.confirmation as { seeds: number; meanGain: number };
+      expect(confirmation.seeds).toBe(3);
+      expect(confirmation.meanGain).toBeCloseTo(0.05, 1);
+      const seeds = fake.trainings.map((t) => t.seed);
+      expect(seeds.every((s) => s >= VERIFY_SEED_BASE)).toBe(true);
+      expect(seeds.filter((s) => s >= CONFIRM_SEED_BASE)).toHaveLength(3 * 2);
+      // Every rerun was trained once and stored: pairs of parent and candidate per seed.
+      const trained = fake.trainings.length;
+      expect(trained % 2).toBe(0);
+
+      const again = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
+      expect(fake.trainings).toHaveLength(trained); // nothing trained: every measurement reused
+      expect(again.claims.map((c) => c.verification.verdict)).toEqual(first.claims.map((c) => c.verification.verdict));
+    } finally {
+      ws.store.close();
+    }
+  });
+});
