@@ -2,27 +2,36 @@ import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
- * Two tiers. `unit`: in process, no real training and no CLI process (the drivers' logic runs on
- * the fake trainer, test/support/fake-trainer.ts); its files run in parallel. `e2e`: the files
- * that train for real, drive the CLI as a user does, kill processes or time budgets; they run one
- * at a time, because native kernels use every core and a busy machine moves both val_bpb under a
- * wall-clock budget and the moments a kill test aims at.
+ * Three tiers.
+ * - `unit`: in process; no real training and no CLI process (the drivers' logic runs on the
+ *   fake trainer, test/support/fake-trainer.ts). Files in parallel.
+ * - `cli`: child processes that neither train nor get killed: the CLI's answers and errors, git
+ *   in the lab, the engine's thread settings. Files in parallel.
+ * - `e2e`: the files that train for real, time budgets or kill processes. One at a time, because
+ *   native kernels use every core and a busy machine moves both val_bpb under a wall-clock budget
+ *   and the moments a kill test aims at.
  *
- *   npm test              both tiers (typecheck, unit, then e2e): what CI runs
- *   npm run test:unit     the unit tier alone, in seconds
+ *   npm test              typecheck, unit + cli, then e2e: what CI runs
+ *   npm run test:unit     the unit tier alone, in about a minute
  *   npm run test:e2e      the e2e tier alone
  */
+const CLI = [
+  "test/commands/{emptied-store,epipe,sandbox-cli,verify-lookup}.test.ts",
+  "test/engine/{core,devices,gemm,model-ops}.test.ts",
+  "test/harness/tokenizer.test.ts",
+  "test/lab/lab.test.ts",
+  "test/report/{command,scale,tournament}.test.ts",
+  "test/store/briefs.test.ts",
+  "test/tournament/meta.test.ts",
+];
 const E2E = [
   "test/cli.test.ts",
-  "test/commands/**/*.test.ts",
-  "test/engine/{core,devices,gemm,model-ops}.test.ts",
-  "test/harness/{prepare,recipe-run,redteam,runner,sandbox,tokenizer}.test.ts",
-  "test/lab/{crash,lab}.test.ts",
+  "test/commands/stats-cli.test.ts",
+  "test/harness/{prepare,recipe-run,redteam,runner,sandbox}.test.ts",
+  "test/lab/crash.test.ts",
   "test/loop/{faults,kill,run}.test.ts",
-  "test/report/{command,scale,tournament}.test.ts",
-  "test/store/{briefs,kill}.test.ts",
-  "test/tournament/{cli,kill,llm,memory,meta,stop}.test.ts",
-  "test/verification/invalid-rerun.test.ts",
+  "test/store/kill.test.ts",
+  "test/tournament/{cli,kill,llm,memory,stop}.test.ts",
 ];
 
 export default defineConfig({
@@ -33,7 +42,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: E2E } },
+      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: [...CLI, ...E2E] } },
+      { extends: true, test: { name: "cli", include: CLI } },
       { extends: true, test: { name: "e2e", include: E2E, fileParallelism: false } },
     ],
   },

@@ -1,10 +1,11 @@
 /**
- * `nightshift tournament` end to end as a user runs it: a real CLI process, 4 orgs, 2 nights of
+ * `nightshift tournament` end to end as a user runs it: a real CLI process, 4 orgs, a night of
  * real 1 s trainings on the small recipe, then what the store must hold: allocations whose
- * counts match the runs, verdicts, night results, the champion chain and the lineage of the bred
- * org; and the one-line errors. Whether the right org wins, what verification credits and a
- * stop's resume are the drivers' logic, tested on the fake trainer (drive.test.ts); this file
- * checks that the real parts (CLI, sandboxed trainings, reruns) carry it through.
+ * counts match the runs, verdicts, night results and the champion chain; `status`; and the
+ * one-line errors. Whether the right org wins, what verification credits, breeding and lineage
+ * over several nights and a stop's resume are the drivers' logic, tested on the fake trainer
+ * (drive.test.ts); breeding through the CLI is also in memory.test.ts and kill.test.ts. This
+ * file checks that the real parts (CLI, sandboxed trainings, reruns) carry a night through.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -35,12 +36,12 @@ beforeAll(async () => {
 });
 
 describe("nightshift tournament", () => {
-  it("runs 2 nights with 4 orgs end to end and records everything", () => {
-    const r = cli("start", "t1", "--nights", "2", "--experiments", "10", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--confirm-seeds", "0", "--profile", "cpu", "--json");
+  it("runs a night with 4 orgs end to end and records everything", () => {
+    const r = cli("start", "t1", "--nights", "1", "--experiments", "10", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--confirm-seeds", "0", "--profile", "cpu", "--json");
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.tournament.status, r.stderr).toBe("finished");
-    expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["finished", "finished"]);
+    expect(out.nights.map((n: { status: string }) => n.status)).toEqual(["finished"]);
 
     const store = openStore(join(ws, "nightshift.db"), { readonly: true });
     try {
@@ -59,20 +60,12 @@ describe("nightshift tournament", () => {
         expect(new Set(results.map((x) => x.orgId)).size).toBe(byOrg.size);
         for (const x of results) if (x.verdict !== "real") expect(x.verifiedGain).toBe(0);
       }
-      // Night 2 starts from the champion after night 1.
+      // The champion chain starts at the tournament's base; it moves only on a real verdict.
       const chain = store.listChampions(t.id);
       expect(chain[0]!.nightId).toBeNull();
-      expect(nights[1]!.baseCommit).toBe(chain.filter((c) => c.nightId === null || c.nightId === nights[0]!.id).at(-1)!.commit);
-      // Lineage: one child bred after night 1, one org retired, the population held at 4.
-      const members = store.listMembers(t.id);
-      const children = members.filter((m) => m.org.parentId !== null);
-      expect(children).toHaveLength(1);
-      expect(children[0]!.org.generation).toBe(1);
-      expect(children[0]!.joinedNight).toBe(2);
-      expect(children[0]!.org.mutationNote).toMatch(/night 1/);
-      expect(children[0]!.org.programMd).toMatch(/Tournament lineage:/);
-      expect(members.filter((m) => m.status === "retired")).toHaveLength(1);
-      expect(members.filter((m) => m.status === "active")).toHaveLength(4);
+      const real = store.listNightResults(nights[0]!.id).filter((x) => x.verdict === "real");
+      expect(chain.length - 1).toBeLessThanOrEqual(real.length);
+      expect(store.listMembers(t.id).filter((m) => m.status === "active")).toHaveLength(4);
     } finally {
       store.close();
     }
@@ -80,7 +73,7 @@ describe("nightshift tournament", () => {
     const status = cli("status", "t1");
     expect(status.status, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/champion chain:/);
-    expect(status.stdout).toMatch(/gen 1 from/);
+    expect(status.stdout).toMatch(/night 1/);
   }, 300_000);
 
   it("rejects bad input in one line with exit code 2", () => {

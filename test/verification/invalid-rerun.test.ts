@@ -8,19 +8,13 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/index.ts";
 import { rerunFailure } from "../../src/verification/failed.ts";
 import { type MeasureSetup, measure } from "../../src/verification/measure.ts";
 import { sessionOf } from "../../src/verification/pairing.ts";
 import { VERIFY_SEED_BASE, judgeClaims } from "../../src/verification/verify.ts";
 import { type NewMeasurement, openStore } from "../../src/store/index.ts";
-
-// Nothing here trains (every measurement is stored), so the runner is stubbed: this test does
-// not depend on the harness loading.
-vi.mock("../../src/harness/runner/index.ts", () => ({
-  runTrain: () => Promise.reject(new Error("nothing should train: the measurements are stored")),
-}));
 
 const root = mkdtempSync(join(tmpdir(), "ns-invalid-rerun-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
