@@ -2,12 +2,13 @@
  * `nightshift report`: a run's, a night's or a whole tournament's report as one self-contained
  * HTML page or as Markdown, written under reports/ (or --out) and its path printed. `--night N`
  * reports night N of `--tournament T` (default: the latest tournament); `--tournament T` alone
- * reports every night of T.
+ * reports every night of T. With none of them, what was done last: the most recent run, or the
+ * whole tournament when that run was one of its nights' runs.
  */
 import { relative, resolve, sep } from "node:path";
 import type { CommandModule } from "yargs";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
-import { REPORT_FORMATS, checkFormat, writeRunReport, writeTournamentReport } from "../report/index.ts";
+import { REPORT_FORMATS, checkFormat, writeLatestReport, writeRunReport, writeTournamentReport } from "../report/index.ts";
 
 interface ReportArgs {
   run?: string;
@@ -25,7 +26,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
   describe: "Write a run's, a night's or a tournament's report: one self-contained HTML page (or Markdown) under reports/",
   builder: (y) =>
     y
-      .option("run", { type: "string", describe: "a run id, branch or tag (default: the most recent run)" })
+      .option("run", { type: "string", describe: "a run id, branch or tag (default: what was done last — the most recent run, or its whole tournament when it ran in one)" })
       .option("night", { type: "string", describe: "a night number of --tournament (default: the latest tournament)" })
       .option("tournament", { type: "string", describe: "a tournament by name (alone: the whole tournament, every night)" })
       .conflicts("run", ["night", "tournament"])
@@ -49,7 +50,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
             ...(argv.tournament !== undefined ? { tournament: String(argv.tournament) } : {}),
             ...(argv.night !== undefined ? { night: String(argv.night) } : {}),
           })
-        : await writeRunReport({ ...common, ...(argv.run !== undefined ? { run: argv.run } : {}) });
+        : argv.run !== undefined
+          ? await writeRunReport({ ...common, run: argv.run })
+          : await writeLatestReport(common);
     if (argv.json) console.log(JSON.stringify({ path: written.path, format: written.format }));
     else console.log(displayPath(written.path));
   },

@@ -45,7 +45,7 @@ import { experimentsTsv, tableRows } from "./model/table.ts";
 import { buildNightReportWithTable, buildTournamentReportWithTable, resolveNight, resolveTournament } from "./model/tournament.ts";
 import { checkFormat, renderReport } from "./render.ts";
 import { loadTemplates } from "./templates.ts";
-import { openWorkspaceStore, resolveRun } from "./resolve.ts";
+import { latestSubject, openWorkspaceStore, resolveRun } from "./resolve.ts";
 import type { ReportFormat } from "./types.ts";
 import { experimentsTsvPath, reportPath, writeReportFile } from "./write.ts";
 
@@ -56,7 +56,7 @@ export { buildNightReport, buildNightReportWithTable, buildTournamentReport, bui
 export { experimentsTsv, EXPERIMENTS_TSV_COLUMNS, type TableRun } from "./model/table.ts";
 export { LIMITS, planDetail, type DetailPlan } from "./model/limits.ts";
 export { renderReport, checkFormat, type RenderOptions } from "./render.ts";
-export { openWorkspaceStore, resolveRun } from "./resolve.ts";
+export { latestSubject, openWorkspaceStore, resolveRun } from "./resolve.ts";
 export { reportPath, writeReportFile, experimentsTsvPath, DEFAULT_REPORTS_DIR, slug } from "./write.ts";
 export { loadTemplates, BUILTIN_TEMPLATES_DIR } from "./templates.ts";
 export { parseUnifiedDiff, textDiff } from "./diff.ts";
@@ -158,4 +158,19 @@ export async function writeTournamentReport(request: TournamentReportRequest): P
   const path = reportPath(name, format, request.out, cwd);
   const tsvPath = await writeBuilt(built, path, format, templatesDir);
   return { path, format, tsvPath, tournament: t.name, ...(nightNumber !== undefined ? { night: nightNumber } : {}) };
+}
+
+/**
+ * The report of what was done last (`nightshift report` without a selector): the whole
+ * tournament when the most recent run was part of one, else that run's report.
+ */
+export async function writeLatestReport(request: Omit<RunReportRequest, "run">): Promise<WrittenReport> {
+  const store = openWorkspaceStore(resolve(request.cwd ?? process.cwd(), request.workspace));
+  let subject;
+  try {
+    subject = latestSubject(store);
+  } finally {
+    store.close();
+  }
+  return "tournament" in subject ? writeTournamentReport({ ...request, tournament: subject.tournament.name }) : writeRunReport({ ...request, run: String(subject.run.id) });
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Run, type Store, openStore } from "../store/index.ts";
+import { type Run, type Store, type Tournament, openStore } from "../store/index.ts";
 import { ReportError } from "./errors.ts";
 
 /** Opens a workspace's store read-only; REPORT_NO_WORKSPACE when there is none. */
@@ -36,4 +36,16 @@ export function resolveRun(store: Store, which: string | undefined): Run {
   if (byTag.length > 1)
     throw new ReportError("REPORT_AMBIGUOUS_RUN", `tag '${which}' names ${byTag.length} runs: ${describeRuns(byTag)}; give a run id or branch`);
   throw new ReportError("REPORT_UNKNOWN_RUN", `no run '${which}' (id, branch or tag) in this workspace; runs: ${describeRuns(runs)}`);
+}
+
+/**
+ * What a plain `nightshift report` is about: the most recent run, or, when that run was one
+ * org's run in a tournament's night, the tournament (the page a user wants after `tournament
+ * start`, not one org's night). A run belongs to a tournament through its allocations.
+ */
+export function latestSubject(store: Store): { run: Run } | { tournament: Tournament } {
+  const run = resolveRun(store, undefined);
+  for (const t of [...store.listTournaments()].reverse())
+    for (const night of store.listNights(t.id)) if (store.listAllocations(night.id).some((a) => a.runId === run.id)) return { tournament: t };
+  return { run };
 }

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReportError, buildTournamentReport, openWorkspaceStore, resolveTournament, writeTournamentReport } from "../../src/report/index.ts";
+import { ReportError, buildTournamentReport, openWorkspaceStore, resolveTournament, slug, writeTournamentReport } from "../../src/report/index.ts";
 import { openStore } from "../../src/store/index.ts";
 import { HOSTILE_PROGRAM_LINE, buildTournamentWorkspace } from "./tournament-fixture.ts";
 
@@ -161,6 +161,18 @@ describe("night and tournament reports of a real tournament", () => {
     const ok = cli("--night", "1", "--tournament", "t1", "--format", "md", "--workspace", ws);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout.trim()).toBe(join("reports", "t1-night-1.md"));
+  }, 120_000);
+
+  it("writes the tournament's page for a plain `report` after a tournament, and a run's page for --run", () => {
+    const plain = cli("--format", "md", "--workspace", ws);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout.trim()).toBe(join("reports", "tournament-t1.md"));
+    const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+    const latest = store.listRuns().at(-1)!;
+    store.close();
+    const run = cli("--run", String(latest.id), "--format", "md", "--workspace", ws);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe(join("reports", `${slug(latest.branch)}.md`));
   }, 120_000);
 
   it("raises coded ReportErrors in process", async () => {
