@@ -111,6 +111,12 @@ describe("night and tournament reports of a real tournament", () => {
       expect(md).toContain(kind === "night" ? "## Leaderboard" : "### Night 1");
       expect(md).toMatch(/\| rank \| org \| generation \| nights \| best val\\_bpb \| verdict \|/);
       expect(md).toMatch(/\| \d+ \| (lr|wd) \| 0 \| 1 \|/); // night 1's row of a seed org
+      // Several runs: each is a ## section, and its parts are ### under it, not ## beside it.
+      expect(md).toMatch(/^## (lr|wd) · run \d+ /m);
+      for (const part of ["Kept changes", "All experiments", "Device utilization", "Agent cost"]) {
+        expect(md, `${kind}: ${part}`).toMatch(new RegExp(`^### ${part}$`, "m"));
+        expect(md, `${kind}: ${part}`).not.toMatch(new RegExp(`^## ${part}$`, "m"));
+      }
     }
     expect(pages["tournament.md"]).toMatch(/\| night \| org \| round \| device time \| experiments \|/);
   });
