@@ -50,7 +50,7 @@ import type { ReportFormat } from "./types.ts";
 import { experimentsTsvPath, reportPath, writeReportFile } from "./write.ts";
 
 export { ReportError, type ReportErrorCode } from "./errors.ts";
-export { buildRunReport, buildRunReportWithTable, assembleReport, type ReportOptions, type AssembleInput, type BuiltReport } from "./model/report.ts";
+export { buildRunReport, buildRunReportWithTable, assembleReport, seedNoiseOf, type ReportOptions, type AssembleInput, type BuiltReport } from "./model/report.ts";
 export { buildRunSection, buildRunSections, chainTo, type BuiltRunSection, type SectionRequest, type SectionInputs } from "./model/run-section.ts";
 export { buildNightReport, buildNightReportWithTable, buildTournamentReport, buildTournamentReportWithTable, resolveNight, resolveTournament } from "./model/tournament.ts";
 export { experimentsTsv, EXPERIMENTS_TSV_COLUMNS, type TableRun } from "./model/table.ts";

@@ -134,6 +134,19 @@ export interface Headline {
   cost: UsageTotals;
   /** Whether the trainings ran in the sandbox, over all runs. */
   sandbox: SandboxCounts;
+  /**
+   * Seed noise of val_bpb under the runs' conditions (`nightshift noise`, or a verification's
+   * own floor): a kept step smaller than this may be luck. Null when none was measured.
+   */
+  noise: SeedNoise | null;
+}
+
+/** The spread of one commit's val_bpb over seeds, under given conditions. */
+export interface SeedNoise {
+  sd: number;
+  seeds: number;
+  /** The baseline's mean over those seeds. */
+  mean: number;
 }
 
 /** How many of the finished trainings ran outside the bubblewrap sandbox. */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import MarkdownIt from "markdown-it";
 import { parse as parseHtml } from "node-html-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReportError, assembleReport, buildRunReport, buildRunSection, renderReport, type ReportModel } from "../../src/report/index.ts";
+import { ReportError, assembleReport, buildRunReport, buildRunSection, renderReport, seedNoiseOf, type ReportModel } from "../../src/report/index.ts";
 import {
   BUDGET,
   HOSTILE_COMMENT,
@@ -210,6 +210,41 @@ describe("optional sections", () => {
     expect(html).not.toContain('id="leaderboard"');
     expect(html).not.toContain('id="verdicts"');
     expect(md).not.toContain("## Leaderboard");
+  });
+});
+
+describe("seed noise", () => {
+  it("says when none was measured, in the headline and under the progress chart", () => {
+    expect(model.headline.noise).toBeNull();
+    expect(md).toMatch(/\*\*seed noise:\*\* not measured — `nightshift noise` measures it/);
+    expect(model.progress.summary).toMatch(/no seed noise measured under these conditions/);
+  });
+
+  it("reads the noise floor of the run's conditions, and draws ±1 sd around the kept line", async () => {
+    const run = fx.store.getRun(fx.runId);
+    const conditions = { profile: run.profile, timeBudget: run.timeBudget, deviceKind: run.deviceKind, dataset: "tiny" };
+    fx.store.recordNoiseFloor({ ...conditions, commit: "a".repeat(40), seeds: 5, mean: 2.1, sd: 0.004, mde: 0.006 });
+    // Another dataset's floor is not this run's.
+    expect(seedNoiseOf(fx.store, { ...run, settings: { ...run.settings, dataset: "/data/other" } })).toBeNull();
+    const noise = seedNoiseOf(fx.store, { ...run, settings: { ...run.settings, dataset: "/data/tiny" } });
+    expect(noise).toEqual({ sd: 0.004, seeds: 5, mean: 2.1 });
+
+    const section = model.runs[0]!;
+    const withNoise = assembleReport({ kind: "run", title: "t", runs: [section], charts: [], noise }, { now: NOW });
+    expect(withNoise.headline.noise).toEqual(noise);
+    expect(withNoise.progress.summary).toMatch(/±1 sd of seed noise \(0\.004000 over 5 seeds/);
+    const spec = withNoise.charts.find((c) => c.id === "progress")!.vegaLite as { layer: { mark: { type: string; interpolate?: string }; data: { values: { low: number; high: number; seq: number }[] } }[] };
+    const band = spec.layer.find((l) => l.mark.type === "area" && l.mark.interpolate === "step-after")!;
+    const kept = section.experiments.filter((e) => e.status === "keep" && e.valBpb !== null);
+    expect(band.data.values.length).toBeGreaterThanOrEqual(kept.length);
+    for (const e of kept) {
+      const at = band.data.values.find((v) => v.seq === e.seq)!;
+      expect(at.high - e.valBpb!).toBeCloseTo(0.004, 9);
+      expect(e.valBpb! - at.low).toBeCloseTo(0.004, 9);
+    }
+    const page = await renderReport(withNoise, { format: "md" });
+    expect(page).toMatch(/\*\*seed noise:\*\* ±0\.004000 — sd of the baseline over 5 seeds/);
+    expect(await renderReport(withNoise, { format: "html" })).toMatch(/<div class="label">seed noise<\/div><div class="value">±0\.004000<\/div>/);
   });
 });
 

@@ -10,8 +10,11 @@
  * before, and the rest as a band per org — the 10th to 90th percentile of their val_bpb in each
  * of at most BINS bins of consecutive experiments — with a mark at the top edge for each bin that
  * had failures. The summary line says what was binned.
+ *
+ * With a measured seed noise, the kept line carries a band of ±1 sd: a kept step inside it is
+ * no larger than what a change of seed moves val_bpb, and the summary says so.
  */
-import type { ChartSpec, ExperimentRow } from "../types.ts";
+import type { ChartSpec, ExperimentRow, SeedNoise } from "../types.ts";
 import { SERIES_COLORS, STATUS_COLORS } from "./theme.ts";
 
 export interface ProgressSeries {
@@ -54,7 +57,7 @@ function yDomain(measured: number[], kept: number[]): [number, number] {
   return [lo - pad, hi + pad];
 }
 
-export function progressChart(id: string, series: readonly ProgressSeries[]): ProgressChart {
+export function progressChart(id: string, series: readonly ProgressSeries[], noise: SeedNoise | null = null): ProgressChart {
   // One pass over what may be a week of experiments: counts and values, no object per row.
   const isFinished = (e: ExperimentRow) => (STATUSES as readonly string[]).includes(e.status);
   let finished = 0;
@@ -72,7 +75,9 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
       }
     }
   if (finished === 0) return { chart: null, offChart: 0, summary: "no experiment has finished yet" };
-  const [lo, hi] = measured.length > 0 ? yDomain(measured, kept) : [0, 1];
+  let [lo, hi] = measured.length > 0 ? yDomain(measured, kept) : [0, 1];
+  // The noise band around the kept line is drawn whole.
+  if (noise && noise.sd > 0 && kept.length > 0) [lo, hi] = [Math.min(lo, min(kept) - noise.sd), Math.max(hi, max(kept) + noise.sd)];
   const top = hi - (hi - lo) * 0.02;
 
   let offChart = 0;
@@ -155,10 +160,22 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
         },
       ]
     : [];
+  const noiseBand = noise && noise.sd > 0 ? stairs.map((p) => ({ org: p.org, seq: p.seq, low: p.val_bpb - noise.sd, high: p.val_bpb + noise.sd })) : [];
+  const noiseLayers =
+    noiseBand.length > 0
+      ? [
+          {
+            data: { values: noiseBand },
+            mark: { type: "area", interpolate: "step-after", opacity: 0.15, ...(multi ? {} : { color: STATUS_COLORS.keep }) },
+            encoding: { x, y: { ...y, field: "low" }, y2: { field: "high" }, detail: { field: "org" }, ...(multi ? { color: orgColor } : {}) },
+          },
+        ]
+      : [];
   const vegaLite = {
     width: 640,
     height: 300,
     layer: [
+      ...noiseLayers,
       ...bandLayers,
       {
         data: { values: stairs },
@@ -199,7 +216,10 @@ export function progressChart(id: string, series: readonly ProgressSeries[]): Pr
         (offChart > 0 ? `, ${offChart} far above the kept line clamped to the top` : "")
       : offChart > 0
         ? `; ${offChart} far above it drawn at the top edge`
-        : "");
+        : "") +
+    (noise
+      ? `; the shaded band around the kept line is ±1 sd of seed noise (${noise.sd.toFixed(6)} over ${noise.seeds} seeds of the baseline): a step inside it may be luck`
+      : "; no seed noise measured under these conditions (`nightshift noise` measures it), so no step can be told from luck here");
   return {
     chart: { id, title: multi ? "val_bpb per experiment, by org" : "val_bpb per experiment", description: summary, vegaLite },
     offChart,

@@ -6,9 +6,10 @@
  * headline's verified parts) from the tournament's records.
  */
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
 import { progressChart, type ProgressSeries } from "../charts/progress.ts";
-import type { ChartSpec, ExperimentRow, Headline, ReportKind, ReportModel, RunSection } from "../types.ts";
+import type { ChartSpec, ExperimentRow, Headline, ReportKind, ReportModel, RunSection, SeedNoise } from "../types.ts";
 import { planDetail } from "./limits.ts";
 import { addSandboxCounts, addStatusCounts, buildRunSections } from "./run-section.ts";
 import type { TableRun } from "./table.ts";
@@ -25,7 +26,15 @@ function nightshiftVersion(): string {
   return cachedVersion;
 }
 
-function headline(runs: readonly RunSection[]): Headline {
+/** The latest noise floor measured under `run`'s conditions (profile, budget, device, dataset), if any. */
+export function seedNoiseOf(store: Store, run: Run | undefined): SeedNoise | null {
+  const dataset = run?.settings.dataset;
+  if (!run || typeof dataset !== "string") return null;
+  const floor = store.latestNoiseFloor({ profile: run.profile, timeBudget: run.timeBudget, deviceKind: run.deviceKind, dataset: basename(dataset) });
+  return floor ? { sd: floor.sd, seeds: floor.seeds, mean: floor.mean } : null;
+}
+
+function headline(runs: readonly RunSection[], noise: SeedNoise | null): Headline {
   let champion: Headline["champion"] = null;
   for (const run of runs) {
     const e = run.bestKept;
@@ -57,6 +66,7 @@ function headline(runs: readonly RunSection[]): Headline {
     utilization: capacity > 0 ? Math.min(1, trainingSeconds / capacity) : null,
     cost,
     sandbox: addSandboxCounts(runs.map((r) => r.sandbox)),
+    noise,
   };
 }
 
@@ -71,17 +81,20 @@ export interface AssembleInput {
    * table shows — pass every row when a table is cut).
    */
   progress?: ProgressSeries[];
+  /** Seed noise under the runs' conditions: a band around the kept line and a headline card. */
+  noise?: SeedNoise | null;
 }
 
 /** The report model over some run sections, without the optional (tournament/stats) sections. */
 export function assembleReport(input: AssembleInput, options: ReportOptions = {}): ReportModel {
-  const progress = progressChart("progress", input.progress ?? input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })));
+  const noise = input.noise ?? null;
+  const progress = progressChart("progress", input.progress ?? input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })), noise);
   return {
     kind: input.kind,
     title: input.title,
     generatedAt: (options.now ?? (() => new Date()))().toISOString(),
     version: nightshiftVersion(),
-    headline: headline(input.runs),
+    headline: headline(input.runs, noise),
     progress: { chartId: progress.chart?.id ?? null, summary: progress.summary, offChart: progress.offChart },
     runs: input.runs,
     charts: [...(progress.chart ? [progress.chart] : []), ...input.charts],
@@ -107,7 +120,7 @@ export function buildRunReportWithTable(store: Store, run: Run, options: ReportO
   const [built] = buildRunSections(store, [{ run }]);
   const { section, rows, charts } = built!;
   const model = assembleReport(
-    { kind: "run", title: `Run ${run.branch}`, runs: [section], charts, progress: [{ org: section.org.name, experiments: rows }] },
+    { kind: "run", title: `Run ${run.branch}`, runs: [section], charts, progress: [{ org: section.org.name, experiments: rows }], noise: seedNoiseOf(store, run) },
     options,
   );
   // What the statistics recorded about this run's claims, when `verify` has run.

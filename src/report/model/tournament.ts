@@ -35,7 +35,7 @@ import type {
   VerdictSection,
 } from "../types.ts";
 import { planDetail } from "./limits.ts";
-import { assembleReport, type BuiltReport, type ReportOptions } from "./report.ts";
+import { assembleReport, type BuiltReport, type ReportOptions, seedNoiseOf } from "./report.ts";
 import { buildRunSections, chainTo } from "./run-section.ts";
 import type { TableRun } from "./table.ts";
 import { buildVerdicts, gainInterval } from "./verdicts.ts";
@@ -389,6 +389,7 @@ export function buildNightReportWithTable(store: Store, t: Tournament, night: Ni
       runs: d.runs.map((r) => r.section),
       charts: d.runs.flatMap((r) => r.charts),
       progress: d.runs.map((r) => ({ org: r.section.org.name, experiments: r.rows })),
+      noise: seedNoiseOf(store, d.runs[0]?.run),
     },
     options,
   );
@@ -426,7 +427,7 @@ export function buildTournamentReportWithTable(store: Store, t: Tournament, opti
   // its utilization table): a week's report stays a page a reader can open.
   for (const r of runs) r.section.utilization.chartId = null;
   const model = assembleReport(
-    { kind: "tournament", title: `Tournament ${t.name}`, runs: runs.map((r) => r.section), charts: [], progress: progressSeries(data) },
+    { kind: "tournament", title: `Tournament ${t.name}`, runs: runs.map((r) => r.section), charts: [], progress: progressSeries(data), noise: seedNoiseOf(store, runs[0]?.run) },
     options,
   );
   model.tournament = tournamentInfo(records, t);
