@@ -308,7 +308,11 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   }
   const thresholds = (experiment: Experiment): Thresholds => thresholdsByClaim.get(experiment.id)!;
   const confirmSeeds = c.settings.verify.confirmSeeds ?? 0;
-  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha, confirmSeeds }) : [];
+  const orgOf = new Map(entries.filter((e) => e.best).map((e) => [e.best!.id, e.org.name]));
+  // The phase and its progress: which claim of how many is being verified.
+  const onClaim = (experiment: Experiment, index: number, total: number) =>
+    c.log(`night ${night.number}: verifying claim ${index + 1} of ${total}: ${orgOf.get(experiment.id) ?? "?"}'s best, ${experiment.commit?.slice(0, 7) ?? "?"} (${experiment.description})`);
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha, confirmSeeds, onClaim }) : [];
 
   const scored = entries.map((e) => {
     const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;

@@ -86,6 +86,10 @@ describe("a tournament driven in process (fake trainer)", () => {
       expect(night1).toHaveLength(10);
       expect(night1[0]).toMatch(/\[1\/10(, ~\d+(s|m\d\ds) left)?\]$/);
       expect(night1.at(-1)).toMatch(/\[10\/10\]$/);
+      // Verification says which claim of how many it is on.
+      const claims = lines.filter((l) => /^night 1: verifying claim \d+ of \d+: \S+'s best, [0-9a-f]{7} /.test(l));
+      expect(claims.length).toBeGreaterThan(0);
+      expect(claims.at(-1)).toMatch(new RegExp(`claim ${claims.length} of ${claims.length}:`));
       expect(end.status).toBe("finished");
       const { store } = ws;
       expect(store.checkIntegrity().ok).toBe(true);
