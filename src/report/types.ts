@@ -447,8 +447,10 @@ export interface LeaderboardRow {
   nights: number;
   /** Best verified val_bpb of the org. */
   bestBpb: number | null;
-  /** Verified gain over the night's base with its interval (positive is better). */
+  /** The gain over the night's base the reruns measured, with its interval (positive is better), whatever the verdict. */
   gain: Interval | null;
+  /** The gain the score counts: the confirmed gain of a real verdict, else 0 (`tournament status`'s "credited"). */
+  creditedGain?: number | null;
   /** Verified gain per device-hour (the tournament's score). */
   rating: number | null;
   /** The verification's verdict on the org's best; null when it kept nothing to claim. */

@@ -51,7 +51,7 @@ export function formatStatus(s: TournamentStatus): string {
     out.push(`night ${n.number} (${n.status}) from ${n.baseCommit.slice(0, 7)}`);
     for (const a of n.allocations) out.push(`  round ${a.round}: ${a.org} ${a.experiments} experiments (${a.status})`);
     for (const r of n.results)
-      out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}${r.margin !== null ? ` (δ_min ${r.margin.toPrecision(3)})` : ""}, claimed ${r.claimedGain.toFixed(5)}, verified ${r.verifiedGain.toFixed(5)}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
+      out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}${r.margin !== null ? ` (δ_min ${r.margin.toPrecision(3)})` : ""}, claimed ${r.claimedGain.toFixed(5)}, credited ${r.verifiedGain.toFixed(5)}${r.verdict && r.verdict !== "real" ? " (not real: nothing credited)" : ""}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
   }
   out.push("champion chain:");
   for (const c of s.champions) out.push(`  night ${c.night}: ${c.commit.slice(0, 7)}${c.org ? ` by ${c.org} (+${c.gain.toFixed(5)})` : " (the base)"}`);

@@ -111,6 +111,15 @@ describe("night and tournament reports of a real tournament", () => {
       expect(md).toContain(kind === "night" ? "## Leaderboard" : "### Night 1");
       expect(md).toMatch(/\| rank \| org \| generation \| nights \| best val\\_bpb \| verdict \|/);
       expect(md).toMatch(/\| \d+ \| (lr|wd) \| 0 \| 1 \|/); // night 1's row of a seed org
+      // What the reruns measured, and what the score credits: nothing unless the verdict is real.
+      // (Leaderboard rows: the 12-column tables, split into 14 parts by their 13 bars.)
+      const board = md
+        .split("\n")
+        .filter((l) => /^\| \d+ \| (lr|wd) \| /.test(l))
+        .map((l) => l.split("|").map((c) => c.trim()))
+        .filter((cells) => cells.length === 14);
+      expect(board.length).toBeGreaterThan(0);
+      for (const cells of board) if (cells[6] !== "real") expect(Number(cells[9]), cells.join("|")).toBe(0);
       // Several runs: each is a ## section, and its parts are ### under it, not ## beside it.
       expect(md).toMatch(/^## (lr|wd) · run \d+ /m);
       for (const part of ["Kept changes", "All experiments", "Device utilization", "Agent cost"]) {

@@ -18,9 +18,11 @@ import {
   type TournamentSettings,
   countedExperiments,
   driveTournament,
+  formatStatus,
   loadPopulation,
   startTournament,
   stopFile,
+  tournamentStatus,
 } from "../../src/tournament/index.ts";
 import type { DeviceSlot } from "../../src/workspace/devices.ts";
 import { type Workspace, openWorkspace } from "../../src/workspace/workspace.ts";
@@ -114,6 +116,10 @@ describe("a tournament driven in process (fake trainer)", () => {
       // landscape) are never credited with one: noise is not crowned.
       for (const night of nights)
         for (const x of store.listNightResults(night.id)) if (["wd", "warm", "betas"].includes(store.getOrg(x.orgId).name)) expect(x.verdict).not.toBe("real");
+      // `tournament status` says what each org was credited, and why nothing when not real.
+      const status = formatStatus(tournamentStatus(store, end));
+      expect(status).toMatch(/#1 lr: real .* credited 0\.\d*[1-9]/);
+      for (const line of status.split("\n").filter((l) => /: (noise|negligible|inconclusive)/.test(l))) expect(line).toMatch(/credited 0\.00000 \(not real: nothing credited\)/);
       // Lineage: one child bred after night 1, one org retired, the population held at 4.
       const members = store.listMembers(t.id);
       const children = members.filter((m) => m.org.parentId !== null);

@@ -202,6 +202,7 @@ function leaderboard(records: Records, data: NightData, nightsByOrg: Map<number,
       rating: r.score,
       verdict: r.verdict,
       claimedGain: r.claimedGain,
+      creditedGain: r.verifiedGain,
       deviceSeconds: r.deviceSeconds,
       experiments: r.experiments,
     };
