@@ -50,6 +50,8 @@ export function formatStatus(s: TournamentStatus): string {
   for (const n of s.nights) {
     out.push(`night ${n.number} (${n.status}) from ${n.baseCommit.slice(0, 7)}`);
     for (const a of n.allocations) out.push(`  round ${a.round}: ${a.org} ${a.experiments} experiments (${a.status})`);
+    // Why the champion may not be #1: the rank is a rate, the champion the largest gain.
+    if (n.results.length > 0) out.push("  ranked by score = credited gain per device-hour (the champion moves on the largest real gain)");
     for (const r of n.results)
       out.push(`  #${r.rank} ${r.org}: ${r.verdict ?? "no claim"}${r.margin !== null ? ` (δ_min ${r.margin.toPrecision(3)})` : ""}, claimed ${r.claimedGain.toFixed(5)}, credited ${r.verifiedGain.toFixed(5)}${r.verdict && r.verdict !== "real" ? " (not real: nothing credited)" : ""}, ${r.experiments} experiments, ${r.deviceSeconds.toFixed(0)} device-s, score ${r.score.toFixed(4)}/h`);
   }

@@ -119,6 +119,7 @@ describe("a tournament driven in process (fake trainer)", () => {
       // `tournament status` says what each org was credited, and why nothing when not real.
       const status = formatStatus(tournamentStatus(store, end));
       expect(status).toMatch(/#1 lr: real .* credited 0\.\d*[1-9]/);
+      expect(status).toContain("ranked by score = credited gain per device-hour");
       for (const line of status.split("\n").filter((l) => /: (noise|negligible|inconclusive)/.test(l))) expect(line).toMatch(/credited 0\.00000 \(not real: nothing credited\)/);
       // Lineage: one child bred after night 1, one org retired, the population held at 4.
       const members = store.listMembers(t.id);
