@@ -139,6 +139,11 @@ export interface Headline {
    * own floor): a kept step smaller than this may be luck. Null when none was measured.
    */
   noise: SeedNoise | null;
+  /**
+   * Set when experiments trained for a demo budget (under DEMO_BUDGET_SECONDS, e.g. the quick
+   * tournament's 10 s): how long, how many steps that was, and what the full budget is.
+   */
+  demoBudget: { seconds: number; fullSeconds: number; /** "10 steps" or "4–36 steps" of the experiments that ran ok. */ steps: string | null } | null;
 }
 
 /** The spread of one commit's val_bpb over seeds, under given conditions. */

@@ -214,6 +214,11 @@ describe("optional sections", () => {
 });
 
 describe("seed noise", () => {
+  it("says nothing of a demo budget for a run at the full 300 s", () => {
+    expect(model.headline.demoBudget).toBeNull();
+    expect(md).not.toContain("Demo budget");
+  });
+
   it("says when none was measured, in the headline and under the progress chart", () => {
     expect(model.headline.noise).toBeNull();
     expect(md).toMatch(/\*\*seed noise:\*\* not measured — `nightshift noise` measures it/);

@@ -111,6 +111,8 @@ describe("night and tournament reports of a real tournament", () => {
       expect(md).toContain(kind === "night" ? "## Leaderboard" : "### Night 1");
       expect(md).toMatch(/\| rank \| org \| generation \| nights \| best val\\_bpb \| verdict \|/);
       expect(md).toMatch(/\| \d+ \| (lr|wd) \| 0 \| 1 \|/); // night 1's row of a seed org
+      // 1 s trainings: the report says it is a demo budget, and how many steps that was.
+      expect(md).toMatch(/\*\*Demo budget:\*\* experiments trained for 1(\.0)? ?s each \(\d+(–\d+)? steps\), where a real night trains each for 5m 00s/);
       // What the reruns measured, and what the score credits: nothing unless the verdict is real.
       // (Leaderboard rows: the 12-column tables, split into 14 parts by their 13 bars.)
       const board = md

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import { PROFILES, type Profile } from "../../harness/constants.ts";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
 import { progressChart, type ProgressSeries } from "../charts/progress.ts";
 import type { ChartSpec, ExperimentRow, Headline, ReportKind, ReportModel, RunSection, SeedNoise } from "../types.ts";
@@ -32,6 +33,24 @@ export function seedNoiseOf(store: Store, run: Run | undefined): SeedNoise | nul
   if (!run || typeof dataset !== "string") return null;
   const floor = store.latestNoiseFloor({ profile: run.profile, timeBudget: run.timeBudget, deviceKind: run.deviceKind, dataset: basename(dataset) });
   return floor ? { sd: floor.sd, seeds: floor.seeds, mean: floor.mean } : null;
+}
+
+const min = (xs: readonly number[]) => xs.reduce((a, b) => (b < a ? b : a), Infinity);
+const max = (xs: readonly number[]) => xs.reduce((a, b) => (b > a ? b : a), -Infinity);
+
+/** Budgets below this many seconds are demos: a gain at 10 s may not hold at 300 s. */
+export const DEMO_BUDGET_SECONDS = 60;
+
+function demoBudget(runs: readonly RunSection[]): Headline["demoBudget"] {
+  const short = runs.filter((r) => r.timeBudget < DEMO_BUDGET_SECONDS);
+  if (short.length === 0) return null;
+  const steps = short.flatMap((r) => r.experiments.map((e) => e.steps).filter((n): n is number => n !== null));
+  const [fewest, most] = [min(steps), max(steps)];
+  return {
+    seconds: Math.min(...short.map((r) => r.timeBudget)),
+    fullSeconds: (PROFILES[short[0]!.profile as Profile] ?? PROFILES.gpu).timeBudget,
+    steps: steps.length === 0 ? null : fewest === most ? `${fewest} steps` : `${fewest}–${most} steps`,
+  };
 }
 
 function headline(runs: readonly RunSection[], noise: SeedNoise | null): Headline {
@@ -67,6 +86,7 @@ function headline(runs: readonly RunSection[], noise: SeedNoise | null): Headlin
     cost,
     sandbox: addSandboxCounts(runs.map((r) => r.sandbox)),
     noise,
+    demoBudget: demoBudget(runs),
   };
 }
 
