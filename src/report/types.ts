@@ -116,6 +116,11 @@ export interface Headline {
   champion: ExperimentRef | null;
   /** val_bpb of the unchanged train.ts (the run's baseline experiment), when measured. */
   baselineBpb: number | null;
+  /**
+   * Over several runs (a night's orgs), every run's baseline: the same train.ts measured once per
+   * run, so its spread is the noise one measurement carries. Null with fewer than two.
+   */
+  baselineSpread: { low: number; high: number; runs: number } | null;
   /** baselineBpb − champion val_bpb by the keep rule alone (not verified). */
   naiveGain: number | null;
   /** The champion's gain as verified by paired reruns (statistics fills this in). */

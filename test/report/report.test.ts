@@ -214,9 +214,11 @@ describe("optional sections", () => {
 });
 
 describe("seed noise", () => {
-  it("says nothing of a demo budget for a run at the full 300 s", () => {
+  it("says nothing of a demo budget for a run at the full 300 s, nor of a baseline spread with one run", () => {
     expect(model.headline.demoBudget).toBeNull();
     expect(md).not.toContain("Demo budget");
+    expect(model.headline.baselineSpread).toBeNull();
+    expect(md).not.toContain("measured once per run");
   });
 
   it("says when none was measured, in the headline and under the progress chart", () => {

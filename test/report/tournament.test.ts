@@ -111,6 +111,8 @@ describe("night and tournament reports of a real tournament", () => {
       expect(md).toContain(kind === "night" ? "## Leaderboard" : "### Night 1");
       expect(md).toMatch(/\| rank \| org \| generation \| nights \| best val\\_bpb \| verdict \|/);
       expect(md).toMatch(/\| \d+ \| (lr|wd) \| 0 \| 1 \|/); // night 1's row of a seed org
+      // Every org's run measured the same baseline: its spread is shown beside it.
+      expect(md).toMatch(/\*\*baseline val\\_bpb:\*\* \d\.\d+ — the unchanged train\.ts; measured once per run, it ranged \d\.\d+–\d\.\d+ over \d+ runs/);
       // 1 s trainings: the report says it is a demo budget, and how many steps that was.
       expect(md).toMatch(/\*\*Demo budget:\*\* experiments trained for 1(\.0)? ?s each \(\d+(–\d+)? steps\), where a real night trains each for 5m 00s/);
       // What the reruns measured, and what the score credits: nothing unless the verdict is real.

@@ -75,9 +75,11 @@ function headline(runs: readonly RunSection[], noise: SeedNoise | null): Headlin
   const wallSeconds = runs.length > 0 ? Math.max(...ends) - Math.min(...starts) : 0;
   // Device capacity: each run's slots for its own wall time (runs of a night share no slot).
   const capacity = runs.reduce((s, r) => s + r.utilization.wallSeconds * r.utilization.slots, 0);
+  const baselines = runs.map((r) => r.baselineBpb).filter((b): b is number => b !== null);
   return {
     champion,
     baselineBpb,
+    baselineSpread: baselines.length >= 2 ? { low: min(baselines), high: max(baselines), runs: baselines.length } : null,
     naiveGain: champion !== null && baselineBpb !== null ? baselineBpb - champion.valBpb : null,
     counts: addStatusCounts(runs.map((r) => r.counts)),
     trainingSeconds,
