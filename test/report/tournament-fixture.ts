@@ -8,9 +8,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Lab, labReadme } from "../../src/lab/index.ts";
-import { DEFAULT_META, driveTournament, loadPopulation, startTournament } from "../../src/tournament/index.ts";
+import { driveTournament, loadPopulation, startTournament } from "../../src/tournament/index.ts";
 import { openWorkspace } from "../../src/workspace/workspace.ts";
 import { FAKE_TRAIN_TS, fakeTrainer } from "../support/fake-trainer.ts";
+import { fakeTournamentSettings } from "../support/fake-tournament.ts";
 import { TEST_ORGS } from "../tournament/orgs.ts";
 
 export const HOSTILE_PROGRAM_LINE = "<script>window.__pwned = 5</script> and <b>bold</b> | pipes";
@@ -32,22 +33,7 @@ export async function buildTournamentWorkspace(root: string): Promise<string> {
   writeOrgs(orgs);
   const ws = await openWorkspace(dir, "cpu", { trainer: fakeTrainer({ noiseSd: 0.002, optima: { MATRIX_LR: 0.04 } }).train });
   try {
-    const settings = {
-      profile: "cpu" as const,
-      timeBudget: 1,
-      datasetDir: join(root, "data"),
-      experimentsPerNight: 4,
-      allocation: "halving" as const,
-      seed: 42,
-      evolutionSeed: 42,
-      devices: "cpu",
-      verify: { maxSeeds: 4, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.01, confirmSeeds: 3 },
-      breed: 1,
-      retire: 1,
-      meta: { ...DEFAULT_META },
-      agent: { kind: "builtin" as const },
-      sandbox: "off" as const,
-    };
+    const settings = fakeTournamentSettings(join(root, "data"), { experimentsPerNight: 4, verify: { maxSeeds: 4, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.01, confirmSeeds: 3 } });
     const t1 = await startTournament(ws, { name: "t1", nights: 2, population: loadPopulation(orgs), settings });
     await driveTournament(ws, t1, { slots: [{ slot: 0, label: "cpu", env: {} }] });
     const orgIds = ws.store.listMembers(t1.id).slice(0, 2).map((m) => m.org.id);

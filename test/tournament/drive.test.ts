@@ -14,7 +14,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Lab, labReadme } from "../../src/lab/index.ts";
 import type { Store, Tournament } from "../../src/store/index.ts";
 import {
-  DEFAULT_META,
   type TournamentSettings,
   countedExperiments,
   driveTournament,
@@ -27,6 +26,7 @@ import {
 import type { DeviceSlot } from "../../src/workspace/devices.ts";
 import { type Workspace, openWorkspace } from "../../src/workspace/workspace.ts";
 import { FAKE_TRAIN_TS, type FakeTrainer, fakeTrainer } from "../support/fake-trainer.ts";
+import { fakeTournamentSettings } from "../support/fake-tournament.ts";
 import { writeTestOrgs } from "./orgs.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ns-tdrive-"));
@@ -36,23 +36,20 @@ const TUNED = { MATRIX_LR: 0.04, UNEMBEDDING_LR: 0.004 };
 const DETUNED_TRAIN_TS = FAKE_TRAIN_TS.replace("MATRIX_LR = 0.04;", "MATRIX_LR = 0.0004;").replace("UNEMBEDDING_LR = 0.004;", "UNEMBEDDING_LR = 0.00004;");
 const SLOTS: DeviceSlot[] = [{ slot: 0, label: "cpu", env: {} }];
 
-const settings = (over: Partial<TournamentSettings> = {}): TournamentSettings => ({
-  profile: "cpu",
-  timeBudget: 1,
-  datasetDir: join(root, "data"), // never read: the fake trainer trains nothing
-  experimentsPerNight: 10,
-  allocation: "halving",
-  seed: 42,
-  evolutionSeed: 42,
-  devices: "cpu",
-  verify: { maxSeeds: 6, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.01, confirmSeeds: 3 },
-  breed: 1,
-  retire: 1,
-  meta: { ...DEFAULT_META },
-  agent: { kind: "builtin" },
-  sandbox: "off",
-  ...over,
-});
+const settings = (over: Partial<TournamentSettings> = {}) => fakeTournamentSettings(join(root, "data"), over);
+
+/** A log that asks the tournament to stop (its STOP file) at the first line matching `aim`; `asked` says whether it did. */
+function stopAt(ws: Workspace, name: string, aim: RegExp) {
+  const stop = {
+    asked: false,
+    log(line: string): void {
+      if (stop.asked || !aim.test(line)) return;
+      stop.asked = true;
+      writeFileSync(stopFile(ws, name), "stop\n");
+    },
+  };
+  return stop;
+}
 
 let n = 0;
 async function workspace(orgNames?: string[]): Promise<{ ws: Workspace; fake: FakeTrainer; orgs: string }> {
@@ -142,16 +139,10 @@ describe("a tournament driven in process (fake trainer)", () => {
     const { ws, orgs } = await workspace(["lr", "wd"]);
     try {
       const t = await startTournament(ws, { name: "stop", nights: 1, population: loadPopulation(orgs), settings: settings({ experimentsPerNight: 8 }) });
-      let asked = false;
-      const log = (line: string) => {
-        // The second org's run: the first has finished its grant, this one is under way.
-        if (!asked && / wd runs \d+ experiments?/.test(line)) {
-          asked = true;
-          writeFileSync(stopFile(ws, t.name), "stop\n");
-        }
-      };
-      const stopped = await driveTournament(ws, t, { slots: SLOTS, log });
-      expect(asked).toBe(true);
+      // The second org's run: the first has finished its grant, this one is under way.
+      const stop = stopAt(ws, t.name, / wd runs \d+ experiments?/);
+      const stopped = await driveTournament(ws, t, { slots: SLOTS, log: stop.log });
+      expect(stop.asked).toBe(true);
       expect(stopped.status).toBe("stopped");
       const night = ws.store.listNights(t.id)[0]!;
       expect(night.status).not.toBe("finished");
@@ -170,15 +161,9 @@ describe("a tournament driven in process (fake trainer)", () => {
     const { ws, orgs } = await workspace(["lr", "wd"]);
     try {
       const t: Tournament = await startTournament(ws, { name: "verify-stop", nights: 1, population: loadPopulation(orgs), settings: settings({ experimentsPerNight: 8 }) });
-      let asked = false;
-      const log = (line: string) => {
-        if (!asked && /verifying/.test(line)) {
-          asked = true;
-          writeFileSync(stopFile(ws, t.name), "stop\n");
-        }
-      };
-      const stopped = await driveTournament(ws, t, { slots: SLOTS, log });
-      expect(asked).toBe(true);
+      const stop = stopAt(ws, t.name, /verifying/);
+      const stopped = await driveTournament(ws, t, { slots: SLOTS, log: stop.log });
+      expect(stop.asked).toBe(true);
       expect(stopped.status).toBe("stopped");
       const night = ws.store.listNights(t.id)[0]!;
       expect(night.status).toBe("verifying");
