@@ -80,7 +80,8 @@ export function labReadme(options: LabReadmeOptions = {}): string {
   line("   evaluation are not counted; a run that overshoots the budget is reported as over budget and");
   line("   discarded, never as a result. Steps slow down when the machine is busy, so do not start a step");
   line("   that would end past the budget: the baseline's `fitsAnotherStep` predicts the next step from");
-  line("   the slowest of the recent ones.");
+  line("   the slowest of the recent ones. The step in flight may end a little late: the harness allows a");
+  line("   grace of about two steps, at least max(1 s, 5%) and at most 10% of the budget.");
   line("6. **The seed:** derive every random choice from `ctx.seed` (e.g. `new Generator(ctx.seed)`); the");
   line("   data loader is already seeded. The same seed must give the same run: claimed improvements are");
   line("   rerun with fresh seeds, and a gain inside the noise does not survive.");

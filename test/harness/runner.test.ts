@@ -270,6 +270,32 @@ describe("fault outcomes", () => {
     expect(result.error).toMatch(/^train\(\) returned after 3\.\ds; the budget is 1s/);
   });
 
+  describe("the grace grows with the step time this process measures", () => {
+    // Budget 2 s, a 0.02 s floor, so the cap (10% of the budget) is 0.2 s. Each train file's
+    // last step ends 0.1 s past the budget.
+    const graceOptions = { timeBudget: 2, overBudgetGrace: 0.02 };
+
+    it("lets a step of 0.25 s that was in flight at the budget end within twice the step time, capped", async () => {
+      const { result } = await run(fixture("long-steps-past-budget"), graceOptions);
+      expect(result.status, `${result.error}\n${result.logTail}`).toBe("ok");
+      expect(result.summary!.training_seconds).toBeGreaterThan(2.05);
+    });
+
+    it("still fails the same overrun when the steps were short (the grace stays at its floor)", async () => {
+      const { result } = await run(fixture("short-steps-past-budget"), graceOptions);
+      expectFailure(result, "over-budget");
+      expect(result.error).toMatch(/the budget is 2s \(\+0\.0s grace\)/);
+    });
+
+    it("moves the training deadline out by the scaled grace, and says so when it kills", async () => {
+      const { result, wallSeconds } = await run(fixture("long-steps-never-return"), { ...graceOptions, startupAllowance: 2 });
+      expectFailure(result, "over-budget");
+      // Deadline: 2 s start-up + 2 s budget + 0.2 s grace (the floor alone would be 4.02 s).
+      expect(result.error).toMatch(/had not returned 4\.2s after the run started \(budget 2s \+ 0\.2s grace, for steps of 0\.2\ds/);
+      expect(wallSeconds).toBeGreaterThanOrEqual(4.2);
+    });
+  });
+
   it("reports a native abort as a crash naming the signal", async () => {
     const { result } = await run(fixture("native-abort"));
     expectFailure(result, "crash");

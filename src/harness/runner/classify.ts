@@ -7,6 +7,7 @@
 import { constants } from "node:os";
 import type { TrustedEvaluation } from "../evaluation/trusted.ts";
 import type { RunStatus, RunSummary } from "../types.ts";
+import type { Grace } from "./grace.ts";
 import type { ChildFailure, DeclaredStats } from "./protocol.ts";
 
 export interface RunEnding {
@@ -32,7 +33,8 @@ export interface RunEnding {
   /** stderr carried V8's fatal heap-exhaustion message (seen as it streamed, not just in the tail). */
   heapOutOfMemory: boolean;
   timeBudget: number;
-  overBudgetGrace: number;
+  /** The grace the run had (grace.ts): the floor, or scaled by its measured step time. */
+  grace: Grace;
   hardLimit: number;
 }
 
@@ -61,22 +63,27 @@ function lastLine(text: string): string {
   return lines[lines.length - 1] ?? "";
 }
 
+function describeGrace(grace: Grace): string {
+  const seconds = `${grace.seconds.toFixed(1)}s grace`;
+  return grace.scaledBy === null ? seconds : `${seconds}, for steps of ${grace.scaledBy.toFixed(2)}s`;
+}
+
 export function classifyRun(end: RunEnding): Verdict {
   if (end.failure) return { status: end.failure.status, error: end.failure.error || `the run ended ${end.failure.status}` };
-  const allowed = end.timeBudget + end.overBudgetGrace;
+  const allowed = end.timeBudget + end.grace.seconds;
   if (end.trainingDeadline !== null)
     return {
       status: "over-budget",
       error:
         `train() had not returned ${end.trainingDeadline.toFixed(1)}s after the run started (budget ${end.timeBudget}s ` +
-        `+ ${end.overBudgetGrace.toFixed(1)}s grace + start-up): stop when ctx.clock.expired()`,
+        `+ ${describeGrace(end.grace)} + start-up): stop when ctx.clock.expired()`,
     };
   if (end.trainingSeconds !== null && end.trainingSeconds > allowed)
     return {
       status: "over-budget",
       error:
         `train() returned after ${end.trainingSeconds.toFixed(1)}s; the budget is ${end.timeBudget}s ` +
-        `(+${end.overBudgetGrace.toFixed(1)}s grace): stop when ctx.clock.expired()`,
+        `(+${describeGrace(end.grace)}): stop when ctx.clock.expired()`,
     };
   if (end.firstAnswerLate !== null)
     return {

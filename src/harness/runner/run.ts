@@ -17,6 +17,7 @@ import type { RunResult } from "../types.ts";
 import { unknownOption } from "../../util/suggest.ts";
 import { Redactor, environmentSecrets } from "../../util/secrets.ts";
 import { classifyRun } from "./classify.ts";
+import { defaultOverBudgetGrace, graceFor } from "./grace.ts";
 import { RunnerError, TrainLoadError } from "./errors.ts";
 import { SANDBOX_MODES, type SandboxMode, sandboxSupport } from "./sandbox.ts";
 import type { ProgressSnapshot } from "./protocol.ts";
@@ -42,7 +43,8 @@ export interface RunTrainOptions {
   timeBudget?: number;
   /**
    * Seconds past the budget train() may return in and still count (a step in flight when the
-   * clock expires). Default: max(1 s, 5% of the budget).
+   * clock expires), at least: twice the measured step time when that is longer, up to 10% of the
+   * budget (grace.ts). Default: max(1 s, 5% of the budget).
    */
   overBudgetGrace?: number;
   /**
@@ -135,10 +137,6 @@ export const HARD_LIMIT_STARTUP_SECONDS = 60;
  * starts its clock gains at most this.
  */
 export const STARTUP_ALLOWANCE_SECONDS = 10;
-
-export function defaultOverBudgetGrace(timeBudget: number): number {
-  return Math.max(1, 0.05 * timeBudget);
-}
 
 export function defaultHardLimit(timeBudget: number): number {
   return 1.5 * timeBudget + EVAL_ALLOWANCE_SECONDS + HARD_LIMIT_STARTUP_SECONDS;
@@ -331,7 +329,8 @@ async function supervise(
     throw new RunnerError("SPAWN_FAILED", `runTrain: could not start the child: ${err.message}`, { cause: err });
   }
   // Seconds from spawn by which train() must have returned, by this process's clock.
-  const trainingDeadline = opts.startupAllowance + opts.timeBudget + opts.overBudgetGrace;
+  const graceAfter = (stepSeconds: number | null) => graceFor(opts.overBudgetGrace, opts.timeBudget, stepSeconds);
+  const trainingDeadline = (stepSeconds: number | null) => opts.startupAllowance + opts.timeBudget + graceAfter(stepSeconds).seconds;
   // A child's error message can carry what it read (outside the sandbox, the runner's environment).
   const secrets = [...environmentSecrets(process.env), ...environmentSecrets(options.env ?? {})];
   const redactor = new Redactor(secrets);
@@ -362,8 +361,10 @@ async function supervise(
     let evaluationEnd = performance.now();
     let evaluationError: unknown = null;
     const trained = session.trainingSeconds();
+    // No progress arrives once train() returned: the step time, and so the grace, are final.
+    const grace = graceAfter(session.stepSeconds());
     // Over budget by this process's clock: nothing to evaluate, the verdict is already clear.
-    if (stats !== null && trained !== null && trained <= opts.timeBudget + opts.overBudgetGrace) {
+    if (stats !== null && trained !== null && trained <= opts.timeBudget + grace.seconds) {
       try {
         evaluation = await evaluateServedModel(session, { shape, tokenBytes: heldOut.tokenBytes, val: heldOut.val, ...(options.evalTest ? { test: heldOut.test() } : {}) });
         evaluationEnd = performance.now();
@@ -387,7 +388,7 @@ async function supervise(
     const verdict = classifyRun({
       failure: record.failure ?? (record.protocolError !== null ? { status: "crash", error: record.protocolError } : null),
       trainingSeconds: session.trainingSeconds(),
-      trainingDeadline: record.trainingDeadlineHit ? trainingDeadline : null,
+      trainingDeadline: record.trainingDeadlineHit ? record.trainingDeadlineSeconds : null,
       firstAnswerLate: record.firstAnswerLate ? opts.firstAnswerAllowance : null,
       stats: record.stats,
       evaluation,
@@ -398,7 +399,7 @@ async function supervise(
       logTail: record.logTail,
       heapOutOfMemory: record.heapOutOfMemory,
       timeBudget: opts.timeBudget,
-      overBudgetGrace: opts.overBudgetGrace,
+      grace,
       hardLimit: opts.hardLimit,
     });
     // The trusted side's last word in the log: the summary block, or why there is none.

@@ -10,6 +10,7 @@ import { StringDecoder } from "node:string_decoder";
 import { Redactor, StreamRedactor } from "../../util/secrets.ts";
 import type { ModelServer } from "../evaluation/trusted.ts";
 import { HEAP_OOM } from "./classify.ts";
+import { StepClock } from "./grace.ts";
 import { LineSplitter, TailBuffer } from "./log-tail.ts";
 import { killGroup, trackGroup, untrackGroup } from "./process-group.ts";
 import {
@@ -30,8 +31,11 @@ export interface SessionOptions {
   killGraceMs: number;
   /** Wall-clock seconds from spawn after which the process group is killed (a timeout). */
   hardLimit: number;
-  /** Seconds from spawn by which train() must have returned, or the run is killed (over budget). */
-  trainingDeadline: number;
+  /**
+   * Seconds from spawn by which train() must have returned, or the run is killed (over budget),
+   * given the step time measured so far (null before there is one): the grace grows with it.
+   */
+  trainingDeadline(stepSeconds: number | null): number;
   /** Seconds the model may take for its first batch of logits (FIRST_ANSWER_SECONDS by default). */
   firstAnswerSeconds: number;
   /** Values to redact from everything the child prints. */
@@ -54,6 +58,8 @@ export interface SessionRecord {
   readyAt: number | null;
   stats: DeclaredStats | null;
   trainingDeadlineHit: boolean;
+  /** Seconds from spawn the training deadline stood at when it was hit. */
+  trainingDeadlineSeconds: number | null;
   /** The model's first answer missed FIRST_ANSWER_SECONDS (training after train() returned). */
   firstAnswerLate: boolean;
   timedOut: boolean;
@@ -88,6 +94,7 @@ export class ChildSession implements ModelServer {
   readonly #exchangeFd: number;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #record: SessionRecord;
+  readonly #stepClock = new StepClock();
   #terminating = false;
   #closed = false;
   #logClosed = false;
@@ -120,6 +127,7 @@ export class ChildSession implements ModelServer {
       readyAt: null,
       stats: null,
       trainingDeadlineHit: false,
+      trainingDeadlineSeconds: null,
       firstAnswerLate: false,
       timedOut: false,
       exitCode: null,
@@ -141,8 +149,8 @@ export class ChildSession implements ModelServer {
     for (const name of ["stdout", "stderr"] as const) this.#stream(name, redactor);
     this.#listen();
 
-    this.#timers.push(setTimeout(() => this.#deadline("hard"), options.hardLimit * 1000));
-    this.#timers.push(setTimeout(() => this.#deadline("training"), options.trainingDeadline * 1000));
+    this.#timers.push(setTimeout(() => this.#hardLimitHit(), options.hardLimit * 1000));
+    this.#scheduleTrainingDeadline(options.trainingDeadline(null));
     child.on("exit", (code, signal) => {
       this.#record.exitCode = code;
       this.#record.signal = signal;
@@ -212,6 +220,11 @@ export class ChildSession implements ModelServer {
     return startedAt !== null && readyAt !== null ? (readyAt - startedAt) / 1000 : null;
   }
 
+  /** Seconds per step by this process's clock while train() ran (see StepClock), or null. */
+  stepSeconds(): number | null {
+    return this.#stepClock.stepSeconds();
+  }
+
   /** Closes the log file; call once the process has closed and nothing more is emitted. */
   dispose(): void {
     if (this.#logFd !== null && !this.#logClosed) closeSync(this.#logFd);
@@ -249,11 +262,27 @@ export class ChildSession implements ModelServer {
     }
   }
 
-  #deadline(which: "hard" | "training"): void {
-    if (which === "training") {
-      if (this.#record.readyAt !== null || this.#record.failure !== null) return;
-      this.#record.trainingDeadlineHit = true;
-    } else this.#record.timedOut = true;
+  /**
+   * Checks at `seconds` from spawn; the steps measured by then may have moved the deadline
+   * later (a longer grace), and then it checks again at the new one.
+   */
+  #scheduleTrainingDeadline(seconds: number): void {
+    const delayMs = Math.max(0, seconds * 1000 - (performance.now() - this.spawnedAt));
+    this.#timers.push(
+      setTimeout(() => {
+        const record = this.#record;
+        if (record.readyAt !== null || record.failure !== null || this.#closed) return;
+        const deadline = this.#options.trainingDeadline(this.#stepClock.stepSeconds());
+        if (deadline * 1000 > performance.now() - this.spawnedAt + 1) return this.#scheduleTrainingDeadline(deadline);
+        record.trainingDeadlineHit = true;
+        record.trainingDeadlineSeconds = deadline;
+        this.kill();
+      }, delayMs),
+    );
+  }
+
+  #hardLimitHit(): void {
+    this.#record.timedOut = true;
     this.kill();
   }
 
@@ -309,7 +338,9 @@ export class ChildSession implements ModelServer {
     const now = performance.now();
     switch (message.type) {
       case "progress":
-        if (record.readyAt === null) this.#guard(() => this.#options.onProgress?.(message.progress));
+        if (record.readyAt !== null) return;
+        if (record.startedAt !== null) this.#stepClock.record(now, message.progress.steps);
+        this.#guard(() => this.#options.onProgress?.(message.progress));
         return;
       case "started":
         record.startedAt ??= now;
