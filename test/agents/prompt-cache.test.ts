@@ -199,7 +199,8 @@ describe("OpenAI automatic caching", () => {
     const [r1, r2, r3] = server.requests;
     expect(r1!.prompt.read).toBe(0);
     expect(r2!.prompt.read).toBeGreaterThan(0.9 * r2!.prompt.total);
-    expect(r3!.prompt.read).toBeGreaterThan(r2!.prompt.read);
+    // The third request reads all of the second's prompt (to the cache's 128-token steps).
+    expect(r3!.prompt.read).toBeGreaterThan(r2!.prompt.total - 128);
     expect(r2!.prompt.read % 128).toBe(1024 % 128);
     const read = r2!.prompt.read + r3!.prompt.read;
     expect(r.usage).toMatchObject({ cacheReadTokens: read, cacheWriteTokens: 0 });
