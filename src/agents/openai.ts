@@ -9,6 +9,11 @@
  * discount, see llm/pricing.ts). The research prompt keeps its stable parts first and
  * byte-identical for that (llm/prompt.ts); nothing cache-related is sent.
  *
+ * Every request says tool_choice "required": the research loop only advances through tool
+ * calls, and small local models asked with "auto" often answer in prose instead. A server that
+ * refuses "required" (a 400 naming tool_choice) is asked again with "auto", and so is every
+ * later request of this agent.
+ *
  *   const agent = new OpenAIAgent({ model: "gpt-5.5" });                       // $OPENAI_API_KEY
  *   const local = new OpenAIAgent({ model: "qwen3-coder", baseURL: "http://localhost:8000/v1" });
  */
@@ -32,6 +37,11 @@ export type OpenAIAgentOptions = LlmAgentOptions;
 
 const SDK_ERRORS = { APIError, APIConnectionError, APIConnectionTimeoutError, APIUserAbortError };
 
+/** What the agent asks of the server's tool choice; shared by its conversations. */
+interface ToolChoice {
+  value: "required" | "auto";
+}
+
 const TOOLS: OpenAI.ChatCompletionFunctionTool[] = RESEARCH_TOOLS.map((t) => ({
   type: "function",
   function: { name: t.name, description: t.description, parameters: t.parameters },
@@ -49,6 +59,7 @@ export class OpenAIAgent implements Agent {
    * compatible servers have long accepted max_tokens and not all know the newer name.
    */
   readonly #maxTokensField: "max_completion_tokens" | "max_tokens";
+  readonly #toolChoice: ToolChoice = { value: "required" };
 
   /** Throws AgentError AGENT_NO_API_KEY / AGENT_INVALID_OPTION; nothing is sent before propose(). */
   constructor(options?: OpenAIAgentOptions) {
@@ -72,7 +83,7 @@ export class OpenAIAgent implements Agent {
     const backend: ProviderBackend = {
       provider: "openai",
       model: this.model,
-      open: (prompt) => new OpenAIConversation(this.#client, this.#setup, this.#maxTokensField, prompt),
+      open: (prompt) => new OpenAIConversation(this.#client, this.#setup, this.#maxTokensField, this.#toolChoice, prompt),
       classify: (err, signal): ApiFailure => classifyApiFailure(err, SDK_ERRORS, signal),
     };
     return proposeWithTools(backend, context, this.#setup.settings);
@@ -83,17 +94,20 @@ class OpenAIConversation implements Conversation {
   readonly #client: OpenAI;
   readonly #setup: LlmAgentSetup;
   readonly #maxTokensField: "max_completion_tokens" | "max_tokens";
+  readonly #toolChoice: ToolChoice;
   readonly #messages: OpenAI.ChatCompletionMessageParam[];
 
   constructor(
     client: OpenAI,
     setup: LlmAgentSetup,
     maxTokensField: "max_completion_tokens" | "max_tokens",
+    toolChoice: ToolChoice,
     prompt: ResearchPrompt,
   ) {
     this.#client = client;
     this.#setup = setup;
     this.#maxTokensField = maxTokensField;
+    this.#toolChoice = toolChoice;
     this.#messages = [
       { role: "system", content: prompt.system },
       { role: "user", content: prompt.user },
@@ -101,11 +115,26 @@ class OpenAIConversation implements Conversation {
   }
 
   async next(signal: AbortSignal): Promise<ModelTurn> {
+    const asked = this.#toolChoice.value;
+    try {
+      return await this.#request(signal);
+    } catch (err) {
+      if (asked !== "required" || !refusesToolChoice(err)) throw err;
+      if (this.#toolChoice.value === "required") {
+        this.#toolChoice.value = "auto";
+        this.#setup.settings.log?.(`openai: the server refused tool_choice "required"; asking with "auto" from now on`);
+      }
+      return this.#request(signal);
+    }
+  }
+
+  async #request(signal: AbortSignal): Promise<ModelTurn> {
     const o = this.#setup.options;
     const body: OpenAI.ChatCompletionCreateParamsNonStreaming = {
       model: o.model,
       messages: this.#messages,
       tools: TOOLS,
+      tool_choice: this.#toolChoice.value,
       ...(this.#maxTokensField === "max_tokens" ? { max_tokens: o.maxTokens } : { max_completion_tokens: o.maxTokens }),
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     };
@@ -134,6 +163,11 @@ class OpenAIConversation implements Conversation {
     for (const r of replies) this.#messages.push({ role: "tool", tool_call_id: r.call.id, content: r.outcome.content });
     if (note !== undefined) this.#messages.push({ role: "user", content: note });
   }
+}
+
+/** A 400 that names tool_choice: the server does not take the value asked. */
+function refusesToolChoice(err: unknown): boolean {
+  return err instanceof APIError && err.status === 400 && /tool_choice/i.test(err.message);
 }
 
 /**

@@ -15,6 +15,7 @@ import { loadOrg } from "../workspace/org.ts";
 import { DEFAULT_WORKSPACE, openWorkspace } from "../workspace/workspace.ts";
 import { engineMachine, parseDevices } from "../workspace/devices.ts";
 import { authorOfAgent, checkSandbox, sandboxModeFromFlag } from "../workspace/sandbox.ts";
+import { PRICE_OPTION, PROMPT_CACHE_OPTION, parsePriceFlag } from "./llm-flags.ts";
 import { RunDisplay } from "./run-display.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, withProfile, withSandbox } from "./common.ts";
 
@@ -79,8 +80,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("agent-timeout", { type: "number", group: "LLM agents:", describe: "seconds one API call may take (default 120)" })
       .option("max-retries", { type: "number", group: "LLM agents:", describe: "retries of a call after 429/5xx/timeouts, with backoff (default 4)" })
       .option("context-tokens", { type: "number", group: "LLM agents:", describe: "token budget of the opening prompt; history and memory get fixed shares, crash logs are trimmed to fit (default 32000)" })
-      .option("price", { type: "string", group: "LLM agents:", describe: "USD per million tokens: IN,OUT[,CACHE_READ[,CACHE_WRITE[,CACHE_WRITE_1H]]] for a model the pricing table lacks (e.g. 3,15); cache rates left out: Anthropic 0.1×/1.25×/2× IN, OpenAI 0.5×/1×/1× IN" })
-      .option("prompt-cache", { type: "boolean", default: true, group: "LLM agents:", describe: "mark the prompt's stable prefix for Anthropic's prompt cache (--no-prompt-cache: no cache_control, for servers that refuse it; OpenAI caches on its own either way)" })
+      .option("price", { ...PRICE_OPTION, group: "LLM agents:" })
+      .option("prompt-cache", { ...PROMPT_CACHE_OPTION, group: "LLM agents:" })
       .option("stream", { type: "boolean", default: false, group: "LLM agents:", describe: "stream answers (SSE)" })
       .option("max-cost", { type: "number", describe: "stop proposing once the run's agent spending reaches this many US dollars" })
       .option("json", { type: "boolean", default: false, describe: "one JSON line per experiment, and the summary" })
@@ -176,20 +177,6 @@ function llmLimits(argv: RunArgs): LlmLimits {
   if (argv["agent-timeout"] !== undefined) limits.timeoutMs = argv["agent-timeout"] * 1000;
   if (argv["max-retries"] !== undefined) limits.maxRetries = argv["max-retries"];
   if (argv["context-tokens"] !== undefined) limits.contextTokenBudget = argv["context-tokens"];
-  if (argv.price !== undefined) {
-    const parts = argv.price.split(",").map((p) => (p.trim() === "" ? Number.NaN : Number(p)));
-    if (parts.length < 2 || parts.length > 5 || parts.some((v) => !Number.isFinite(v) || v < 0))
-      throw new UsageError(
-        `--price must be two to five non-negative numbers, USD per million input,output[,cache read[,cache write[,1-hour cache write]]] tokens (e.g. 3,15 or 3,15,0.3,3.75,6), got ${argv.price}`,
-      );
-    const [inputPerMTok, outputPerMTok, cacheReadPerMTok, cacheWritePerMTok, cacheWrite1hPerMTok] = parts as [number, number, number?, number?, number?];
-    limits.pricing = {
-      inputPerMTok,
-      outputPerMTok,
-      ...(cacheReadPerMTok !== undefined ? { cacheReadPerMTok } : {}),
-      ...(cacheWritePerMTok !== undefined ? { cacheWritePerMTok } : {}),
-      ...(cacheWrite1hPerMTok !== undefined ? { cacheWrite1hPerMTok } : {}),
-    };
-  }
+  if (argv.price !== undefined) limits.pricing = parsePriceFlag(argv.price);
   return limits;
 }

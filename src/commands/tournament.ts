@@ -34,6 +34,7 @@ import { TournamentError } from "../tournament/errors.ts";
 import { metaAgentFor } from "../tournament/evolve.ts";
 import { DEFAULT_CHAMPION_ALPHA, META_AGENTS, type MetaAgentKind } from "../tournament/settings.ts";
 import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds } from "../verification/confirm.ts";
+import { PRICE_OPTION, PROMPT_CACHE_OPTION, parsePriceFlag } from "./llm-flags.ts";
 import { UsageError, resolveDatasetDir, resolveProfile, warn, withProfile, withSandbox, workspaceDb } from "./common.ts";
 
 const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
@@ -64,6 +65,8 @@ interface TournamentArgs {
   agent: string;
   model?: string;
   "base-url"?: string;
+  price?: string;
+  "prompt-cache": boolean;
   "max-cost-per-night"?: number;
   "shared-memory"?: boolean;
   "meta-agent": string;
@@ -107,6 +110,8 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("agent", { choices: AGENT_KINDS, default: "builtin", describe: "who proposes the orgs' experiments (LLM keys from ANTHROPIC_API_KEY / OPENAI_API_KEY)" })
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
       .option("base-url", { type: "string", describe: "an OpenAI- or Anthropic-compatible server" })
+      .option("price", PRICE_OPTION)
+      .option("prompt-cache", PROMPT_CACHE_OPTION)
       .option("max-cost-per-night", { type: "number", describe: "agent spending allowed per night over all orgs, USD" })
       .option("shared-memory", {
         type: "boolean",
@@ -199,7 +204,12 @@ async function start(argv: TournamentArgs): Promise<void> {
       ...(argv["meta-model"] ? { model: argv["meta-model"] } : {}),
       ...(argv["meta-base-url"] ? { baseURL: argv["meta-base-url"] } : {}),
     },
-    agent: { kind: argv.agent as AgentKind, ...(argv.model ? { model: argv.model } : {}), ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}) },
+    agent: {
+      kind: argv.agent as AgentKind,
+      ...(argv.model ? { model: argv.model } : {}),
+      ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}),
+      limits: { promptCache: argv["prompt-cache"], ...(argv.price !== undefined ? { pricing: parsePriceFlag(argv.price) } : {}) },
+    },
     ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
     ...(argv["shared-memory"] ? { sharedMemory: true } : {}),
     sandbox,

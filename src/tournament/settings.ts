@@ -9,7 +9,7 @@ import { SANDBOX_MODES, type SandboxMode } from "../harness/runner/index.ts";
 import type { JsonValue } from "../store/index.ts";
 import { TournamentError } from "./errors.ts";
 
-import type { AgentKind } from "../agents/factory.ts";
+import type { AgentKind, LlmLimits } from "../agents/factory.ts";
 
 export const ALLOCATION_POLICIES = ["halving", "round-robin", "bandit"] as const;
 export type AllocationPolicy = (typeof ALLOCATION_POLICIES)[number];
@@ -69,8 +69,11 @@ export interface TournamentSettings {
   breed: number;
   retire: number;
   meta: MetaSettings;
-  /** Who proposes the orgs' experiments (default builtin); LLM keys come from the environment. */
-  agent?: { kind: AgentKind; model?: string; baseURL?: string };
+  /**
+   * Who proposes the orgs' experiments (default builtin); LLM keys come from the environment.
+   * limits: the price of a model the pricing table lacks (--price), the prompt-cache switch.
+   */
+  agent?: { kind: AgentKind; model?: string; baseURL?: string; limits?: Pick<LlmLimits, "pricing" | "promptCache"> };
   /** Agent spending allowed per night over all orgs, USD; allocations stop once it is spent. */
   maxCostPerNight?: number;
   /**

@@ -315,6 +315,41 @@ describe("configuration", () => {
   });
 });
 
+describe("OpenAI tool_choice", () => {
+  it("asks for a tool call on every request", async () => {
+    server.push(reply.tool("edit_file", LR_EDIT), reply.tool("submit", SUBMIT));
+    const r = await makeAgent(VARIANTS[2]!).propose(context());
+    expect(r.proposal?.edits).toHaveLength(1);
+    expect(server.requests.map((q) => q.body.tool_choice)).toEqual(["required", "required"]);
+  });
+
+  it.each([false, true])("falls back to auto, once and for later proposals, on a server that refuses required (stream=%s)", async (stream) => {
+    const picky = await startLlmServer({ refusedToolChoices: ["required"] });
+    try {
+      const logs: string[] = [];
+      const agent = new OpenAIAgent({ apiKey: KEY, model: "gpt-5.5", baseURL: picky.openaiBaseURL, sleep, stream, log: (l) => logs.push(l) });
+      picky.push(reply.tool("edit_file", LR_EDIT), reply.tool("submit", SUBMIT), reply.tool("edit_file", WD_EDIT), reply.tool("submit", SUBMIT));
+      const first = await agent.propose(context());
+      const second = await agent.propose(context());
+      expect(first.error).toBeUndefined();
+      expect(first.proposal?.edits).toMatchObject([LR_EDIT]);
+      expect(second.proposal?.edits).toMatchObject([WD_EDIT]);
+      expect(picky.requests.map((q) => q.body.tool_choice)).toEqual(["required", "auto", "auto", "auto", "auto"]);
+      expect(logs.filter((l) => /refused tool_choice "required"/.test(l))).toHaveLength(1);
+      expect(sleeps).toHaveLength(0); // a fallback, not a retry after a wait
+    } finally {
+      await picky.close();
+    }
+  });
+
+  it("does not take another 400 for a refused tool_choice", async () => {
+    server.setFallback(reply.status(400));
+    const r = await makeAgent(VARIANTS[2]!).propose(context());
+    expect(r.error).toMatch(/400.*not retried/);
+    expect(server.requests.map((q) => q.body.tool_choice)).toEqual(["required"]);
+  });
+});
+
 describe("API key hygiene", () => {
   it("never lets the planted key into results, errors, logs or the console", async () => {
     const spies = (["log", "info", "warn", "error", "debug"] as const).map((m) => vi.spyOn(console, m).mockImplementation(() => {}));

@@ -112,7 +112,15 @@ export interface LlmServer {
   close(): Promise<void>;
 }
 
-export async function startLlmServer(): Promise<LlmServer> {
+export interface LlmServerOptions {
+  /**
+   * OpenAI tool_choice values answered with a 400 naming tool_choice, before the queue is
+   * touched, as servers that support only some values do.
+   */
+  refusedToolChoices?: string[];
+}
+
+export async function startLlmServer(options: LlmServerOptions = {}): Promise<LlmServer> {
   const queue: ScriptedReply[] = [];
   const requests: RecordedRequest[] = [];
   let fallback: ScriptedReply | undefined;
@@ -148,6 +156,8 @@ export async function startLlmServer(): Promise<LlmServer> {
       prompt = counted;
     } else prompt = countOpenaiPrompt(body, openaiSeen);
     requests.push({ api, path, headers: { ...req.headers }, body, stream, prompt });
+    if (api === "openai" && options.refusedToolChoices?.includes(body?.tool_choice))
+      return sendError(api, res, { type: "status", status: 400, message: `tool_choice "${body.tool_choice}" is not supported by this server` }, undefined);
 
     let next = queue.shift() ?? fallback;
     if (!next) {

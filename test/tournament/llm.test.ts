@@ -25,7 +25,8 @@ const ws = join(root, "ws");
 const orgs = join(root, "orgs");
 let server: LlmServer;
 
-// One answer = one proposal, priced by the table for gpt-5.5 ($5 in, $30 out per MTok): $0.53.
+// One answer = one proposal, priced by --price for a model the table lacks ($5 in, $30 out per
+// MTok): $0.53. Unpriced, it would cost $0 and the night's budget would never run out.
 const PROBE: ScriptedReply = {
   type: "tools",
   calls: [
@@ -53,9 +54,10 @@ afterAll(async () => {
 
 const args = (name: string) => ["tournament", "start", name, "--nights", "1", "--experiments", "8", "--orgs", orgs, "--time-budget", "1", "--dataset", dataset, "--max-seeds", "2", "--profile", "cpu", "--workspace", ws, "--json"];
 
-describe("nightshift tournament --agent openai --max-cost-per-night", () => {
+describe("nightshift tournament --agent openai --price --max-cost-per-night", () => {
   it("stops handing out experiments once the night's agent budget is spent, and finishes the night", async () => {
-    const child = spawn(process.execPath, [bin, ...args("llm"), "--agent", "openai", "--no-sandbox", "--base-url", server.openaiBaseURL, "--max-cost-per-night", String(CAP)], {
+    const llm = ["--agent", "openai", "--model", "local-coder", "--price", "5,30", "--base-url", server.openaiBaseURL];
+    const child = spawn(process.execPath, [bin, ...args("llm"), ...llm, "--no-sandbox", "--max-cost-per-night", String(CAP)], {
       env: { ...process.env, NIGHTSHIFT_HOME: root, OPENAI_API_KEY: "sk-test-tournament" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -87,8 +89,19 @@ describe("nightshift tournament --agent openai --max-cost-per-night", () => {
       store.close();
     }
     expect(server.requests.length).toBeGreaterThan(0);
-    expect(server.requests.every((r) => r.api === "openai")).toBe(true);
+    expect(server.requests.every((r) => r.api === "openai" && r.body.model === "local-coder" && r.body.tool_choice === "required")).toBe(true);
   }, 180_000);
+
+  it("refuses a malformed --price before writing anything", () => {
+    const r = spawnSync(process.execPath, [bin, ...args("badprice"), "--agent", "openai", "--price", "5", "--no-sandbox"], {
+      encoding: "utf8",
+      env: { ...process.env, NIGHTSHIFT_HOME: root, OPENAI_API_KEY: "sk-test-tournament" },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/--price must be two to five non-negative numbers.*got 5$/m);
+    expect(existsSync(join(ws, "tournaments", "badprice"))).toBe(false);
+  });
 
   it("refuses an LLM agent without its key before writing anything", () => {
     const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: root };

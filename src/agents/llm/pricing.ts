@@ -119,7 +119,7 @@ export function lookupPrice(model: string, override: ModelPrice | undefined, pro
   if (dated) return { price: dated };
   return {
     price: null,
-    note: `no price known for model '${model}': its cost is recorded as $0 (pass pricing: { inputPerMTok, outputPerMTok } to set one)`,
+    note: `no price known for model '${model}': its cost is recorded as $0 (set one with --price IN,OUT in USD per million tokens, e.g. --price 3,15; in code, pricing: { inputPerMTok, outputPerMTok })`,
   };
 }
 
