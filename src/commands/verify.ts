@@ -106,6 +106,9 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         onClaim: (e, i, n) => {
           if (!argv.json) process.stderr.write(`claim ${i + 1}/${n}: exp ${e.seq} ${e.commit!.slice(0, 7)} ${e.description}\n`);
         },
+        onRetry: (e, attempt) => {
+          if (!argv.json) process.stderr.write(`claim exp ${e.seq} ${e.commit!.slice(0, 7)} again (retry ${attempt}): load changed within its pairs\n`);
+        },
       });
       if (argv.json) console.log(JSON.stringify({ run: { id: run.id, branch: run.branch }, ...thresholds, ...summary }));
       else print(run, thresholds, summary);

@@ -312,7 +312,9 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   // The phase and its progress: which claim of how many is being verified.
   const onClaim = (experiment: Experiment, index: number, total: number) =>
     c.log(`night ${night.number}: verifying claim ${index + 1} of ${total}: ${orgOf.get(experiment.id) ?? "?"}'s best, ${experiment.commit?.slice(0, 7) ?? "?"} (${experiment.description})`);
-  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha, confirmSeeds, onClaim }) : [];
+  const onRetry = (experiment: Experiment, attempt: number) =>
+    c.log(`night ${night.number}: verifying ${orgOf.get(experiment.id) ?? "?"}'s best again (retry ${attempt}): load changed within its pairs`);
+  const judged = claims.length > 0 ? await judgeClaims(setup, claims, { thresholds, maxSeeds, minSeeds, alpha, confirmSeeds, onClaim, onRetry }) : [];
 
   const scored = entries.map((e) => {
     const v = judged.find((j) => j.experiment.id === e.best?.id)?.verification;

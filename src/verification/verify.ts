@@ -16,7 +16,9 @@
  *      is kept in the details for reference only: fed to BH it let the FDR over 5 null claims
  *      reach 0.13 at 0.05.
  *   3b. Time: a verdict whose pairs show the load changing within them (the candidate:parent
- *      throughput ratio varying across seeds beyond a bound) is inconclusive, marked unreliable.
+ *      throughput ratio varying across seeds beyond a bound) is inconclusive, marked unreliable,
+ *      and measured again once the other claims are done (`retryUnreliable` times, each in a
+ *      session of its own, so none of its pairs is reused): the load may have passed by then.
  *   4. Confirmation: a claim still real after BH is measured again on `confirmSeeds` fresh paired
  *      seeds that played no part in stopping (confirm.ts); their mean and 90% interval are the
  *      credited gain, the sequential mean (inflated by stopping on a good run) stays beside it.
@@ -61,8 +63,14 @@ export interface VerifyRunOptions {
   confirmSeeds?: number;
   /** A verdict whose pairs' throughput ratios varied by more than this is not decided (pairing.ts). */
   throughputBound?: number;
+  /** How many times an unreliable verdict is measured again, after the other claims (default 1). */
+  retryUnreliable?: number;
   onClaim?: (experiment: Experiment, index: number, total: number) => void;
+  /** Called before an unreliable claim is measured again (attempt 1 is the first retry). */
+  onRetry?: (experiment: Experiment, attempt: number) => void;
 }
+
+export const DEFAULT_UNRELIABLE_RETRIES = 1;
 
 export interface ClaimOutcome {
   experiment: Experiment;
@@ -121,13 +129,30 @@ export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: readon
 /** The verdicts of the claims (BH across them), measured but not recorded. */
 export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[], o: VerifyRunOptions): Promise<JudgedClaim[]> {
   const pending: Pending[] = [];
+  const asked: { claim: ClaimAgainst; design: SequentialDesign }[] = [];
+  const bound = o.throughputBound ?? DEFAULT_THROUGHPUT_BOUND;
   for (const [i, c] of claims.entries()) {
     const claim = "experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" };
     o.onClaim?.(claim.experiment, i, claims.length);
     const { margin, effect } = typeof o.thresholds === "function" ? o.thresholds(claim.experiment) : o.thresholds;
     const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
-    pending.push(await verifyOne(setup, claim, design, o.alpha, o.throughputBound ?? DEFAULT_THROUGHPUT_BOUND));
+    asked.push({ claim, design });
+    pending.push(await verifyOne(setup, claim, design, o.alpha, bound, 0));
   }
+  // Unreliable verdicts, measured again now that the other claims had their time. Whether a
+  // verdict is unreliable depends on throughput, not on its gains, so a retry is a fresh test
+  // of the same claim and the error rates hold; the earlier attempts stay in the details.
+  const retries = o.retryUnreliable ?? DEFAULT_UNRELIABLE_RETRIES;
+  for (let attempt = 1; attempt <= retries; attempt++)
+    for (const [i, p] of pending.entries()) {
+      if (p.details.unreliable !== true) continue;
+      const { claim, design } = asked[i]!;
+      o.onRetry?.(claim.experiment, attempt);
+      const again = await verifyOne(setup, claim, design, o.alpha, bound, attempt);
+      const earlier = [...((p.details.earlierAttempts as unknown[] | undefined) ?? []), { reason: p.reason, gains: p.gains, throughput: p.details.throughput }];
+      again.details.earlierAttempts = earlier;
+      pending[i] = again;
+    }
 
   // Benjamini–Hochberg across the claims that were measured.
   const measured = pending.filter((p) => p.pValue !== undefined);
@@ -172,7 +197,8 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   return judged;
 }
 
-async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number, throughputBound: number): Promise<Pending> {
+/** `attempt` > 0: a retry of an unreliable verdict, in a session of its own. */
+async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number, throughputBound: number, attempt: number): Promise<Pending> {
   const e = claim.experiment;
   const parentCommit = claim.parentCommit;
   const rule = { margin: design.margin, effect: design.effect };
@@ -182,7 +208,7 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
 
   const gains: number[] = [];
   const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: { ...rule } };
-  const session = sessionOf(e.id, parentCommit);
+  const session = attempt === 0 ? sessionOf(e.id, parentCommit) : `${sessionOf(e.id, parentCommit)} retry ${attempt}`;
   const pairs: Pair[] = [];
   for (let i = 0; i < design.maxSeeds; i++) {
     const seed = VERIFY_SEED_BASE + i;
@@ -221,7 +247,9 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
     pending.details.unreliable = true;
     pending.reason =
       `unreliable, not decided (it would have been ${pending.verdict}): the candidate's throughput relative to its parent's varied ` +
-      `${(100 * throughput.spread).toFixed(0)}% across the seeds (bound ${(100 * throughput.bound).toFixed(0)}%), so load changed within the pairs; verify it again on a quieter machine`;
+      `${(100 * throughput.spread).toFixed(0)}% across the seeds (bound ${(100 * throughput.bound).toFixed(0)}%), so load changed within the pairs` +
+      (attempt > 0 ? ` (retry ${attempt} of an unreliable verdict)` : "") +
+      "; verify it again on a quieter machine";
     pending.verdict = "inconclusive";
   }
   // A flagged claim takes no part in Benjamini–Hochberg (no p-value), like a trivial diff.

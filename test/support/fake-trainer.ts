@@ -57,6 +57,11 @@ export interface FakeTrainerOptions {
   delayMs?: number;
   /** Knobs (`export const NAME = <positive number>;`) whose distance from these values costs val_bpb. */
   optima?: Record<string, number>;
+  /**
+   * Tokens trained (millions) by the training with this 0-based index: the throughput a
+   * verification compares across its pairs (default 0.1 for every training, a steady machine).
+   */
+  tokensM?: (index: number) => number;
 }
 
 export interface FakeTraining {
@@ -84,11 +89,11 @@ export function fakeTrainer(options: FakeTrainerOptions = {}): FakeTrainer {
   const train: Trainer = async (o: RunTrainOptions) => {
     const trainTs = readFileSync(o.file, "utf8");
     const record: FakeTraining = { trainTs, seed: o.seed, env: o.env ?? {}, evalTest: o.evalTest === true, startedAt: Date.now() };
-    trainings.push(record);
+    const index = trainings.push(record) - 1;
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     try {
-      const result = await answer(trainTs, o, options);
+      const result = await answer(trainTs, o, options, options.tokensM?.(index) ?? 0.1);
       record.status = result.status;
       if (o.logFile) writeFileSync(o.logFile, `${result.logTail}\n`);
       return result;
@@ -108,7 +113,7 @@ const directive = (trainTs: string, name: string): string | null => {
   return m ? m[1]!.trim() : null;
 };
 
-async function answer(trainTs: string, o: RunTrainOptions, options: FakeTrainerOptions): Promise<RunResult> {
+async function answer(trainTs: string, o: RunTrainOptions, options: FakeTrainerOptions, tokensM: number): Promise<RunResult> {
   const base = { seed: o.seed, profile: o.profile, timeBudget: o.timeBudget ?? 1, sandboxed: o.sandbox !== "off" };
   const delay = Number(directive(trainTs, "delay") ?? options.delayMs ?? 0);
   if (directive(trainTs, "hang") !== null) await untilAborted(o.signal);
@@ -134,7 +139,7 @@ async function answer(trainTs: string, o: RunTrainOptions, options: FakeTrainerO
     total_seconds: base.timeBudget + 0.5,
     peak_vram_mb: 0,
     mfu_percent: 1,
-    total_tokens_M: 0.1,
+    total_tokens_M: tokensM,
     num_steps: 10,
     num_params_M: 0.1,
     depth: 2,

@@ -72,4 +72,61 @@ describe("verification on the fake trainer", () => {
       ws.store.close();
     }
   });
+
+  it("measures an unreliable verdict again after the other claims, in a session of its own", async () => {
+    const dir = await initFakeLab(join(root, "ws-retry"));
+    const script = [add(MATRIX, "export const TINY_BPB = -0.0002;", "tiny"), add(WARMDOWN, "export const SMALL_BPB = -0.0001;", "small")];
+    const agent: Agent = {
+      name: "scripted",
+      async propose() {
+        const proposal = script.shift() ?? null;
+        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
+      },
+    };
+    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
+    const summary = await runLoopIn(dir, { ...base, tag: "r", seed: 42, resume: false, experiments: 3, pipeline: false, agentOverride: agent }, fakeTrainer().train);
+    expect(summary.kept).toBe(3);
+
+    // The load swings for the first 8 trainings (the first claim's first pairs: throughput 1×,
+    // 3×, 1×, 3×, …), then the machine is steady.
+    const verifyWith = async (retryUnreliable: number) => {
+      const fake = fakeTrainer({ noiseSd: 0.004, tokensM: (i) => (i < 8 && i % 2 === 1 ? 0.3 : 0.1) });
+      const ws = await openWorkspace(join(root, `ws-retry`), "cpu", { trainer: fake.train });
+      try {
+        const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, `data-${retryUnreliable}`), deviceKind: "cpu", sandbox: "off" };
+        const experiments = ws.store.listExperiments(summary.runId);
+        const retried: string[] = [];
+        const options = { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 4, minSeeds: 2, alpha: 0.05, retryUnreliable, onRetry: (e: { description: string }, attempt: number) => retried.push(`${e.description} ${attempt}`) };
+        const judged = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
+        return { judged, retried, sessions: new Set(ws.store.findMeasurements({ commit: judged.claims[0]!.experiment.commit!, profile: "cpu", timeBudget: 1, deviceKind: "cpu", dataset: `data-${retryUnreliable}` }).map((m) => m.session)) };
+      } finally {
+        ws.store.close();
+      }
+    };
+
+    // Without a retry the first claim stays undecided: its pairs saw the load change.
+    const once = await verifyWith(0);
+    const [tinyOnce, smallOnce] = once.judged.claims.map((c) => c.verification);
+    expect(tinyOnce!.verdict).toBe("inconclusive");
+    expect(tinyOnce!.details.unreliable).toBe(true);
+    expect(tinyOnce!.reason).toMatch(/^unreliable, not decided/);
+    expect(smallOnce!.details.unreliable).toBeUndefined();
+    expect(once.retried).toEqual([]);
+
+    // With one retry it is measured again after the second claim, on a steady machine, and decided.
+    const retried = await verifyWith(1);
+    const [tiny, small] = retried.judged.claims.map((c) => c.verification);
+    expect(retried.retried).toEqual(["tiny 1"]);
+    expect(tiny!.details.unreliable).toBeUndefined();
+    expect(["noise", "negligible"]).toContain(tiny!.verdict);
+    const earlier = tiny!.details.earlierAttempts as { reason: string; gains: number[] }[];
+    expect(earlier).toHaveLength(1);
+    expect(earlier[0]!.reason).toMatch(/^unreliable, not decided/);
+    expect(small!.verdict).toBe(smallOnce!.verdict);
+    // The retry trained in a session of its own: none of the first attempt's pairs was reused.
+    // (The tiny claim's commit is also the parent of the small one: only its own sessions count.)
+    const own = [...retried.sessions].filter((session) => session?.startsWith(`claim ${tiny!.experimentId} `));
+    expect(own.sort()).toEqual([`claim ${tiny!.experimentId} vs ${tiny!.parentCommit}`, `claim ${tiny!.experimentId} vs ${tiny!.parentCommit} retry 1`]);
+  });
 });
