@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
-import { AGENT_KINDS, type AgentKind, type LlmLimits } from "../agents/factory.ts";
+import { AGENT_KINDS, type AgentChoice, type AgentKind, type LlmLimits, createAgent } from "../agents/factory.ts";
 import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../workspace/org.ts";
 import { DEFAULT_WORKSPACE, openWorkspace } from "../workspace/workspace.ts";
@@ -124,17 +124,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.stderr.write("\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
     };
     process.on("SIGINT", onSigint);
+    const agent: AgentChoice = {
+      kind: argv.agent as AgentKind,
+      ...(argv.model ? { model: argv.model } : {}),
+      ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}),
+      limits: { ...limits, ...(argv.json ? {} : { log: (line: string) => process.stderr.write(`agent: ${line}\n`) }) },
+    };
+    // An LLM agent's configuration (its key above all) is checked before the workspace exists:
+    // a missing key must not leave an empty workspace behind.
+    if (agent.kind !== "builtin") await createAgent({ ...agent, limits: { ...limits } }, org.programMd, "");
     const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true, ...(argv.experiments !== undefined ? { experiments: argv.experiments } : {}) });
     const ws = await openWorkspace(workspace, profile);
     try {
       const result = await runLoop(ws, {
         org,
-        agent: {
-          kind: argv.agent as AgentKind,
-          ...(argv.model ? { model: argv.model } : {}),
-          ...(argv["base-url"] ? { baseURL: argv["base-url"] } : {}),
-          limits: { ...limits, ...(argv.json ? {} : { log: (line: string) => process.stderr.write(`agent: ${line}\n`) }) },
-        },
+        agent,
         profile,
         timeBudget: argv["time-budget"] ?? PROFILES[profile].timeBudget,
         datasetDir,

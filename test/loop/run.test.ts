@@ -146,6 +146,13 @@ describe("nightshift run (builtin agent, CPU)", () => {
       expect(turns.stderr).toMatch(/maxTurns/);
       expect(turns.stderr.trim().split("\n")).toHaveLength(1);
     }
+    // A missing key is found before the workspace is made.
+    const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: root };
+    delete env.OPENAI_API_KEY;
+    const noKey = spawnSync(process.execPath, [bin, ...args(join(root, "ws-nokey"), "--agent", "openai", "--no-sandbox")], { encoding: "utf8", env });
+    expect(noKey.status).toBe(2);
+    expect(noKey.stderr).toMatch(/no API key; set OPENAI_API_KEY/);
+    expect(existsSync(join(root, "ws-nokey"))).toBe(false);
     const resume = cli(...args(join(root, "ws-bad"), "--resume", "--tag", "never"));
     expect(resume.status).toBe(2);
     expect(resume.stderr).toMatch(/no run nightshift\/never\/default to resume/);
