@@ -13,7 +13,8 @@
  *
  * Units: σ is the sd of one paired gain without load; δ_min = 1σ by default (--margin); the
  * seed-noise sd of val_bpb is 2·δ_min, as the default δ_min is half of it (thresholds.ts).
- * Not a test: it asserts nothing (test/stats/validity.test.ts and skewness.test.ts do).
+ * Not a test: it asserts nothing (test/stats/validity.test.ts and skewness.test.ts do). Real A/A
+ * claims, trained and verified end to end: bench/validity-real.ts.
  */
 import { parseArgs } from "node:util";
 import { sampleSize } from "../src/stats/power.ts";
@@ -28,15 +29,8 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "1" },
     margin: { type: "string", default: "1" },
     "max-seeds": { type: "string", default: "8" },
-    real: { type: "boolean", default: false },
   },
 });
-
-if (args.real) {
-  // Issue 14 item 5 (real A/A trainings through judgeClaims, tallied in BENCHMARKS.md) is not built yet.
-  console.error("--real: not implemented yet (issue 14 item 5); the simulation runs without it");
-  process.exit(2);
-}
 
 const claims = Number(args.claims);
 const nights = Number(args.nights);
