@@ -7,6 +7,7 @@
 import type { CommandModule } from "yargs";
 import { compareOrgs } from "../stats/compare.ts";
 import { type Store, openStore } from "../store/index.ts";
+import { baselineOf } from "../verification/claims.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError, workspaceDb } from "./common.ts";
 
@@ -66,9 +67,10 @@ function runGains(store: Store, orgName: string): number[] {
   if (!org) throw new UsageError(`no org '${orgName}' in this workspace; orgs: ${store.listOrgs().map((o) => o.name).join(", ") || "none"}`);
   const gains: number[] = [];
   for (const run of store.listRuns().filter((r) => r.orgId === org.id)) {
-    const kept = store.listExperiments(run.id).filter((e) => e.status === "keep" && e.summary);
-    if (kept.length === 0 || kept[0]!.seq !== 1) continue; // no measured baseline
-    const baseline = kept[0]!.summary!.val_bpb;
+    const experiments = store.listExperiments(run.id);
+    const baseline = baselineOf(experiments)?.summary?.val_bpb;
+    if (baseline === undefined) continue; // no measured baseline
+    const kept = experiments.filter((e) => e.status === "keep" && e.summary);
     gains.push(baseline - Math.min(...kept.map((e) => e.summary!.val_bpb)));
   }
   return gains;

@@ -11,7 +11,8 @@
 import { basename } from "node:path";
 import type { CommandModule } from "yargs";
 import { parseStrategy } from "../agents/strategy.ts";
-import { type VerifySummary, claimsOf, verifyClaimsOfRun } from "../verification/verify.ts";
+import { baselineOf, claimsOf } from "../verification/claims.ts";
+import { type VerifySummary, verifyClaimsOfRun } from "../verification/verify.ts";
 import type { Experiment, Run, Store } from "../store/index.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { authorOfAgent } from "../workspace/sandbox.ts";
@@ -132,7 +133,7 @@ function selectClaims(store: Store, experiment: string | undefined, which: strin
   const e = found[0]!;
   const r = only ?? store.getRun(e.runId);
   if (e.status !== "keep") throw new UsageError(`experiment ${e.id} (${e.commit?.slice(0, 7) ?? "no commit"}) was ${e.status}, not kept: only kept experiments claim a win`);
-  if (e.seq === 1) throw new UsageError(`experiment ${e.id} is the run's baseline: it claims nothing to verify`);
+  if (baselineOf(store.listExperimentBriefs([e.runId]))?.id === e.id) throw new UsageError(`experiment ${e.id} is the run's baseline: it claims nothing to verify`);
   return { run: r, claims: [e] };
 }
 
@@ -167,7 +168,7 @@ async function thresholdsOf(setup: MeasureSetup, run: Run, argv: VerifyArgs): Pr
   const key = { profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) };
   let floor = store.latestNoiseFloor(key);
   if (!floor && argv.margin === undefined) {
-    const baseline = store.listExperimentBriefs([run.id]).find((e) => e.seq === 1 && e.commit !== null)?.commit ?? run.baseCommit;
+    const baseline = baselineOf(store.listExperimentBriefs([run.id]))?.commit ?? run.baseCommit;
     if (!argv.json)
       process.stderr.write(`no noise floor for ${key.profile}, ${key.timeBudget} s, ${key.deviceKind}, dataset ${key.dataset}: measuring it for δ_min (${NOISE_SEEDS_FOR_MARGIN} reruns of ${baseline.slice(0, 7)}; \`nightshift noise\` measures it ahead)\n`);
     const measured = await measureNoiseFloor(setup, baseline, NOISE_SEEDS_FOR_MARGIN, argv["max-seeds"]);

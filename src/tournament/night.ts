@@ -24,6 +24,7 @@ import { deviceInfo } from "../engine/index.ts";
 import type { MeasureSetup } from "../verification/measure.ts";
 import { type Thresholds, verificationThresholds } from "../verification/thresholds.ts";
 import { confirmationOf, creditedGain } from "../verification/confirm.ts";
+import { baselineOf, claimsOf } from "../verification/claims.ts";
 import { type ClaimAgainst, judgeClaims } from "../verification/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Allocation, Experiment, ExperimentBrief, ExperimentCounts, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
@@ -55,13 +56,16 @@ function countedOf(counts: ExperimentCounts): number {
   return counts.total - counts.proposed - counts.running - counts.skippedWithPrefix;
 }
 
-/** Baseline val_bpb − best kept val_bpb (0 until something after the baseline is kept). */
-export function claimedGain(experiments: readonly Pick<ExperimentBrief, "status" | "seq" | "valBpb">[]): number {
-  const kept = experiments.filter((e) => e.status === "keep" && e.valBpb !== null);
-  const baseline = kept.find((e) => e.seq === 1);
-  if (!baseline || kept.length < 2) return 0;
-  const best = kept.reduce((m, e) => Math.min(m, e.valBpb!), Infinity);
-  return Math.max(0, baseline.valBpb! - best);
+/**
+ * Baseline val_bpb − best kept val_bpb (0 until something after the baseline is kept). The
+ * baseline is the first keep (claims.ts), which a kill during the first one moves past seq 1.
+ */
+export function claimedGain(experiments: readonly Pick<ExperimentBrief, "id" | "status" | "seq" | "valBpb">[]): number {
+  const baseline = baselineOf(experiments);
+  const claims = claimsOf(experiments).filter((e) => e.valBpb !== null);
+  if (!baseline || baseline.valBpb === null || claims.length === 0) return 0;
+  const best = claims.reduce((m, e) => Math.min(m, e.valBpb!), Infinity);
+  return Math.max(0, baseline.valBpb - best);
 }
 
 /** Seconds the run's experiments held a device (start to finish of each training). */
@@ -270,7 +274,7 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
     const run = store.findRunByBranch(runBranchName(tag, org.name));
     const experiments = run ? store.listExperimentBriefs([run.id]) : [];
     const head = run ? store.runHead(run.id) : night.baseCommit;
-    const bestBrief = experiments.find((e) => e.status === "keep" && e.seq > 1 && e.commit === head);
+    const bestBrief = claimsOf(experiments).find((e) => e.commit === head);
     const best = bestBrief ? store.getExperiment(bestBrief.id) : undefined;
     return { org, run, experiments, best };
   });

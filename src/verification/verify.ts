@@ -110,11 +110,6 @@ interface Pending {
   details: { [key: string]: unknown };
 }
 
-/** The claims of a run: its kept experiments after the baseline, in order. */
-export function claimsOf(experiments: Experiment[]): Experiment[] {
-  return experiments.filter((e) => e.status === "keep" && e.seq > 1);
-}
-
 /** `experiments`: the run's experiments, of which only the statuses are read (narrow rows do). */
 export async function verifyClaimsOfRun(setup: MeasureSetup, experiments: readonly Pick<Experiment, "status">[], claims: VerifiableClaim[], o: VerifyRunOptions): Promise<VerifySummary> {
   const judged = await judgeClaims(setup, claims, o);
