@@ -1,6 +1,6 @@
 /**
  * Benchmark: the validity of the whole verification procedure as verification/verify.ts applies it —
- * the sequential rule with margin δ_min and effect 2·δ_min, looks after seeds 3..8, alpha 0.05,
+ * the sequential rule with margin δ_min and effect 2·δ_min, looks after seeds 3..12 (--max-seeds), alpha 0.05,
  * Benjamini–Hochberg across a night's claims on sequential p-values, 3 confirmation seeds for
  * the credited gains — on simulated claims (no training; src/stats/validity.ts draws the gains
  * and calls the real rule), under three noise models of the paired gains: normal, skewed
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     nights: { type: "string", default: "1500" },
     seed: { type: "string", default: "1" },
     margin: { type: "string", default: "1" },
-    "max-seeds": { type: "string", default: "8" },
+    "max-seeds": { type: "string", default: "12" },
   },
 });
 

@@ -78,6 +78,8 @@ interface TournamentArgs {
 }
 
 const QUICK = { population: 4, timeBudget: 10, experiments: 12, maxSeeds: 3 };
+/** Paired seeds per claim at most: per-claim power ≥ 0.8 at 2·δ_min when δ_min is one paired sd (BENCHMARKS.md). */
+const DEFAULT_MAX_SEEDS = 12;
 
 export const tournamentCommand: CommandModule<object, TournamentArgs> = {
   command: "tournament <action> [tournament]",
@@ -97,7 +99,7 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
       .option("time-budget", { type: "number", describe: "training seconds per experiment (default: the profile's)" })
       .option("dataset", { type: "string", describe: "a prepared dataset directory (default: the latest `prepare`)" })
       .option("seed", { type: "number", default: 42, describe: "the harness seed of every experiment, and of the meta-mutator" })
-      .option("max-seeds", { type: "number", describe: "cap on paired verification seeds per claim (default 6; --quick 3)" })
+      .option("max-seeds", { type: "number", describe: "cap on paired verification seeds per claim (default 12; --quick 3)" })
       .option("margin", {
         type: "number",
         describe: "δ_min in val_bpb for every claim: real needs a gain shown above it (default: per org, its simplicity threshold or half the seed-noise sd from `nightshift noise`, whichever is larger)",
@@ -163,7 +165,7 @@ async function start(argv: TournamentArgs): Promise<void> {
   const timeBudget = argv["time-budget"] ?? (argv.quick ? QUICK.timeBudget : PROFILES[profile].timeBudget);
   if (!(timeBudget > 0)) throw new UsageError(`--time-budget must be positive, got ${timeBudget}`);
   const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
-  const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : 6);
+  const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : DEFAULT_MAX_SEEDS);
   parseDevices(argv.devices, engineMachine()); // a bad --devices fails before anything is written
   if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
   const championAlpha = argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA;

@@ -50,7 +50,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .positional("experiment", { type: "string", describe: "an experiment id, or its commit (as results.tsv shows it)" })
       .option("run", { type: "string", describe: "verify every kept experiment of this run (id, branch or tag)" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
-      .option("max-seeds", { type: "number", default: 8, describe: "cap on paired seeds per claim" })
+      .option("max-seeds", { type: "number", default: 12, describe: "cap on paired seeds per claim (12: power ≥ 0.8 per claim at twice δ_min when δ_min is one paired sd; BENCHMARKS.md)" })
       .option("min-seeds", { type: "number", default: 3, describe: "paired seeds before the first look" })
       .option("confirm-seeds", {
         type: "number",
@@ -67,7 +67,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option("hard-limit", { type: "number", describe: "kill a rerun after this many seconds" })
       .option("json", { type: "boolean", default: false, describe: "the verdicts as JSON" })
       .example("$0 verify --run nov24", "every claim of a run")
-      .example("$0 verify 3f9c2a1 --max-seeds 12", "one experiment, by its commit") as never,
+      .example("$0 verify 3f9c2a1 --max-seeds 16", "one experiment, by its commit") as never,
   handler: async (argv) => {
     if (argv.experiment === undefined && argv.run === undefined) throw new UsageError("name an experiment (its id or commit) or pass --run R");
     const integer = (name: string, v: number, min: number) => {
