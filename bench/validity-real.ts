@@ -38,7 +38,7 @@ const { values: args } = parseArgs({
     budget: { type: "string", default: "3" },
     full: { type: "boolean", default: false },
     dataset: { type: "string" },
-    "max-seeds": { type: "string", default: "8" },
+    "max-seeds": { type: "string", default: "12" },
     "noise-seeds": { type: "string", default: "5" },
     append: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
@@ -139,7 +139,7 @@ try {
       const path = new URL("../BENCHMARKS.md", import.meta.url);
       const row =
         `| ${date} | ${judged.length} | ${counts.real} | ${realAlone} | ${counts.negligible} | ${counts.noise} | ${counts.inconclusive} (${unreliable}) | ${counts.flagged} | ` +
-        `${seeds.toFixed(2)} | ${args.full ? "full" : "small"} recipe, ${budget} s, δ_min ${thresholds.margin.toPrecision(2)} (sd ${noise.floor.sd.toPrecision(2)}) | ${load.toFixed(1)} |\n`;
+        `${seeds.toFixed(2)} | ${args.full ? "full" : "small"} recipe, ${budget} s, ≤ ${maxSeeds} seeds, δ_min ${thresholds.margin.toPrecision(2)} (sd ${noise.floor.sd.toPrecision(2)}) | ${load.toFixed(1)} |\n`;
       if (!readFileSync(path, "utf8").includes("<!-- real A/A rows -->")) throw new Error("BENCHMARKS.md has no '<!-- real A/A rows -->' marker to append after");
       appendRow(path, row);
       console.log("appended to BENCHMARKS.md (Real A/A claims)");
