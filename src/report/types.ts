@@ -209,6 +209,11 @@ export interface ProgressSection {
   summary: string;
   /** Experiments drawn at the top edge because their val_bpb is far above the kept line. */
   offChart: number;
+  /**
+   * The same staircase against wall-clock time since the run (night, tournament) started, from
+   * the experiments' recorded finish times; chartId null when nothing can be drawn (summary says why).
+   */
+  wallClock: { chartId: string | null; summary: string };
 }
 
 // ---- one run ----------------------------------------------------------------------------------
@@ -309,6 +314,8 @@ export interface ExperimentRow {
   trainingSeconds: number | null;
   /** Start to finish of the experiment on its device slot (training, evaluation, overhead). */
   wallSeconds: number | null;
+  /** When its result landed (ISO 8601 UTC, as the store recorded it); null while in flight. */
+  finishedAt: string | null;
   steps: number | null;
   description: string;
   /** The agent's hypothesis, for the rows a table shows ("" for the others). */

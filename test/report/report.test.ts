@@ -11,6 +11,7 @@ import { join } from "node:path";
 import MarkdownIt from "markdown-it";
 import { parse as parseHtml } from "node-html-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatDuration } from "../../src/report/format.ts";
 import { ReportError, assembleReport, buildRunReport, buildRunSection, renderReport, seedNoiseOf, type ReportModel } from "../../src/report/index.ts";
 import {
   BUDGET,
@@ -111,7 +112,49 @@ describe("the run report model", () => {
   it("draws crashes and far outliers at the top edge of the progress chart, and counts them", () => {
     expect(model.progress.offChart).toBe(1);
     expect(model.progress.summary).toContain("6 finished experiments, 3 kept");
-    expect(model.charts.map((c) => c.id)).toEqual(["progress", `run-${fx.runId}-timeline`]);
+    expect(model.charts.map((c) => c.id)).toEqual(["progress", "progress-wall-clock", `run-${fx.runId}-timeline`]);
+  });
+});
+
+describe("the wall-clock chart of a run", () => {
+  type Layer = { mark: { type: string }; data: { values: Record<string, number | string>[] }; encoding: { x: { title: string } } };
+  const layers = () => (model.charts.find((c) => c.id === "progress-wall-clock")!.vegaLite as { layer: Layer[] }).layer;
+  /** Minutes from the run's start to each finished experiment's recorded finish, read from the store. */
+  const finishMinutes = () => {
+    const run = fx.store.getRun(fx.runId);
+    const finished = fx.store.listExperiments(fx.runId).filter((e) => ["keep", "discard", "crash"].includes(e.status));
+    return new Map(finished.map((e) => [e.seq, (Date.parse(e.finishedAt!) - Date.parse(run.startedAt)) / 60_000]));
+  };
+  /** Minutes from the run's start to its last recorded result of any kind (the skipped proposal's too). */
+  const lastMinutes = () =>
+    (Math.max(...fx.store.listExperiments(fx.runId).map((e) => Date.parse(e.finishedAt!))) - Date.parse(fx.store.getRun(fx.runId).startedAt)) / 60_000;
+
+  it("places every finished experiment at its finish time in the store, in minutes since the run started", () => {
+    const points = layers().find((l) => l.mark.type === "point")!;
+    expect(points.encoding.x.title).toBe("minutes since the run started");
+    const expected = finishMinutes();
+    expect(points.data.values.map((v) => v.seq)).toEqual([...expected.keys()]);
+    for (const v of points.data.values) expect(v.time, `#${v.seq}`).toBeCloseTo(expected.get(v.seq as number)!, 9);
+    // The fixture's clock: proposed at the start, started 10 s later, finished after 330 s.
+    expect(expected.get(1)).toBeCloseTo(340 / 60, 9);
+  });
+
+  it("steps the kept line at the keeps' finish times and runs it on to the last result", () => {
+    const stairs = layers().find((l) => l.mark.type === "line")!.data.values;
+    const at = finishMinutes();
+    const keeps = model.runs[0]!.experiments.filter((e) => e.status === "keep");
+    const last = lastMinutes();
+    expect(stairs.map((v) => v.val_bpb)).toEqual([...keeps.map((e) => e.valBpb), keeps.at(-1)!.valBpb]);
+    expect(stairs.map((v) => v.time)).toEqual([...keeps.map((e) => at.get(e.seq)), last]);
+    expect(last).toBeGreaterThan(Math.max(...at.values())); // the skipped proposal came last
+  });
+
+  it("says how long the run took and when the best landed, in both formats", () => {
+    const best = finishMinutes().get(model.headline.champion!.seq)!;
+    const summary = model.progress.wallClock.summary;
+    expect(summary).toContain(`6 finished experiments, 3 kept over ${formatDuration(lastMinutes() * 60)} of wall clock`);
+    expect(summary).toContain(`the kept line goes from 1.880000 to 1.865000, reached ${formatDuration(best * 60)} after the start`);
+    expect(md).toContain(`*val_bpb against wall-clock time: 6 finished experiments, 3 kept over ${formatDuration(lastMinutes() * 60)} of wall clock`);
   });
 });
 
@@ -139,7 +182,7 @@ describe("the HTML report", () => {
   it("draws every chart as inline SVG with marks", () => {
     const doc = parse(html);
     const figures = doc.querySelectorAll("figure.chart");
-    expect(figures.map((f) => f.id)).toEqual(["chart-progress", `chart-run-${fx.runId}-timeline`]);
+    expect(figures.map((f) => f.id)).toEqual(["chart-progress", "chart-progress-wall-clock", `chart-run-${fx.runId}-timeline`]);
     for (const f of figures) {
       const svg = f.querySelector("svg")!;
       expect(svg.getAttribute("role")).toBe("img");
@@ -149,6 +192,11 @@ describe("the HTML report", () => {
     const progress = doc.querySelector("#chart-progress")!;
     expect(progress.querySelectorAll(".mark-symbol.role-mark path").length).toBe(6);
     expect(progress.querySelectorAll(".mark-line path").length).toBe(1);
+    // Against the wall clock: the same points and staircase.
+    const wall = doc.querySelector("#chart-progress-wall-clock")!;
+    expect(wall.querySelectorAll(".mark-symbol.role-mark path").length).toBe(6);
+    expect(wall.querySelectorAll(".mark-line path").length).toBe(1);
+    expect(wall.querySelector("figcaption")!.text).toBe("val_bpb against wall-clock time");
   });
 
   it("colours the kept diffs by syntax and change", () => {

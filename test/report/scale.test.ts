@@ -97,6 +97,14 @@ describe("a long run's report model", () => {
     expect(band).toBeLessThanOrEqual(PROGRESS_BINS);
     expect(failed).toBeLessThanOrEqual(PROGRESS_BINS);
     expect(stairs).toBe(count("keep") + 1);
+    // Against the wall clock, binned the same way: bins of time.
+    const [wallBand, wallFailed, wallStairs, wallPoints] = chartValues("progress-wall-clock");
+    expect(wallPoints).toBe(count("keep"));
+    expect(wallBand).toBeLessThanOrEqual(PROGRESS_BINS);
+    expect(wallFailed).toBeLessThanOrEqual(PROGRESS_BINS);
+    expect(wallStairs).toBe(count("keep") + 1);
+    expect(model.progress.wallClock.summary).toContain(`${N - count("skipped")} finished experiments, ${count("keep")} kept over `);
+    expect(model.progress.wallClock.summary).toContain("per bin of time");
     expect(N).toBeGreaterThan(MAX_BARS);
     const [cells] = chartValues(`run-${fx.runId}-timeline`);
     expect(cells).toBeLessThanOrEqual(2 * TIMELINE_BINS);

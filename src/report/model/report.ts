@@ -10,6 +10,7 @@ import { basename } from "node:path";
 import { PROFILES, type Profile } from "../../harness/constants.ts";
 import type { Run, Store, UsageTotals } from "../../store/index.ts";
 import { progressChart, type ProgressSeries } from "../charts/progress.ts";
+import { wallClockChart } from "../charts/wall-clock.ts";
 import type { ChartSpec, ExperimentRow, Headline, ReportKind, ReportModel, RunSection, SeedNoise } from "../types.ts";
 import { planDetail } from "./limits.ts";
 import { addSandboxCounts, addStatusCounts, buildRunSections } from "./run-section.ts";
@@ -110,16 +111,25 @@ export interface AssembleInput {
 /** The report model over some run sections, without the optional (tournament/stats) sections. */
 export function assembleReport(input: AssembleInput, options: ReportOptions = {}): ReportModel {
   const noise = input.noise ?? null;
-  const progress = progressChart("progress", input.progress ?? input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments })), noise);
+  const series = input.progress ?? input.runs.map((r) => ({ org: r.org.name, experiments: r.experiments }));
+  const progress = progressChart("progress", series, noise);
+  // The clock starts with the earliest run: the run itself, the night's first, the tournament's first.
+  const startedAt = input.runs.map((r) => r.startedAt).reduce((a, b) => (Date.parse(b) < Date.parse(a) ? b : a), input.runs[0]?.startedAt ?? "");
+  const wallClock = wallClockChart("progress-wall-clock", series, startedAt, input.kind, noise);
   return {
     kind: input.kind,
     title: input.title,
     generatedAt: (options.now ?? (() => new Date()))().toISOString(),
     version: nightshiftVersion(),
     headline: headline(input.runs, noise),
-    progress: { chartId: progress.chart?.id ?? null, summary: progress.summary, offChart: progress.offChart },
+    progress: {
+      chartId: progress.chart?.id ?? null,
+      summary: progress.summary,
+      offChart: progress.offChart,
+      wallClock: { chartId: wallClock.chart?.id ?? null, summary: wallClock.summary },
+    },
     runs: input.runs,
-    charts: [...(progress.chart ? [progress.chart] : []), ...input.charts],
+    charts: [...(progress.chart ? [progress.chart] : []), ...(wallClock.chart ? [wallClock.chart] : []), ...input.charts],
     detail: (({ summarised, experiments, allRowsUpTo }) => ({ summarised, experiments, allRowsUpTo }))(
       planDetail(input.runs.reduce((s, r) => s + r.counts.total, 0), input.runs.length),
     ),

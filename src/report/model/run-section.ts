@@ -138,6 +138,7 @@ function experimentRows(experiments: readonly ExperimentBrief[], baseline: Exper
       memoryGb: e.peakVramMb !== null && e.outcome === "ok" ? e.peakVramMb / 1024 : null,
       trainingSeconds: e.outcome === "ok" ? e.trainingSeconds : null,
       wallSeconds: e.startedAt && e.finishedAt ? Math.max(0, seconds(e.finishedAt) - seconds(e.startedAt)) : null,
+      finishedAt: e.finishedAt,
       steps: e.outcome === "ok" ? e.numSteps : null,
       description: e.description,
       hypothesis: "",
