@@ -30,8 +30,8 @@
  * Optional sections: assembleReport() builds the model over several run sections; the optional
  * model fields leaderboard, allocation, verdicts, lineage, champions, nights and the headline's
  * verifiedGain / testBpb / verifiedNote each have a partial that shows them when present
- * (templates/partials/<name>.html.hbs and .md.hbs); charts/forest.ts and charts/allocation.ts
- * draw their charts.
+ * (templates/partials/<name>.html.hbs and .md.hbs); charts/forest.ts, charts/allocation.ts and
+ * charts/lineage.ts draw their charts.
  *
  * Safety: every text from the store (descriptions, hypotheses, diffs, program.md, reasons, log
  * tails, org names) is escaped for the format — HTML by Handlebars, Markdown by markdown.ts —
@@ -62,6 +62,8 @@ export { loadTemplates, BUILTIN_TEMPLATES_DIR } from "./templates.ts";
 export { parseUnifiedDiff, textDiff } from "./diff.ts";
 export { forestChart, type ForestRow } from "./charts/forest.ts";
 export { allocationChart } from "./charts/allocation.ts";
+export { lineageChart, layoutLineage, type LineageLayout, type LineageRow } from "./charts/lineage.ts";
+export { wallClockChart, type ClockOrigin } from "./charts/wall-clock.ts";
 export * from "./types.ts";
 
 export interface RunReportRequest {

@@ -524,6 +524,8 @@ export interface VerdictRow {
 export interface LineageSection {
   /** Every org, parents before children. */
   nodes: LineageNode[];
+  /** The lineage drawn as a tree over the nights (charts/lineage.ts); null when not drawn. */
+  chartId?: string | null;
 }
 
 export interface LineageNode {
@@ -538,6 +540,8 @@ export interface LineageNode {
   /** A root's whole program.md (a child shows its diff instead). */
   programMd?: string | null;
   retired: boolean;
+  /** The night it retired after, when retired. */
+  retiredNight?: number | null;
   /** The night it joined (bred after the night before). */
   joinedNight?: number;
 }

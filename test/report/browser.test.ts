@@ -102,7 +102,7 @@ describe.skipIf(executablePath === null)(`the HTML report in headless Chromium${
             height: box.height,
           };
         })`)) as { id: string; marks: number; width: number; height: number }[];
-        expect(charts.map((c) => c.id).sort()).toEqual(["chart-allocation", "chart-leaderboard", "chart-progress", "chart-run-1-timeline"]);
+        expect(charts.map((c) => c.id).sort()).toEqual(["chart-allocation", "chart-leaderboard", "chart-lineage", "chart-progress", "chart-progress-wall-clock", "chart-run-1-timeline"]);
         for (const c of charts) {
           expect(c.marks, c.id).toBeGreaterThan(0);
           expect(c.width, c.id).toBeGreaterThan(100);

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { RunResult, RunStatus } from "../../src/harness/types.ts";
 import { Lab, baselineTrainTs } from "../../src/lab/index.ts";
-import { allocationChart, forestChart, textDiff, type ReportModel } from "../../src/report/index.ts";
+import { allocationChart, forestChart, lineageChart, textDiff, type LineageNode, type ReportModel } from "../../src/report/index.ts";
 import { openStore, type Store } from "../../src/store/index.ts";
 
 /** Agent-written text that must stay text in every report. */
@@ -185,8 +185,8 @@ export async function buildFixture(dir: string, options: { tag?: string; org?: s
 
 /**
  * The model with every optional section filled in as the tournament and the statistics will:
- * a leaderboard with a forest plot, an allocation chart, verdicts and a lineage with a
- * program.md diff — hostile text included.
+ * a leaderboard with a forest plot, an allocation chart, verdicts and a lineage (drawn, and with a
+ * program.md diff) — hostile text included.
  */
 export function withOptionalSections(model: ReportModel): ReportModel {
   const gain = { estimate: 0.012, low: 0.004, high: 0.02, level: 0.95 };
@@ -200,10 +200,23 @@ export function withOptionalSections(model: ReportModel): ReportModel {
     { org: "default", round: 2, deviceSeconds: 3600, experiments: 11 },
   ];
   const alloc = allocationChart("allocation", allocationRows)!;
+  const nodes: LineageNode[] = [
+    { org: "default", generation: 0, parent: null, mutationNote: null, depth: 0, programDiff: null, programMd: "be careful\n", retired: false, joinedNight: 1 },
+    {
+      org: "bold",
+      generation: 1,
+      parent: "default",
+      mutationNote: "be <em>bolder</em>",
+      depth: 1,
+      programDiff: textDiff("program.md", "be careful\n", "be bold <script>x</script>\n"),
+      retired: false,
+    },
+  ];
+  const tree = lineageChart("lineage", nodes, 1)!;
   return {
     ...model,
     headline: { ...model.headline, verifiedGain: gain, testBpb: 1.9012 },
-    charts: [...model.charts, forest, alloc],
+    charts: [...model.charts, forest, alloc, tree],
     leaderboard: {
       chartId: forest.id,
       rows: [
@@ -234,19 +247,6 @@ export function withOptionalSections(model: ReportModel): ReportModel {
       expectedFalseKeeps: 1.3,
       noiseSd: 0.0021,
     },
-    lineage: {
-      nodes: [
-        { org: "default", generation: 0, parent: null, mutationNote: null, depth: 0, programDiff: null, programMd: "be careful\n", retired: false, joinedNight: 1 },
-        {
-          org: "bold",
-          generation: 1,
-          parent: "default",
-          mutationNote: "be <em>bolder</em>",
-          depth: 1,
-          programDiff: textDiff("program.md", "be careful\n", "be bold <script>x</script>\n"),
-          retired: false,
-        },
-      ],
-    },
+    lineage: { nodes, chartId: tree.id },
   };
 }

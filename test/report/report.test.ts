@@ -241,6 +241,9 @@ describe("optional sections", () => {
       expect(doc.querySelectorAll("section.run").length).toBe(2);
       expect(doc.querySelectorAll("#chart-leaderboard .role-mark path").length).toBeGreaterThan(0);
       expect(doc.querySelectorAll("#chart-allocation .role-mark path").length).toBeGreaterThan(0);
+      // The lineage drawn: two lines, and the child's branch off its parent.
+      expect(doc.querySelectorAll("#chart-lineage .role-mark line").length).toBe(3);
+      expect(doc.querySelector("#chart-lineage")!.text).toContain("bold · gen 1");
       // With two orgs, the progress chart draws one staircase per org.
       expect(doc.querySelectorAll("#chart-progress .mark-line path").length).toBe(2);
       expect(fullHtml).not.toMatch(/<script|<em>bolder|<i>/);

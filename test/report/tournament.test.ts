@@ -89,6 +89,44 @@ describe("night and tournament reports of a real tournament", () => {
     expect(md).toMatch(/```diff\n[\s\S]*\+[^\n]*Tournament lineage:/);
   });
 
+  it("draws the lineage as a tree: a row per member, a retired org's line ending at its night, each child branching off its parent", () => {
+    const store = openWorkspaceStore(ws);
+    try {
+      const t = resolveTournament(store, "t1");
+      const members = store.listMembers(t.id);
+      const model = buildTournamentReport(store, t);
+      const chart = model.charts.find((c) => c.id === model.lineage!.chartId)!;
+      type Values = Record<string, string | number>[];
+      const [branches, lines] = (chart.vegaLite as { layer: { data: { values: Values } }[] }).layer.map((l) => l.data.values) as [Values, Values];
+      const label = (orgId: number) => {
+        const org = members.find((m) => m.org.id === orgId)!.org;
+        return `${org.name} · gen ${org.generation}`;
+      };
+      const children = members.filter((m) => m.org.parentId !== null);
+      expect(children.length).toBeGreaterThan(0);
+      expect(members.some((m) => m.retiredNight !== null)).toBe(true);
+      expect(lines.map((l) => l.label).sort()).toEqual(members.map((m) => label(m.org.id)).sort());
+      for (const m of members)
+        expect(lines.find((l) => l.label === label(m.org.id)), m.org.name).toMatchObject({
+          from: m.joinedNight - 0.5,
+          to: (m.retiredNight ?? t.nights) + 0.5,
+          mark: m.retiredNight === null ? "playing" : "retired",
+        });
+      expect(new Set(branches.map((b) => JSON.stringify(b)))).toEqual(
+        new Set(children.map((c) => JSON.stringify({ parent: label(c.org.parentId!), child: label(c.org.id), at: c.joinedNight - 0.5 }))),
+      );
+    } finally {
+      store.close();
+    }
+    for (const kind of ["night", "tournament"]) {
+      const lineage = section(pages[`${kind}.html`]!, "lineage");
+      expect(lineage, kind).toMatch(/<figure class="chart" id="chart-lineage">[\s\S]*role-mark[\s\S]*<\/figure>/);
+      expect(lineage, kind).toMatch(/retired after night 1/);
+    }
+    // Markdown keeps the tree as an indented list.
+    expect(pages["tournament.md"]).toMatch(/^ {2}- \*\*(lr|wd)-g1n1a\*\* · generation 1 · child of (lr|wd) · joined night 2/m);
+  });
+
   it("escapes the agent-written program.md text", () => {
     for (const kind of ["night", "tournament"]) {
       const html = pages[`${kind}.html`]!;

@@ -17,6 +17,7 @@
 import type { Allocation, Champion, ExperimentBrief, Member, Night, NightResult, Org, Run, Store, Tournament, Verification } from "../../store/index.ts";
 import { allocationChart } from "../charts/allocation.ts";
 import { forestChart, type ForestRow } from "../charts/forest.ts";
+import { lineageChart } from "../charts/lineage.ts";
 import type { ProgressSeries } from "../charts/progress.ts";
 import { textDiff } from "../diff.ts";
 import { ReportError } from "../errors.ts";
@@ -260,8 +261,11 @@ function championChain(records: Records, data: readonly NightData[], upTo?: numb
   return { rows, totalGain: rows.reduce((s, r) => s + r.gain, 0) };
 }
 
-/** Members as a tree: parents before children, children under their parent. */
-function lineage(records: Records, members: readonly Member[], throughNight?: number): LineageSection {
+/**
+ * Members as a tree: parents before children, children under their parent; and drawn over the
+ * nights up to `lastNight`, with the champion moves marked.
+ */
+function lineage(records: Records, members: readonly Member[], lastNight: number, moves: readonly ChampionRow[], throughNight?: number): { section: LineageSection; chart: ChartSpec | null } {
   const shown = members.filter((m) => throughNight === undefined || m.joinedNight <= throughNight + 1);
   const byId = new Map(shown.map((m) => [m.org.id, m]));
   const children = new Map<number | null, Member[]>();
@@ -282,12 +286,14 @@ function lineage(records: Records, members: readonly Member[], throughNight?: nu
       programDiff: parent ? textDiff("program.md", parent.programMd, m.org.programMd) : null,
       programMd: parent ? null : m.org.programMd,
       retired: m.retiredNight !== null && (throughNight === undefined || m.retiredNight <= throughNight),
+      retiredNight: m.retiredNight !== null && (throughNight === undefined || m.retiredNight <= throughNight) ? m.retiredNight : null,
       joinedNight: m.joinedNight,
     });
     for (const c of children.get(m.org.id) ?? []) visit(c, depth + 1);
   };
   for (const root of children.get(null) ?? []) visit(root, 0);
-  return { nodes };
+  const chart = lineageChart("lineage", nodes, lastNight, moves.filter((m) => m.night > 0));
+  return { section: { nodes, chartId: chart?.id ?? null }, chart };
 }
 
 /** Progress series, one per org: an org's runs over several nights continue one x axis. */
@@ -410,7 +416,9 @@ export function buildNightReportWithTable(store: Store, t: Tournament, night: Ni
   model.champions = chain;
   if (d.results.length > 0) verifiedHeadline(model, [d], chain, night.number);
   else model.headline.verifiedNote = `night ${night.number} is ${night.status}: nothing verified yet`;
-  model.lineage = lineage(records, store.listMembers(t.id), night.number);
+  const tree = lineage(records, store.listMembers(t.id), night.number, chain.rows, night.number);
+  model.lineage = tree.section;
+  if (tree.chart) model.charts.push(tree.chart);
   return { model, table: tableOf([d]) };
 }
 
@@ -462,7 +470,9 @@ export function buildTournamentReportWithTable(store: Store, t: Tournament, opti
     model.headline.baselineBpb = firstBaseline;
     model.headline.naiveGain = firstBaseline - model.headline.champion.valBpb;
   }
-  model.lineage = lineage(records, store.listMembers(t.id));
+  const tree = lineage(records, store.listMembers(t.id), Math.max(...records.nights.map((n) => n.number)), chain.rows);
+  model.lineage = tree.section;
+  if (tree.chart) model.charts.push(tree.chart);
   return { model, table: tableOf(data) };
 }
 
