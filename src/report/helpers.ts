@@ -81,6 +81,9 @@ function chartHelper(this: unknown, id: unknown, options: Options): Handlebars.S
 export function registerHelpers(env: typeof Handlebars, format: ReportFormat): void {
   for (const [name, fn] of Object.entries(FORMATTERS)) env.registerHelper(name, fn);
   if (format === "html") {
+    // An interval's bracket stays on one line when a narrow column wraps the cell (the text is the same).
+    env.registerHelper("interval", (x: unknown, digits: unknown) => bracketsOnOneLine(formatInterval(x, digitsArg(digits, 6))));
+    env.registerHelper("range", (x: unknown, digits: unknown) => bracketsOnOneLine(formatRange(x, digitsArg(digits, 6))));
     env.registerHelper("diff", (view: unknown) => new Handlebars.SafeString(isDiffView(view) ? diffToHtml(view) : ""));
     env.registerHelper("chart", chartHelper);
   } else {
@@ -93,6 +96,11 @@ export function registerHelpers(env: typeof Handlebars, format: ReportFormat): v
       return new Handlebars.SafeString(chart ? `*${escapeMarkdown(chart.title)}: ${escapeMarkdown(chart.description)} (drawn in the HTML report).*` : "");
     });
   }
+}
+
+/** "+0.1 [+0.05, +0.15] (90%)" with the bracket in a span that does not wrap; escaped text only. */
+function bracketsOnOneLine(text: string): Handlebars.SafeString {
+  return new Handlebars.SafeString(escapeHtml(text).replace(/\[[^\]]*\]/g, (bracket) => `<span class="nowrap">${bracket}</span>`));
 }
 
 function isDiffView(x: unknown): x is DiffView {

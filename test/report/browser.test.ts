@@ -133,6 +133,27 @@ describe.skipIf(executablePath === null)(`the HTML report in headless Chromium${
     });
   }
 
+  it("shows every column of every table in a 1280 px window", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await page.goto(pageUrl, { waitUntil: "load" });
+      const clipped = (await page.evaluate(
+        `[...document.querySelectorAll(".table-wrap")].filter((w) => w.scrollWidth > w.clientWidth + 1).map((w) => w.querySelector("table").dataset.table)`,
+      )) as string[];
+      expect(clipped).toEqual([]);
+      // At 700 px the wide tables scroll inside their box instead of widening the page.
+      await page.setViewportSize({ width: 700, height: 900 });
+      const narrow = (await page.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        scrolling: [...document.querySelectorAll(".table-wrap")].filter((w) => w.scrollWidth > w.clientWidth + 1).length,
+      })`)) as { page: number; scrolling: number };
+      expect(narrow.scrolling).toBeGreaterThan(0);
+      expect(narrow.page).toBeLessThanOrEqual(700);
+    } finally {
+      await page.close();
+    }
+  });
+
   it("shows the <script> description as text and never runs it", async () => {
     const { page, problems } = await open("light");
     try {

@@ -350,6 +350,8 @@ describe("verification verdicts from the store", () => {
       "default", "6", fx.commits.get(5)!.slice(0, 7), "keep", "real", "+0.006100", "0.001500", "[+0.004000, +0.008200] (90%)", "0.0030", "4", "lower bound above zero", "wider heads, shapes fixed",
     ]);
     expect(page).toContain("the interval covers zero &lt;b&gt;after&lt;/b&gt; 6 seeds");
+    // A narrow column wraps an interval's cell, never inside its bracket.
+    expect(section.querySelectorAll("td .nowrap").map((s) => s.text)).toEqual(["[−0.001100, +0.001900]", "[+0.004000, +0.008200]"]);
     expect(page).toContain("1.870200"); // the test-split card
     const text = await renderReport(verified, { format: "md" });
     expect(tables(new MarkdownIt({ html: true }).render(text))).toEqual(tables(page));

@@ -271,4 +271,28 @@ describe.skipIf(chromiumPath === null)("the tournament report in headless Chromi
       await browser.close();
     }
   }, 120_000);
+
+  it("shows every column of every table in a 1280 px window, and the lineage tree with a line per org", async () => {
+    const browser = await chromium.launch({ executablePath: chromiumPath!, args: ["--no-sandbox"] });
+    try {
+      for (const kind of ["tournament", "night"]) {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        await page.goto(pathToFileURL(paths[`${kind}.html`]!).href, { waitUntil: "load" });
+        const state = (await page.evaluate(`({
+          clipped: [...document.querySelectorAll(".table-wrap")].filter((w) => w.scrollWidth > w.clientWidth + 1).map((w) => w.querySelector("table").dataset.table + ": " + w.scrollWidth + " > " + w.clientWidth),
+          tables: document.querySelectorAll(".table-wrap").length,
+          lines: document.querySelectorAll("#chart-lineage .role-mark line").length,
+          lineage: document.querySelectorAll("#lineage .lineage-list > li").length,
+        })`)) as { clipped: string[]; tables: number; lines: number; lineage: number };
+        expect(state.tables, kind).toBeGreaterThan(5);
+        expect(state.clipped, kind).toEqual([]);
+        // A line per org and a branch per child (at least one): more rule lines than orgs.
+        expect(state.lineage, kind).toBeGreaterThan(1);
+        expect(state.lines, kind).toBeGreaterThan(state.lineage);
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 });
