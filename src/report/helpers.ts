@@ -67,6 +67,20 @@ const FORMATTERS: Record<string, Handlebars.HelperDelegate> = {
   },
 };
 
+/**
+ * `{{#heading 2}}Kept changes{{/heading}}`: a heading of a run's part, one level deeper in a
+ * report of several runs, where each run is itself an <h2> (the Markdown partials do the same
+ * with their `#`s).
+ */
+function headingHelper(this: unknown, level: unknown, options: Options): Handlebars.SafeString {
+  const base = typeof level === "number" && Number.isInteger(level) ? level : 2;
+  const n = Math.min(6, Math.max(1, base + ((options.data.root as { multiRun?: boolean }).multiRun ? 1 : 0)));
+  return new Handlebars.SafeString(`<h${n}>${options.fn(this)}</h${n}>`);
+}
+
+/** Escaped text with its `backticked` commands as <code>, as the Markdown report shows them. */
+const codeSpans = (escaped: string) => escaped.replace(/`([^`]+)`/g, "<code>$1</code>");
+
 function chartHelper(this: unknown, id: unknown, options: Options): Handlebars.SafeString {
   const root = options.data.root as { charts?: ChartSpec[]; chartSvgs?: Record<string, string> };
   const chart = root.charts?.find((c) => c.id === id);
@@ -74,7 +88,7 @@ function chartHelper(this: unknown, id: unknown, options: Options): Handlebars.S
   if (!chart || !svg) return new Handlebars.SafeString("");
   return new Handlebars.SafeString(
     `<figure class="chart" id="chart-${escapeHtml(chart.id)}"><figcaption>${escapeHtml(chart.title)}</figcaption>` +
-      `<div class="chart-svg">${svg}</div><p class="chart-note">${escapeHtml(chart.description)}</p></figure>`,
+      `<div class="chart-svg">${svg}</div><p class="chart-note">${codeSpans(escapeHtml(chart.description))}</p></figure>`,
   );
 }
 
@@ -86,6 +100,7 @@ export function registerHelpers(env: typeof Handlebars, format: ReportFormat): v
     env.registerHelper("range", (x: unknown, digits: unknown) => bracketsOnOneLine(formatRange(x, digitsArg(digits, 6))));
     env.registerHelper("diff", (view: unknown) => new Handlebars.SafeString(isDiffView(view) ? diffToHtml(view) : ""));
     env.registerHelper("chart", chartHelper);
+    env.registerHelper("heading", headingHelper);
   } else {
     env.registerHelper("md", (value: unknown) => escapeMarkdown(value));
     env.registerHelper("fence", (text: unknown, language: unknown) => new Handlebars.SafeString(fence(text, typeof given(language) === "string" ? (language as string) : "")));
@@ -110,6 +125,6 @@ function isDiffView(x: unknown): x is DiffView {
 /** Names of the helpers of a format, for the Markdown rewrite (bare helper calls vs lookups). */
 export function helperNames(format: ReportFormat): Set<string> {
   const names = new Set(Object.keys(FORMATTERS));
-  for (const n of format === "html" ? ["diff", "chart"] : ["md", "fence", "chart"]) names.add(n);
+  for (const n of format === "html" ? ["diff", "chart", "heading"] : ["md", "fence", "chart"]) names.add(n);
   return names;
 }

@@ -197,6 +197,9 @@ describe("the HTML report", () => {
     expect(wall.querySelectorAll(".mark-symbol.role-mark path").length).toBe(6);
     expect(wall.querySelectorAll(".mark-line path").length).toBe(1);
     expect(wall.querySelector("figcaption")!.text).toBe("val_bpb against wall-clock time");
+    // The command in the note reads as code, not as backticks.
+    expect(wall.querySelector(".chart-note code")!.text).toBe("nightshift noise");
+    expect(wall.querySelector(".chart-note")!.text).not.toContain("`");
   });
 
   it("colours the kept diffs by syntax and change", () => {
@@ -239,6 +242,11 @@ describe("optional sections", () => {
       const doc = parse(fullHtml);
       for (const id of ["leaderboard", "allocation", "verdicts", "lineage"]) expect(doc.querySelector(`#${id}`), id).not.toBeNull();
       expect(doc.querySelectorAll("section.run").length).toBe(2);
+      // Each run is an <h2>; its parts are <h3> under it (alone, a run's parts are <h2>).
+      expect(doc.querySelectorAll("section.run > h2").map((h) => h.text)).toEqual(runs.map((r) => `${r.section.org.name} · run ${r.section.id} ${r.section.branch}`));
+      expect(doc.querySelectorAll("section.run h3").map((h) => h.text)).toEqual(expect.arrayContaining(["Kept changes", "All experiments", "Device utilization", "Agent cost"]));
+      expect(doc.querySelectorAll("section.run h2").map((h) => h.text)).not.toContain("Kept changes");
+      expect(parse(html).querySelectorAll("section.run h2").map((h) => h.text)).toEqual(expect.arrayContaining(["Kept changes", "All experiments", "Device utilization", "Agent cost"]));
       expect(doc.querySelectorAll("#chart-leaderboard .role-mark path").length).toBeGreaterThan(0);
       expect(doc.querySelectorAll("#chart-allocation .role-mark path").length).toBeGreaterThan(0);
       // The lineage drawn: two lines, and the child's branch off its parent.

@@ -61,8 +61,11 @@ describe("night and tournament reports of a real tournament", () => {
       expect(html).toMatch(/keeps expected from noise alone/);
       // One run per org with its kept changes, device utilization and agent cost.
       expect(html.match(/<section class="run"/g)).toHaveLength(kind === "night" ? 2 : 4);
-      expect(html).toContain("<h2>Device utilization</h2>");
-      expect(html).toContain("<h2>Agent cost</h2>");
+      // Each run is an <h2>, its parts <h3> under it.
+      expect(html).toMatch(/<section class="run" id="run-\d+">\n<h2>(lr|wd) · run \d+ /);
+      expect(html).toContain("<h3>Device utilization</h3>");
+      expect(html).toContain("<h3>Agent cost</h3>");
+      expect(html).not.toContain("<h2>Agent cost</h2>");
       // Forest plot (intervals as rules + points) and allocation bars are drawn with marks.
       const forest = html.match(/<figure class="chart" id="chart-night-1-forest">[\s\S]*?<\/figure>/)?.[0] ?? "";
       const alloc = html.match(/<figure class="chart" id="chart-(night-1|tournament)-allocation">[\s\S]*?<\/figure>/)?.[0] ?? "";
