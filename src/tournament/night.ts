@@ -8,7 +8,8 @@
  *   verifying   each org's best (its run head, when it kept anything after the baseline) is
  *               verified against the night's base with paired seeds, BH across the night's
  *               claims; score = verified gain per device-hour; all recorded in one transaction
- *               with the new champion (only on a real gain).
+ *               with the new champion (only on a real gain that passes the champion level,
+ *               by its p-value or by a test at that level on seeds of its own).
  *   evolving    the best breed, the worst retire (evolve.ts), one transaction.
  * Every step is recorded before the next begins, so a kill loses at most the experiment or the
  * verification training in flight (measurements are reused).
@@ -25,7 +26,7 @@ import type { MeasureSetup } from "../verification/measure.ts";
 import { type Thresholds, verificationThresholds } from "../verification/thresholds.ts";
 import { confirmationOf, creditedGain } from "../verification/confirm.ts";
 import { baselineOf, claimsOf } from "../verification/claims.ts";
-import { type ClaimAgainst, judgeClaims } from "../verification/verify.ts";
+import { type ClaimAgainst, championTest, judgeClaims } from "../verification/verify.ts";
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Allocation, Experiment, ExperimentBrief, ExperimentCounts, NewNightResult, NewVerification, Night, Tournament } from "../store/index.ts";
 import { type OrgProgress, allocateRound } from "./allocation.ts";
@@ -344,18 +345,37 @@ async function verifyNight(c: NightContext, night: Night): Promise<void> {
   });
   scored.sort((a, b) => b.result.score - a.result.score || b.result.claimedGain - a.result.claimedGain || a.result.orgId - b.result.orgId);
   scored.forEach((s, i) => (s.result.rank = i + 1));
-  // The champion moves only on a claim that is real at the stricter champion level too.
+  // The champion moves only on a claim that is real at the stricter champion level too: by its
+  // verification's p-value, or else by a test at that level on seeds of its own (championTest),
+  // taken by the real claims in order of credited gain until one passes.
   const pOf = (v: NewVerification): number => v.pAdjusted ?? v.pValue ?? 1;
-  const real = scored.filter((s) => s.v?.verdict === "real" && pOf(s.v) < championAlpha).sort((a, b) => b.result.verifiedGain - a.result.verifiedGain || a.result.rank - b.result.rank)[0];
+  const candidates = scored.filter((s) => s.v?.verdict === "real").sort((a, b) => b.result.verifiedGain - a.result.verifiedGain || a.result.rank - b.result.rank);
+  const realButWeak: string[] = [];
+  let real: (typeof scored)[number] | undefined;
+  for (const s of candidates) {
+    const v = s.v!;
+    if (pOf(v) < championAlpha) {
+      real = s;
+      break;
+    }
+    c.log(`night ${night.number}: ${s.e.org.name}'s claim is real, but p ${pOf(v).toPrecision(3)} ≥ the champion level ${championAlpha}: testing it at that level on fresh seeds`);
+    const claim = claims.find((x) => x.experiment.id === s.e.best!.id)!;
+    const test = await championTest(setup, claim, thresholds(claim.experiment), { maxSeeds, minSeeds, alpha: championAlpha });
+    v.details = { ...v.details, champion: JSON.parse(JSON.stringify(test)) };
+    if (test.passed) {
+      real = s;
+      break;
+    }
+    realButWeak.push(`${s.e.org.name}: ${test.reason}`);
+  }
   const champion = real ? { commit: real.e.best!.commit!, orgId: real.e.org.id, gain: real.result.verifiedGain } : null;
   store.recordNightResults(night.id, scored.map((s) => s.result), champion);
   for (const s of scored)
     c.log(`night ${night.number}: #${s.result.rank} ${s.e.org.name} ${s.v ? `${s.v.verdict} gain ${(s.v.meanGain ?? 0).toFixed(5)}${confirmedNote(s.v)} (${s.v.reason})` : "no claim"} score ${s.result.score.toFixed(4)}/h`);
-  const realButWeak = scored.filter((s) => s.v?.verdict === "real" && pOf(s.v) >= championAlpha).map((s) => s.e.org.name);
   c.log(
     champion
       ? `night ${night.number}: champion → ${champion.commit.slice(0, 7)} (${real!.e.org.name}, +${champion.gain.toFixed(5)})`
-      : `night ${night.number}: the champion stays${realButWeak.length > 0 ? ` (${realButWeak.join(", ")}: real, but p ≥ the champion level ${championAlpha})` : ""}`,
+      : `night ${night.number}: the champion stays${realButWeak.length > 0 ? ` (real, but not at the champion level ${championAlpha}: ${realButWeak.join("; ")})` : ""}`,
   );
 }
 

@@ -132,7 +132,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
     const { margin, effect } = typeof o.thresholds === "function" ? o.thresholds(claim.experiment) : o.thresholds;
     const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
     asked.push({ claim, design });
-    pending.push(await verifyOne(setup, claim, design, o.alpha, bound, 0));
+    pending.push(await verifyOne(setup, claim, design, o.alpha, bound, firstPass(claim)));
   }
   // Unreliable verdicts, measured again now that the other claims had their time. Whether a
   // verdict is unreliable depends on throughput, not on its gains, so a retry is a fresh test
@@ -143,7 +143,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
       if (p.details.unreliable !== true) continue;
       const { claim, design } = asked[i]!;
       o.onRetry?.(claim.experiment, attempt);
-      const again = await verifyOne(setup, claim, design, o.alpha, bound, attempt);
+      const again = await verifyOne(setup, claim, design, o.alpha, bound, { ...firstPass(claim), session: `${firstPass(claim).session} retry ${attempt}`, retry: attempt });
       const earlier = [...((p.details.earlierAttempts as unknown[] | undefined) ?? []), { reason: p.reason, gains: p.gains, throughput: p.details.throughput }];
       again.details.earlierAttempts = earlier;
       pending[i] = again;
@@ -192,8 +192,47 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   return judged;
 }
 
-/** `attempt` > 0: a retry of an unreliable verdict, in a session of its own. */
-async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number, throughputBound: number, attempt: number): Promise<Pending> {
+/** Champion seeds start here: apart from verification (1000), noise (2000) and confirmation (5000) seeds. */
+export const CHAMPION_SEED_BASE = 7000;
+
+export interface ChampionTest {
+  /** The claim is real at the champion's level on seeds of its own. */
+  passed: boolean;
+  verdict: Verdict;
+  reason: string;
+  seeds: number;
+  meanGain: number | null;
+  alpha: number;
+}
+
+/**
+ * A claim called real at the verification's alpha, tested again at the champion's stricter
+ * level on fresh seeds (its own session and seed range). The night's verification stops a clear
+ * gain at its first look, where even a large gain has a sequential p-value near the verification's
+ * alpha — never below a champion level of 0.01 — so that p-value cannot move a champion; a
+ * sequential test designed at the champion level can. Its data play no part in the verdict, and
+ * the verdict's none in it, so each holds its own error rate.
+ */
+export async function championTest(setup: MeasureSetup, claim: ClaimAgainst, thresholds: ClaimThresholds, o: { maxSeeds: number; minSeeds: number; alpha: number; throughputBound?: number }): Promise<ChampionTest> {
+  const design = sequentialDesign({ effect: thresholds.effect, margin: thresholds.margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
+  const pass: Pass = { session: `${sessionOf(claim.experiment.id, claim.parentCommit)} champion`, stream: "champion", seedBase: CHAMPION_SEED_BASE, retry: 0 };
+  const p = await verifyOne(setup, claim, design, o.alpha, o.throughputBound ?? DEFAULT_THROUGHPUT_BOUND, pass);
+  const meanGain = p.gains.length > 0 ? p.gains.reduce((a, b) => a + b, 0) / p.gains.length : null;
+  return { passed: p.verdict === "real", verdict: p.verdict, reason: p.reason, seeds: p.gains.length, meanGain, alpha: o.alpha };
+}
+
+/** Where a pass over a claim's seeds trains: its session, its order stream, its seeds. */
+interface Pass {
+  session: string;
+  stream: string;
+  seedBase: number;
+  /** > 0: a retry of an unreliable verdict. */
+  retry: number;
+}
+
+const firstPass = (claim: ClaimAgainst): Pass => ({ session: sessionOf(claim.experiment.id, claim.parentCommit), stream: "verify", seedBase: VERIFY_SEED_BASE, retry: 0 });
+
+async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: SequentialDesign, alpha: number, throughputBound: number, pass: Pass): Promise<Pending> {
   const e = claim.experiment;
   const parentCommit = claim.parentCommit;
   const rule = { margin: design.margin, effect: design.effect };
@@ -203,12 +242,12 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
 
   const gains: number[] = [];
   const pending: Pending = { experiment: e, parentCommit, verdict: "inconclusive", reason: "", gains, details: { ...rule } };
-  const session = attempt === 0 ? sessionOf(e.id, parentCommit) : `${sessionOf(e.id, parentCommit)} retry ${attempt}`;
+  const session = pass.session;
   const pairs: Pair[] = [];
   for (let i = 0; i < design.maxSeeds; i++) {
-    const seed = VERIFY_SEED_BASE + i;
+    const seed = pass.seedBase + i;
     const test = i === 0;
-    const { parent, candidate } = await trainPair({ session, stream: "verify", index: i }, (which) =>
+    const { parent, candidate } = await trainPair({ session, stream: pass.stream, index: i }, (which) =>
       measure(setup, which === "parent" ? parentCommit : e.commit!, seed, "verify", { test, session }),
     );
     pairs.push({ parent, candidate });
@@ -243,7 +282,7 @@ async function verifyOne(setup: MeasureSetup, claim: ClaimAgainst, design: Seque
     pending.reason =
       `unreliable, not decided (it would have been ${pending.verdict}): the candidate's throughput relative to its parent's varied ` +
       `${(100 * throughput.spread).toFixed(0)}% across the seeds (bound ${(100 * throughput.bound).toFixed(0)}%), so load changed within the pairs` +
-      (attempt > 0 ? ` (retry ${attempt} of an unreliable verdict)` : "") +
+      (pass.retry > 0 ? ` (retry ${pass.retry} of an unreliable verdict)` : "") +
       "; verify it again on a quieter machine";
     pending.verdict = "inconclusive";
   }

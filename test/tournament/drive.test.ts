@@ -24,6 +24,7 @@ import {
   tournamentStatus,
 } from "../../src/tournament/index.ts";
 import type { DeviceSlot } from "../../src/workspace/devices.ts";
+import { CHAMPION_SEED_BASE } from "../../src/verification/verify.ts";
 import { type Workspace, openWorkspace } from "../../src/workspace/workspace.ts";
 import { FAKE_TRAIN_TS, type FakeTrainer, fakeTrainer } from "../support/fake-trainer.ts";
 import { fakeTournamentSettings } from "../support/fake-tournament.ts";
@@ -130,6 +131,34 @@ describe("a tournament driven in process (fake trainer)", () => {
       const seeds = new Set(fake.trainings.map((x) => x.seed));
       expect(seeds.has(42)).toBe(true);
       expect([...seeds].some((s) => s >= 5000)).toBe(true);
+    } finally {
+      ws.store.close();
+    }
+  });
+
+  it("moves the champion on a real claim whose p misses the champion level once a test at that level, on seeds of its own, passes", async () => {
+    const { ws, fake, orgs } = await workspace(["lr", "wd"]);
+    try {
+      // Level 0.001: the night's verification stops a clear gain at an early look, with p well above it.
+      const strict = settings({ experimentsPerNight: 6, verify: { maxSeeds: 6, minSeeds: 2, alpha: 0.05, effect: 0.002, championAlpha: 0.001, confirmSeeds: 0 } });
+      const t = await startTournament(ws, { name: "champ", nights: 1, population: loadPopulation(orgs), settings: strict });
+      const lines: string[] = [];
+      await driveTournament(ws, t, { slots: SLOTS, log: (line) => lines.push(line) });
+      const { store } = ws;
+      const [night] = store.listNights(t.id);
+      const lr = store.listNightResults(night!.id).find((x) => store.getOrg(x.orgId).name === "lr")!;
+      expect(lr.verdict).toBe("real");
+      const verification = store.runVerifications(lr.runId!).find((v) => v.id === lr.verificationId)!;
+      const p = verification.pAdjusted ?? verification.pValue!;
+      expect(p).toBeGreaterThanOrEqual(0.001);
+      expect(lines.some((l) => /lr's claim is real, but p .* ≥ the champion level 0\.001: testing it at that level on fresh seeds/.test(l))).toBe(true);
+      const test = verification.details.champion as { passed: boolean; alpha: number; seeds: number };
+      expect(test).toMatchObject({ passed: true, alpha: 0.001 });
+      // Its pairs trained on the champion seeds, nowhere else used.
+      expect(fake.trainings.filter((x) => x.seed >= CHAMPION_SEED_BASE)).toHaveLength(2 * test.seeds);
+      const chain = store.listChampions(t.id);
+      expect(chain.at(-1)).toMatchObject({ nightId: night!.id, orgId: lr.orgId });
+      expect(lines.some((l) => /^night 1: champion → [0-9a-f]{7} \(lr, /.test(l))).toBe(true);
     } finally {
       ws.store.close();
     }

@@ -297,17 +297,21 @@ function checkFinished(): void {
         expect(r.verdict).toBe("real");
         expect(r.verificationId).not.toBeNull();
         const v = store.runVerifications(r.runId!).find((x) => x.id === r.verificationId)!;
-        expect(v.pAdjusted ?? v.pValue ?? 1).toBeLessThan(championAlpha);
+        // At the champion level: by its p-value, or by the test at that level on its own seeds.
+        const test = v.details.champion as { passed: boolean } | undefined;
+        if (test === undefined) expect(v.pAdjusted ?? v.pValue ?? 1).toBeLessThan(championAlpha);
+        else expect(test.passed).toBe(true);
         expect(r.verifiedGain).toBeGreaterThan(0);
         expect(move.gain).toBeCloseTo(r.verifiedGain, 12);
         expect(store.getExperiment(r.experimentId!).commit).toBe(move.commit);
         expect(git(lab, ["merge-base", "--is-ancestor", night.baseCommit, move.commit]).status).toBe(0);
         champion = move.commit;
       } else {
-        // No move: no real claim passed the stricter champion level.
+        // No move: no real claim passed the stricter champion level, by p or by its own test.
         for (const r of results.filter((x) => x.verdict === "real")) {
           const v = store.runVerifications(r.runId!).find((x) => x.id === r.verificationId)!;
           expect(v.pAdjusted ?? v.pValue ?? 1).toBeGreaterThanOrEqual(championAlpha);
+          expect(v.details.champion).toMatchObject({ passed: false });
         }
       }
     }
