@@ -18,6 +18,7 @@ import {
   sandboxNodePath,
   sandboxSupport,
 } from "../../src/harness/runner/sandbox.ts";
+import { killGroup } from "../../src/harness/runner/process-group.ts";
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 const SECRET_NAME = "NIGHTSHIFT_TEST_API_KEY";
@@ -61,7 +62,11 @@ function finish(child: ChildProcess, timeoutMs = 20_000): Promise<Finished> {
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      if (child.pid) process.kill(-child.pid, "SIGKILL");
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // The group is gone already (ESRCH); the sandbox's own session may still hold the pipes.
+      }
       reject(new Error(`sandboxed script still running after ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
     child.on("error", reject);
@@ -274,8 +279,13 @@ describe.skipIf(!sandboxSupport().available)("the bubblewrap sandbox", () => {
     async function startEscapee(): Promise<{ child: ChildProcess; marker: string; exited: Promise<Finished> }> {
       const marker = `nightshift-escapee-${randomBytes(6).toString("hex")}`;
       const child = startInside(escapeScript, [marker]);
+      let stdout = "";
+      child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
       const exited = finish(child);
-      const ready = await waitFor(() => hostProcessesWith(marker).length >= 2, 10_000);
+      // bwrap's own processes carry the marker in their argv too, so counting marker processes
+      // could fire while bwrap is still setting up (before --die-with-parent is armed); the
+      // script prints "ready" only once its sleeper has been exec'd.
+      const ready = await waitFor(() => stdout.includes("ready"), 10_000);
       expect(ready, "the script and its sleeper are running on the host").toBe(true);
       return { child, marker, exited };
     }
@@ -292,6 +302,29 @@ describe.skipIf(!sandboxSupport().available)("the bubblewrap sandbox", () => {
       process.kill(child.pid as number, "SIGKILL");
       await exited;
       expect(await waitFor(() => hostProcessesWith(marker).length === 0, 5_000), `left: ${hostProcessesWith(marker)}`).toBe(true);
+    });
+
+    it("when the runner's killGroup lands during bwrap's set-up", async () => {
+      // A bare kill of bwrap in its first milliseconds left the sandbox running in about one
+      // try in six; 20 tries spread over the first 10 ms.
+      const survivors: number[][] = [];
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const marker = `nightshift-early-${randomBytes(6).toString("hex")}`;
+        const child = startInside(escapeScript, [marker]);
+        const exited = finish(child).catch(() => undefined);
+        // bwrap and its forked copy carry the marker: the set-up has begun.
+        const deadline = Date.now() + 10_000;
+        while (hostProcessesWith(marker).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+        await new Promise((r) => setTimeout(r, attempt % 10));
+        killGroup(child.pid as number, "SIGKILL");
+        if (!(await waitFor(() => hostProcessesWith(marker).length === 0, 3_000))) {
+          const left = hostProcessesWith(marker);
+          survivors.push(left);
+          for (const pid of left) process.kill(pid, "SIGKILL");
+        }
+        await exited;
+      }
+      expect(survivors).toEqual([]);
     });
   });
 

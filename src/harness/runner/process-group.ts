@@ -4,19 +4,46 @@
  * kills them when the parent exits or is interrupted, so no run outlives its runner. POSIX
  * semantics; on Windows only the child itself is killed.
  */
+import { readdirSync, readFileSync } from "node:fs";
+
 const liveGroups = new Set<number>();
 const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 let exitHookInstalled = false;
 let signalHooksInstalled = false;
 
-/** Sends `signal` to the process group led by `pid`; a group already gone is not an error. */
+/**
+ * Sends `signal` to the process group led by `pid`; a group already gone is not an error.
+ *
+ * A SIGKILL first goes to the leader's direct children too. In a sandboxed run the leader is
+ * bwrap, and its child is the sandbox's PID 1 in a session of its own (--new-session), so not in
+ * the group. That child normally dies with bwrap (--die-with-parent), but a kill of bwrap in
+ * the first milliseconds of its set-up left the sandbox running, orphaned (10 of 60 kills aimed
+ * there). Killing the namespace's PID 1 ends every process in it, whatever bwrap had armed.
+ */
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  if (signal === "SIGKILL" && process.platform === "linux") for (const child of directChildren(pid)) sendSignal(child, signal);
+  sendSignal(process.platform === "win32" ? pid : -pid, signal);
+}
+
+function sendSignal(target: number, signal: NodeJS.Signals): void {
   try {
-    if (process.platform === "win32") process.kill(pid, signal);
-    else process.kill(-pid, signal);
+    process.kill(target, signal);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
   }
+}
+
+/** The pids `pid`'s threads have started and not yet lost (Linux /proc; empty when unreadable). */
+function directChildren(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`))
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(" "))
+        if (/^\d+$/.test(child)) children.push(Number(child));
+  } catch {
+    // Gone already, or a kernel without /proc/<pid>/task/<tid>/children: the group kill remains.
+  }
+  return children;
 }
 
 /** True while a process with this pid exists (a zombie counts until it is reaped). */
