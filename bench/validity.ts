@@ -1,8 +1,9 @@
 /**
  * Benchmark: the validity of the whole verification procedure as verification/verify.ts applies it —
- * the sequential rule with margin δ_min and effect 2·δ_min, looks after seeds 3..12 (--max-seeds), alpha 0.05,
- * Benjamini–Hochberg across a night's claims on sequential p-values, 3 confirmation seeds for
- * the credited gains — on simulated claims (no training; src/stats/validity.ts draws the gains
+ * the sequential rule with margin δ_min and effect 2·δ_min, looks after seeds 3..12 (--max-seeds), each
+ * of a night's m claims tested at alpha/m (src/stats/family.ts), Benjamini–Hochberg at alpha 0.05
+ * across their sequential p-values (crediting rule-real claims and claims undecided at the cap),
+ * 3 confirmation seeds for the credited gains — on simulated claims (no training; src/stats/validity.ts draws the gains
  * and calls the real rule), under three noise models of the paired gains: normal, skewed
  * (skewness -1 and +1, same mean and sd) and drifting machine load. Prints the goal figures of
  * issue 14 with pass/fail, and the skew-robustness candidates that chose the rule's statistic.

@@ -57,7 +57,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         default: DEFAULT_CONFIRM_SEEDS,
         describe: "paired seeds trained after a real verdict, apart from the stopping rule: their mean and 90% interval are the credited gain (0: none)",
       })
-      .option("alpha", { type: "number", default: 0.05, describe: "one-sided false-real rate, across all looks (and, with BH, across claims)" })
+      .option("alpha", { type: "number", default: 0.05, describe: "false discovery rate across the claims verified together (each of m claims is tested at alpha/m, over all its looks; BH at alpha)" })
       .option("margin", {
         type: "number",
         describe: `δ_min in val_bpb: real needs a gain shown above it, a gain within ±δ_min is negligible (default: the larger of the org's simplicity threshold and ${MARGIN_NOISE_FRACTION} × the seed-noise sd, measured when missing)`,

@@ -1,7 +1,8 @@
 /**
  * Simulated nights of verification, for checking the whole procedure's error rates
  * (bench/validity.ts, test/stats/validity.test.ts): claims verified one after another as
- * verification/verify.ts's judgeClaims does it — the sequential rule seed by seed (sequential.ts), the
+ * verification/verify.ts's judgeClaims does it — the sequential rule seed by seed (sequential.ts) at
+ * the family's level for each claim (family.ts), the
  * sequential p-value of each (sequential-pvalue.ts), Benjamini–Hochberg across the night
  * (multiple.ts), then confirmation seeds for the claims still real (verification/confirm.ts). It only
  * draws gains and calls that code; it must not re-implement any part of the rule.
@@ -17,6 +18,7 @@ import { adjustPValues } from "./multiple.ts";
 import { SeededRandom } from "./random.ts";
 import { decideLook, type SequentialDesign } from "./sequential.ts";
 import { sequentialPValue } from "./sequential-pvalue.ts";
+import { claimDesign, creditedByFamily } from "./family.ts";
 import type { Verdict } from "./verdict.ts";
 import { type Confirmation, summarize } from "./confirmation.ts";
 
@@ -105,29 +107,33 @@ export interface SimulatedClaim {
 }
 
 /**
- * One night: the claims verified in order through `source`, BH across their sequential
- * p-values at the design's alpha, then `confirmSeeds` paired seeds for each claim still real.
+ * One night: the claims verified in order through `source`, each by the rule at alpha/m
+ * (family.ts; `design` is the family's, at alpha), BH across their sequential p-values at alpha,
+ * then `confirmSeeds` paired seeds for each claim BH credits.
  */
 export function simulateNight(trueGains: readonly number[], design: SequentialDesign, source: GainSource, confirmSeeds: number): SimulatedClaim[] {
+  const each = claimDesign(design, trueGains.length);
   const claims: SimulatedClaim[] = trueGains.map((trueGain) => {
     const gains: number[] = [];
     let verdict: Verdict = "inconclusive";
-    while (gains.length < design.maxSeeds) {
+    while (gains.length < each.maxSeeds) {
       gains.push(source.pair(trueGain));
-      if (gains.length < design.minSeeds) continue;
-      const decision = decideLook(gains, design).decision;
+      if (gains.length < each.minSeeds) continue;
+      const decision = decideLook(gains, each).decision;
       if (decision !== "continue") {
         verdict = decision;
         break;
       }
     }
     const meanGain = gains.reduce((a, b) => a + b, 0) / gains.length;
-    return { trueGain, verdict, sequentialVerdict: verdict, seeds: gains.length, meanGain, pValue: sequentialPValue(gains, design), confirmation: null };
+    return { trueGain, verdict, sequentialVerdict: verdict, seeds: gains.length, meanGain, pValue: sequentialPValue(gains, each), confirmation: null };
   });
   const adjusted = adjustPValues(claims.map((c) => c.pValue!), "BH");
   claims.forEach((c, i) => {
     c.pAdjusted = adjusted[i]!;
-    if (c.verdict === "real" && c.pAdjusted >= design.alpha) c.verdict = "inconclusive";
+    const decision = c.sequentialVerdict === "real" ? "real" : c.sequentialVerdict === "inconclusive" ? "cap" : "other";
+    if (creditedByFamily(decision, c.pAdjusted, design.alpha)) c.verdict = "real";
+    else if (c.verdict === "real") c.verdict = "inconclusive";
   });
   if (confirmSeeds > 0)
     for (const c of claims) {

@@ -9,9 +9,11 @@
  *      (pairing.ts: no measurement of another claim is reused), one seed at a time, until the group-sequential rule (../sequential.ts)
  *      says real or noise, or the cap is reached (inconclusive). Every training is a stored
  *      measurement, reused by a later verify: a kill loses only the training in flight.
- *   3. Many claims: the sequential p-values (H1: gain > δ_min; ../sequential-pvalue.ts, valid
- *      however early each claim stopped) of all claims are adjusted by Benjamini–Hochberg; a
- *      claim is `real` only if the sequential rule said so and its adjusted p is below alpha. A
+ *   3. Many claims: each claim's rule runs at alpha/m, m the claims measured (../stats/family.ts:
+ *      a claim stopped at alpha would sit just under alpha and fail BH beside m − 1 others); the
+ *      sequential p-values (H1: gain > δ_min; ../sequential-pvalue.ts, valid however early each
+ *      claim stopped) of all claims are adjusted by Benjamini–Hochberg at alpha; a claim is `real`
+ *      when the rule said so, or reached the cap undecided, and its adjusted p is below alpha. A
  *      gain shown to lie within ±δ_min is `negligible`. The fixed-n p-value of the stopped sample
  *      is kept in the details for reference only: fed to BH it let the FDR over 5 null claims
  *      reach 0.13 at 0.05.
@@ -31,6 +33,7 @@
  * have kept under pure noise (H_N − 1), for comparison.
  */
 import { classifyDiff } from "../stats/integrity.ts";
+import { claimDesign, creditedByFamily } from "../stats/family.ts";
 import { adjustPValues } from "../stats/multiple.ts";
 import { naiveKeepsUnderNoise } from "../stats/null-model.ts";
 import { type SequentialDesign, sequentialDecision, sequentialDesign } from "../stats/sequential.ts";
@@ -126,11 +129,13 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
   const pending: Pending[] = [];
   const asked: { claim: ClaimAgainst; design: SequentialDesign }[] = [];
   const bound = o.throughputBound ?? DEFAULT_THROUGHPUT_BOUND;
-  for (const [i, c] of claims.entries()) {
-    const claim = "experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" };
+  const asClaims = claims.map((c): ClaimAgainst => ("experiment" in c ? c : { experiment: c, parentCommit: c.parentCommit, diff: c.diff ?? "" }));
+  // The family: the claims that will be measured (a trivial diff is flagged without reruns).
+  const family = asClaims.filter((c) => !classifyDiff(c.diff).trivial).length;
+  for (const [i, claim] of asClaims.entries()) {
     o.onClaim?.(claim.experiment, i, claims.length);
     const { margin, effect } = typeof o.thresholds === "function" ? o.thresholds(claim.experiment) : o.thresholds;
-    const design = sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha });
+    const design = claimDesign(sequentialDesign({ effect, margin, maxSeeds: o.maxSeeds, minSeeds: Math.min(o.minSeeds, o.maxSeeds), alpha: o.alpha }), family);
     asked.push({ claim, design });
     pending.push(await verifyOne(setup, claim, design, o.alpha, bound, firstPass(claim)));
   }
@@ -156,9 +161,14 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
     const at = measured.indexOf(p);
     const pAdjusted = at >= 0 ? adjusted[at] : undefined;
     let { verdict, reason } = p;
-    if (verdict === "real" && pAdjusted !== undefined && pAdjusted >= o.alpha) {
+    const atCap = verdict === "inconclusive" && p.details.unreliable !== true && (p.details.sequential as { decision?: string } | undefined)?.decision === "inconclusive";
+    const credited = creditedByFamily(verdict === "real" ? "real" : atCap ? "cap" : "other", pAdjusted, o.alpha);
+    if (verdict === "real" && !credited) {
       verdict = "inconclusive";
-      reason = `real on its own (p ${p.pValue!.toPrecision(3)}), but not after Benjamini–Hochberg across ${measured.length} claims (adjusted p ${pAdjusted.toPrecision(3)} ≥ ${o.alpha})`;
+      reason = `real on its own (p ${p.pValue!.toPrecision(3)}), but not after Benjamini–Hochberg across ${measured.length} claims (adjusted p ${pAdjusted!.toPrecision(3)} ≥ ${o.alpha})`;
+    } else if (atCap && credited) {
+      verdict = "real";
+      reason = `real after Benjamini–Hochberg across ${measured.length} claims (adjusted p ${pAdjusted!.toPrecision(3)} < ${o.alpha}), though undecided on its own at ${p.gains.length} seeds: ${p.reason}`;
     }
     const e = p.experiment;
     const verification: NewVerification = {
@@ -173,7 +183,7 @@ export async function judgeClaims(setup: MeasureSetup, claims: VerifiableClaim[]
       ...(pAdjusted !== undefined ? { pAdjusted } : {}),
       ...(p.testBpb !== undefined ? { testBpb: p.testBpb } : {}),
       ...(p.parentTestBpb !== undefined ? { parentTestBpb: p.parentTestBpb } : {}),
-      details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, alpha: o.alpha, claims: measured.length })),
+      details: JSON.parse(JSON.stringify({ ...p.details, gains: p.gains, alpha: o.alpha, claimAlpha: o.alpha / Math.max(1, family), claims: measured.length })),
     };
     return { experiment: e, verification };
   });

@@ -55,6 +55,7 @@ describe("verification on the fake trainer", () => {
       expect(verdicts.planted!.meanGain).toBeGreaterThan(0.03);
       expect(verdicts.tiny!.verdict).not.toBe("real");
       expect(first.counts.real).toBe(1);
+      expect(verdicts.planted!.details.claimAlpha).toBeCloseTo(0.05 / 2, 15); // two claims: each at alpha/2
       // The planted gain was confirmed on its own seeds, after the stopping rule's.
       const confirmation = verdicts.planted!.details.confirmation as { seeds: number; meanGain: number };
       expect(confirmation.seeds).toBe(3);
@@ -69,6 +70,48 @@ describe("verification on the fake trainer", () => {
       const again = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
       expect(fake.trainings).toHaveLength(trained); // nothing trained: every measurement reused
       expect(again.claims.map((c) => c.verification.verdict)).toEqual(first.claims.map((c) => c.verification.verdict));
+    } finally {
+      ws.store.close();
+    }
+  });
+
+  it("tests each of m claims at alpha/m and credits one left undecided at the cap when BH keeps it", async () => {
+    const dir = await initFakeLab(join(root, "ws-family"));
+    const planted = (search: string, name: string) => add(search, `export const ${name}_BPB = -0.05;`, name.toLowerCase());
+    const script = [
+      planted(MATRIX, "P1"),
+      planted("export const UNEMBEDDING_LR = 0.004;", "P2"),
+      planted("export const WEIGHT_DECAY = 0.2;", "P3"),
+      add(WARMDOWN, "export const MODERATE_BPB = -0.009;", "moderate"),
+    ];
+    const agent: Agent = {
+      name: "scripted",
+      async propose() {
+        const proposal = script.shift() ?? null;
+        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
+      },
+    };
+    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
+    const summary = await runLoopIn(dir, { ...base, tag: "f", seed: 42, resume: false, experiments: 5, pipeline: false, agentOverride: agent }, fakeTrainer().train);
+    expect(summary.kept).toBe(5);
+
+    // Seed noise of sd 0.002: the moderate gain (0.009, just under the effect of 0.01) does not
+    // clear alpha/4 within 4 seeds, but its sequential p is under alpha, the largest of the four.
+    const ws = await openWorkspace(dir, "cpu", { trainer: fakeTrainer({ noiseSd: 0.002 }).train });
+    try {
+      const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, "data-family"), deviceKind: "cpu", sandbox: "off" };
+      const experiments = ws.store.listExperiments(summary.runId);
+      const judged = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 4, minSeeds: 2, alpha: 0.05 });
+      const byName = Object.fromEntries(judged.claims.map((c) => [c.experiment.description, c.verification]));
+      for (const v of Object.values(byName)) expect(v.details.claimAlpha).toBeCloseTo(0.05 / 4, 15);
+      for (const name of ["p1", "p2", "p3"]) expect((byName[name]!.details.sequential as { decision: string }).decision).toBe("real");
+      const moderate = byName.moderate!;
+      expect((moderate.details.sequential as { decision: string }).decision).toBe("inconclusive");
+      expect(moderate.pAdjusted!).toBeLessThan(0.05);
+      expect(moderate.verdict).toBe("real");
+      expect(moderate.reason).toMatch(/^real after Benjamini–Hochberg across 4 claims .*undecided on its own at 4 seeds/);
+      expect(judged.counts.real).toBe(4);
     } finally {
       ws.store.close();
     }
