@@ -314,10 +314,12 @@ class Scheduler {
     let { status, reason } = decide(result, this.best, isBaseline ? 0 : this.threshold);
     if (status === "keep") {
       if (commit.parent === this.head) {
-        await this.ws.lab.advanceBranch(this.run.branch, commit.parent, commit.commit);
+        // The head moves before the git call: another slot settling during it must see the
+        // move (and requeue), not compare against the old head and fail the branch's CAS.
         this.head = commit.commit;
         this.best = result.summary!.val_bpb;
         this.kept++;
+        await this.ws.lab.advanceBranch(this.run.branch, commit.parent, commit.commit);
       } else {
         // It beat the best, but on a head another slot has since replaced: measure its edits
         // again on the new head rather than keep a combination nobody ran.

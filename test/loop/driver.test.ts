@@ -247,4 +247,27 @@ describe("slots", () => {
     expect(head).toBe(slow[1]!.commit);
     expect(summary.best).toBeCloseTo(1.2, 12);
   });
+
+  it("settles two equal wins that finish together on one head: the first is kept, the second is not", async () => {
+    // Both train for the same time from the same head. The first to settle moves the branch
+    // (a git call): the second, settling meanwhile, must see the move and not try it too.
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const ws = await workspace();
+      const devices = parseDevices("cpu,cpu", { gpus: 0, cpuThreads: 2 });
+      const { agent } = scripted([() => gain("A", -0.1, "// fake: delay 150"), () => gain("B", -0.1, "// fake: delay 150")]);
+      try {
+        const summary = await runLoopIn(ws, { ...base, tag: `together${attempt}`, experiments: 4, devices, pipeline: false, agentOverride: agent }, fakeTrainer({ delayMs: 10 }).train);
+        const { experiments, head } = read(ws, summary.branch);
+        const first = experiments.filter((e) => e.description === "A -0.1" || e.description === "B -0.1");
+        expect(first.map((e) => e.status).sort()).toEqual(["discard", "keep"]);
+        // Measured against the new best (not below it) or the new head (requeued): either way, not kept.
+        expect(first.find((e) => e.status === "discard")!.reason).toMatch(/not below|head moved/);
+        expect(head).toBe(experiments.filter((e) => e.status === "keep").at(-1)!.commit);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
 });
