@@ -48,12 +48,13 @@ const DIFF_STAT = `CASE WHEN status = 'keep' AND diff IS NOT NULL THEN ${lineSta
 const BRIEF_COLUMNS = `id, run_id AS runId, seq, slot, parent_commit AS parentCommit, commit_hash AS "commit", description, status, outcome,
   reason, val_bpb AS valBpb, training_seconds AS trainingSeconds, peak_vram_mb AS peakVramMb, num_steps AS numSteps,
   fix_attempt AS fixAttempt, fix_of AS fixOf, cost_usd AS costUsd, created_at AS createdAt, started_at AS startedAt,
-  finished_at AS finishedAt, sandboxed, ${DIFF_STAT}`;
+  finished_at AS finishedAt, sandboxed, imported, ${DIFF_STAT}`;
 
-type BriefRow = Omit<ExperimentBrief, "sandboxed"> & { sandboxed: number | null | boolean };
+type BriefRow = Omit<ExperimentBrief, "sandboxed" | "imported"> & { sandboxed: number | null | boolean; imported: number | boolean };
 
 function toBrief(r: BriefRow): ExperimentBrief {
   r.sandboxed = r.sandboxed === null ? null : r.sandboxed === 1;
+  r.imported = r.imported === 1;
   return r as ExperimentBrief;
 }
 

@@ -63,10 +63,13 @@ export interface ExperimentRow {
   finished_at: string | null;
   /** 1: train.ts ran in the sandbox, 0: it did not, null: unknown (finished before v5) or not finished. */
   sandboxed: number | null;
+  /** 1: a row of an imported run (v9). */
+  imported: number;
 }
 
 function toSummary(r: ExperimentRow): RunSummary | null {
-  if (r.val_bpb === null) return null;
+  // An imported result has val_bpb and memory only: not a summary (Experiment.valBpb has it).
+  if (r.val_bpb === null || r.imported === 1) return null;
   return {
     val_bpb: r.val_bpb,
     training_seconds: r.training_seconds!,
@@ -111,6 +114,8 @@ export const toExperiment = (r: ExperimentRow): Experiment => ({
   startedAt: r.started_at,
   finishedAt: r.finished_at,
   sandboxed: r.sandboxed === null ? null : r.sandboxed === 1,
+  imported: r.imported === 1,
+  valBpb: r.val_bpb,
 });
 
 function row(ctx: StoreContext, id: number): ExperimentRow | undefined {

@@ -21,6 +21,8 @@
  * After a kill: store.findRunningRuns() are the runs to resume; store.inFlight(runId) the
  * experiments left proposed or running (redo them, or skipExperiment them); store.runHead(runId)
  * the commit the branch should sit at; store.checkIntegrity() runs PRAGMA integrity_check.
+ * Imported runs (an autoresearch branch + results.tsv, mapped by src/import): store.importRun
+ * writes one whole, in one transaction; run.importedFrom says where it came from.
  * The meta-agent: store.recordMetaPrompt / listMetaPrompts (its prompt, with lineage);
  * store.recordAgentCall without runId (purpose "meta") and store.listRunlessCalls("meta").
  *
@@ -53,6 +55,10 @@ export type {
   NewRun,
   RunFilter,
   RunState,
+  ImportSource,
+  NewImportedRun,
+  NewImportedExperiment,
+  ImportOutcome,
   Experiment,
   ExperimentBrief,
   ExperimentCounts,

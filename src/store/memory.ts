@@ -4,7 +4,8 @@
  *
  *   lineageResults: runs of the given orgs (an org and its ancestors) other than the current
  *     one: the latest verification of each verified experiment whose verdict settled it (real,
- *     noise, negligible), and its crashes; newest first, each list capped.
+ *     noise, negligible), and its crashes; newest first, each list capped. An imported run's
+ *     crashes are left out: they crashed a train.py, with no log to say why.
  *   sharedResults: the same verified results from other orgs' runs of one tournament; never a
  *     crash, nor an unverified keep (shared memory holds only what reruns settled).
  *   setRunMemory / runMemory / runMemories: what the run's agent was shown, kept for the report.
@@ -101,7 +102,7 @@ export function lineageResults(
       `SELECT e.id AS experiment_id, r.id AS run_id, r.org_id, o.name AS org, ${NIGHT_OF_RUN} AS night,
          'crash' AS outcome, NULL AS gain, e.description, e.diff, e.reason
        FROM runs r JOIN orgs o ON o.id = r.org_id
-       JOIN experiments e ON e.run_id = r.id AND e.status = 'crash'
+       JOIN experiments e ON e.run_id = r.id AND e.status = 'crash' AND e.imported = 0
        WHERE r.org_id IN (SELECT value FROM json_each(?)) AND r.id <> ?
        ORDER BY e.id DESC LIMIT ?`,
     )

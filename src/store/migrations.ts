@@ -15,6 +15,8 @@
  *   invalid   finished with the outcome 'invalid' and the probe's evidence as its reason (v5)
  *   skipped   finished with a reason, never run to an outcome
  *   metrics   all nine summary columns present exactly when the outcome is 'ok'
+ *   imported  a row of a run nightshift did not train (v9): keep, discard or crash only, with
+ *             val_bpb (and memory) as its only metrics and no times, seed or sandbox record
  *
  * Room left for later issues: orgs carry lineage (parent, generation, mutation note, program.md
  * hash) for the tournament; runs carry profile, time budget and device kind, the key statistics
@@ -534,6 +536,97 @@ ALTER TABLE measurements ADD COLUMN session TEXT CHECK (session IS NULL OR lengt
 ALTER TABLE measurements ADD COLUMN tokens_per_second REAL CHECK (tokens_per_second IS NULL OR tokens_per_second >= 0);
 `;
 
+// Imported runs (src/import): an autoresearch run — a git branch of train.py commits plus its
+// results.tsv — recorded as a run nightshift did not train. runs.import_json says where it came
+// from (the repository, branch, tag, results.tsv's sha256, the branch head, when it was
+// imported); NULL for every run nightshift trained. experiments.imported marks the rows of such a
+// run: results.tsv keeps only val_bpb and memory, so an imported result has no other summary
+// column, and autoresearch records no times, so imported rows need no start or finish; every
+// other invariant holds for them too, and an imported row is only ever keep, discard or crash.
+// experiments is rebuilt to change those CHECKs, as in V5, every id kept; the DROP's deferred
+// violations (agent_calls, verifications, night_results, fix_of) are resolved by the refill.
+const V9 = /* sql */ `
+PRAGMA defer_foreign_keys = ON;
+
+ALTER TABLE runs ADD COLUMN import_json TEXT CHECK (import_json IS NULL OR json_valid(import_json));
+
+CREATE TABLE experiments_v8_copy AS SELECT * FROM experiments;
+DROP TABLE experiments;
+CREATE TABLE experiments (
+  id               INTEGER PRIMARY KEY,
+  run_id           INTEGER NOT NULL REFERENCES runs(id),
+  seq              INTEGER NOT NULL CHECK (seq >= 1),
+  slot             INTEGER NOT NULL DEFAULT 0 CHECK (slot >= 0),
+  parent_commit    TEXT NOT NULL,
+  commit_hash      TEXT,
+  diff             TEXT,
+  description      TEXT NOT NULL DEFAULT '',
+  hypothesis       TEXT NOT NULL DEFAULT '',
+  status           TEXT NOT NULL DEFAULT 'proposed'
+                   CHECK (status IN ('proposed', 'running', 'keep', 'discard', 'crash', 'invalid', 'skipped')),
+  outcome          TEXT CHECK (outcome IS NULL OR outcome IN
+                     ('ok', 'crash', 'timeout', 'over-budget', 'non-finite', 'out-of-memory', 'invalid')),
+  reason           TEXT,
+  val_bpb          REAL CHECK (val_bpb IS NULL OR (val_bpb >= 0 AND val_bpb < 1e300)),
+  training_seconds REAL,
+  total_seconds    REAL,
+  peak_vram_mb     REAL,
+  mfu_percent      REAL,
+  total_tokens_m   REAL,
+  num_steps        INTEGER,
+  num_params_m     REAL,
+  depth            INTEGER,
+  seed             INTEGER,
+  log_path         TEXT,
+  log_tail         TEXT,
+  fix_attempt      INTEGER NOT NULL DEFAULT 0 CHECK (fix_attempt >= 0),
+  fix_of           INTEGER REFERENCES experiments(id),
+  agent_calls      INTEGER NOT NULL DEFAULT 0 CHECK (agent_calls >= 0),
+  input_tokens     INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+  output_tokens    INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+  cost_usd         REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+  created_at       TEXT NOT NULL,
+  started_at       TEXT,
+  finished_at      TEXT,
+  sandboxed        INTEGER CHECK (sandboxed IS NULL OR sandboxed IN (0, 1)),
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0
+                   CHECK (cache_read_tokens >= 0 AND cache_read_tokens <= input_tokens),
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0
+                   CHECK (cache_write_tokens >= 0 AND cache_read_tokens + cache_write_tokens <= input_tokens),
+  imported         INTEGER NOT NULL DEFAULT 0 CHECK (imported IN (0, 1)),
+  UNIQUE (run_id, seq),
+  CHECK (status <> 'proposed' OR
+         (commit_hash IS NULL AND outcome IS NULL AND started_at IS NULL AND finished_at IS NULL)),
+  CHECK (status <> 'running' OR
+         (commit_hash IS NOT NULL AND outcome IS NULL AND started_at IS NOT NULL AND finished_at IS NULL)),
+  CHECK (status NOT IN ('keep', 'discard', 'crash', 'invalid') OR
+         (commit_hash IS NOT NULL AND outcome IS NOT NULL AND (imported = 1 OR (started_at IS NOT NULL AND finished_at IS NOT NULL)))),
+  CHECK (status <> 'keep' OR (outcome = 'ok' AND val_bpb IS NOT NULL)),
+  CHECK (status <> 'discard' OR outcome = 'ok' OR reason IS NOT NULL),
+  CHECK (status <> 'crash' OR (outcome <> 'ok' AND reason IS NOT NULL)),
+  CHECK ((status = 'invalid') = (outcome IS 'invalid')),
+  CHECK (status <> 'invalid' OR reason IS NOT NULL),
+  CHECK (status <> 'skipped' OR (outcome IS NULL AND reason IS NOT NULL AND finished_at IS NOT NULL)),
+  CHECK (sandboxed IS NULL OR outcome IS NOT NULL),
+  CHECK (imported = 0 OR (status IN ('keep', 'discard', 'crash') AND sandboxed IS NULL AND seed IS NULL)),
+  CHECK (imported = 1 OR ((outcome IS 'ok') = (${allMetrics("IS NOT NULL")}))),
+  CHECK (imported = 0 OR ((outcome IS 'ok') = (val_bpb IS NOT NULL))),
+  CHECK (outcome IS 'ok' OR (${allMetrics("IS NULL")}))
+) STRICT;
+INSERT INTO experiments (id, run_id, seq, slot, parent_commit, commit_hash, diff, description, hypothesis, status,
+  outcome, reason, val_bpb, training_seconds, total_seconds, peak_vram_mb, mfu_percent, total_tokens_m, num_steps,
+  num_params_m, depth, seed, log_path, log_tail, fix_attempt, fix_of, agent_calls, input_tokens, output_tokens,
+  cost_usd, created_at, started_at, finished_at, sandboxed, cache_read_tokens, cache_write_tokens)
+SELECT id, run_id, seq, slot, parent_commit, commit_hash, diff, description, hypothesis, status,
+  outcome, reason, val_bpb, training_seconds, total_seconds, peak_vram_mb, mfu_percent, total_tokens_m, num_steps,
+  num_params_m, depth, seed, log_path, log_tail, fix_attempt, fix_of, agent_calls, input_tokens, output_tokens,
+  cost_usd, created_at, started_at, finished_at, sandboxed, cache_read_tokens, cache_write_tokens
+FROM experiments_v8_copy ORDER BY id;
+DROP TABLE experiments_v8_copy;
+CREATE INDEX experiments_run_status ON experiments(run_id, status);
+CREATE INDEX experiments_commit ON experiments(commit_hash);
+`;
+
 /** Every migration, in order; the store's schema version is the last one applied. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "orgs, runs, experiments, agent_calls", sql: V1 },
@@ -544,6 +637,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, description: "the 'negligible' verdict (verifications and night_results rebuilt)", sql: V6 },
   { version: 7, description: "prompt-cache tokens on agent_calls and experiments; runs.memory_json (research memory)", sql: V7 },
   { version: 8, description: "measurements.session (reuse within one verification session) and tokens_per_second", sql: V8 },
+  { version: 9, description: "imported runs: runs.import_json and experiments.imported (experiments rebuilt)", sql: V9 },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

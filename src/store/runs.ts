@@ -9,12 +9,12 @@ import type { StoreContext } from "./context.ts";
 import { StoreError, checkKeys, invalid, sqliteCode } from "./errors.ts";
 import { getOrg } from "./orgs.ts";
 import { scrubSettings, type JsonValue } from "./secrets.ts";
-import type { NewRun, Run, RunFilter, RunState } from "./types.ts";
+import type { ImportSource, NewRun, Run, RunFilter, RunState } from "./types.ts";
 import { checkAmount, checkCommit, checkId, checkOneOf, checkText, optionalText } from "./validate.ts";
 
 export const RUN_STATES: readonly RunState[] = ["running", "stopped", "finished"];
 
-interface RunRow {
+export interface RunRow {
   id: number;
   tag: string;
   org_id: number;
@@ -30,15 +30,18 @@ interface RunRow {
   cost_cap_usd: number | null;
   started_at: string;
   ended_at: string | null;
+  import_json: string | null;
 }
 
 /**
  * The columns a Run is made of: never memory_json (memory.ts reads it), which can be kilobytes
  * and would otherwise come along with every getRun — once per proposal among others.
+ * import_json is a few hundred bytes, and every command that reads a run must know whether it
+ * was imported (verify and noise refuse one).
  */
-const RUN_COLUMNS = "id, tag, org_id, branch, profile, time_budget, device_kind, agent, model, base_commit, status, settings_json, cost_cap_usd, started_at, ended_at";
+export const RUN_COLUMNS = "id, tag, org_id, branch, profile, time_budget, device_kind, agent, model, base_commit, status, settings_json, cost_cap_usd, started_at, ended_at, import_json";
 
-const toRun = (r: RunRow): Run => ({
+export const toRun = (r: RunRow): Run => ({
   id: r.id,
   tag: r.tag,
   orgId: r.org_id,
@@ -54,6 +57,7 @@ const toRun = (r: RunRow): Run => ({
   costCapUsd: r.cost_cap_usd,
   startedAt: r.started_at,
   endedAt: r.ended_at,
+  importedFrom: r.import_json === null ? null : (JSON.parse(r.import_json) as ImportSource),
 });
 
 const NEW_RUN_KEYS = [

@@ -9,6 +9,7 @@ import * as briefs from "./briefs.ts";
 import { StoreContext } from "./context.ts";
 import { StoreError, wrapSqlite } from "./errors.ts";
 import * as experiments from "./experiments.ts";
+import * as imports from "./imports.ts";
 import { checkStoreOptions, openConnection } from "./open.ts";
 import * as memory from "./memory.ts";
 import * as metaPrompts from "./meta-prompts.ts";
@@ -38,6 +39,7 @@ import type {
   Experiment,
   ExperimentFinish,
   ExperimentStart,
+  ImportOutcome,
   IntegrityReport,
   Measurement,
   MetaPrompt,
@@ -50,6 +52,7 @@ import type {
   Verification,
   NewAgentCall,
   NewExperiment,
+  NewImportedRun,
   NewOrg,
   NewRun,
   Org,
@@ -135,6 +138,14 @@ export class Store {
   }
   setRunStatus(id: number, status: RunState): Run {
     return this.#call("setRunStatus", (c) => runs.setRunStatus(c, id, status));
+  }
+
+  /**
+   * A run nightshift did not train (an autoresearch run, mapped by src/import), with its org and
+   * every experiment, in one transaction; the same source again writes nothing (created: false).
+   */
+  importRun(input: NewImportedRun): ImportOutcome {
+    return this.#call("importRun", (c) => imports.importRun(c, input));
   }
 
   // ---- experiments -------------------------------------------------------------------------

@@ -66,6 +66,8 @@ export interface Run {
   costCapUsd: number | null;
   startedAt: string;
   endedAt: string | null;
+  /** Where an imported run came from; null for a run nightshift trained (the only kind verify reruns). */
+  importedFrom: ImportSource | null;
 }
 
 export interface NewRun {
@@ -81,6 +83,67 @@ export interface NewRun {
   /** Any JSON object; keys matching /key|token|secret|password|auth|credential/i are dropped. */
   settings?: Record<string, unknown>;
   costCapUsd?: number;
+}
+
+/** What `nightshift import` read an imported run from (runs.import_json). */
+export interface ImportSource {
+  /** The system that ran it: "autoresearch" (a branch of train.py commits plus its results.tsv). */
+  kind: "autoresearch";
+  /** The repository's absolute path at import time. */
+  repo: string;
+  /** The foreign branch, e.g. autoresearch/mar5. */
+  branch: string;
+  tag: string;
+  /** The branch head when it was imported (full hash). */
+  head: string;
+  /** The results.tsv read, and the sha256 of its bytes: the same file and head import the same run. */
+  resultsPath: string;
+  resultsSha256: string;
+  /** Set by the store when the run is written. */
+  importedAt: string;
+}
+
+/** One results.tsv row as the store records it (every field already mapped from autoresearch's). */
+export interface NewImportedExperiment {
+  /** The head it was tried against: the latest kept commit before it (abbreviated when not in the repository). */
+  parentCommit: string;
+  /** Full when found in the repository (its branch or reflog), else results.tsv's short hash. */
+  commit: string;
+  /** The change against parentCommit; null when the commit is no longer in the repository. */
+  diff: string | null;
+  description: string;
+  status: "keep" | "discard" | "crash";
+  /** Present exactly for keep and discard. */
+  valBpb: number | null;
+  /** results.tsv's memory_gb × 1024; null when it recorded none (0.0) or for a crash. */
+  peakVramMb: number | null;
+  /** Required for a crash: results.tsv records no log, only that it crashed. */
+  reason?: string;
+}
+
+/** A whole foreign run, written by Store.importRun in one transaction. */
+export interface NewImportedRun {
+  tag: string;
+  /** The org it ran under: created, or reused when one of this name has the same program.md. */
+  org: { name: string; programMd: string };
+  /** The run's name in this store (runs.branch): unique. */
+  branch: string;
+  profile: Profile;
+  timeBudget: number;
+  deviceKind: string;
+  agent: string;
+  baseCommit: string;
+  /** The best times git knows (the branch's reflog, commit dates); ISO 8601. */
+  startedAt: string;
+  endedAt: string;
+  source: Omit<ImportSource, "importedAt">;
+  experiments: NewImportedExperiment[];
+}
+
+export interface ImportOutcome {
+  run: Run;
+  /** false: the same source (results.tsv bytes and branch head) was imported before; nothing was written. */
+  created: boolean;
 }
 
 export interface RunFilter {
@@ -148,6 +211,13 @@ export interface Experiment {
    * outcome; null before that, and for experiments finished before the store recorded it.
    */
   sandboxed: boolean | null;
+  /**
+   * A row of an imported run (nightshift did not train it): its summary is null, since
+   * results.tsv keeps only val_bpb (valBpb) and memory; it has no seed, log or times.
+   */
+  imported: boolean;
+  /** The measured val_bpb, for every row with a result: summary.val_bpb, or an imported row's. */
+  valBpb: number | null;
 }
 
 export interface NewExperiment {
@@ -265,6 +335,8 @@ export interface ExperimentBrief {
   startedAt: string | null;
   finishedAt: string | null;
   sandboxed: boolean | null;
+  /** A row of an imported run (see Experiment.imported). */
+  imported: boolean;
   /**
    * Lines the stored diff adds and removes (file headers excluded), for kept experiments; null
    * for the others and for a keep without a diff. Both 0: an empty change (a baseline).
