@@ -19,6 +19,7 @@ const CLI = [
   "test/commands/{emptied-store,epipe,sandbox-cli,verify-lookup}.test.ts",
   "test/engine/{core,devices,gemm,model-ops}.test.ts",
   "test/harness/tokenizer.test.ts",
+  "test/import/import-cli.test.ts",
   "test/lab/lab.test.ts",
   "test/report/{command,scale,tournament}.test.ts",
   "test/store/briefs.test.ts",

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, Loader> = {
   compare: async () => (await import("./commands/compare.ts")).compareCommand as CommandModule<object, never>,
   report: async () => (await import("./commands/report.ts")).reportCommand as CommandModule<object, never>,
   tournament: async () => (await import("./commands/tournament.ts")).tournamentCommand as CommandModule<object, never>,
+  import: async () => (await import("./commands/import.ts")).importCommand as CommandModule<object, never>,
 };
 
 async function loadCommands(first: string | undefined): Promise<CommandModule<object, never>[]> {

@@ -2,7 +2,9 @@
  * `nightshift compare`: are some orgs better researchers than others? Each run of an org scores
  * its improvement over its own baseline (baseline val_bpb − best kept val_bpb, higher is
  * better); orgs are compared pairwise (Welch, Holm across pairs, effect size with interval, how
- * many more runs would tell them apart) and ranked with Bradley–Terry ratings.
+ * many more runs would tell them apart) and ranked with Bradley–Terry ratings. Imported runs
+ * (nightshift import) count like the others; the output says how many there are, since their
+ * val_bpb comes from autoresearch's data and evaluator, not this workspace's.
  */
 import type { CommandModule } from "yargs";
 import { compareOrgs } from "../stats/compare.ts";
@@ -34,16 +36,24 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     if (argv.tournament !== undefined) throw new UsageError("--tournament: this workspace has no tournament data yet (nightshift tournament comes first)");
     const store = openStore(workspaceDb(argv.workspace), { readonly: true });
     try {
-      const series = names.map((name) => ({ name, values: runGains(store, name) }));
+      const gains = names.map((name) => ({ name, ...runGains(store, name) }));
+      const series = gains.map(({ name, values }) => ({ name, values }));
       for (const s of series)
         if (s.values.length < 2)
           throw new UsageError(`org '${s.name}' has ${s.values.length} finished run${s.values.length === 1 ? "" : "s"} with a baseline here; comparing needs at least 2 per org`);
       const comparison = compareOrgs(series, { better: "higher" });
+      const importedRuns = Object.fromEntries(gains.map((g) => [g.name, g.imported]));
       if (argv.json) {
-        console.log(JSON.stringify({ metric: "baseline val_bpb - best kept val_bpb, per run", series, ...comparison }));
+        console.log(JSON.stringify({ metric: "baseline val_bpb - best kept val_bpb, per run", series, importedRuns, ...comparison }));
         return;
       }
       console.log("improvement over the run's own baseline (val_bpb), per run:");
+      const mixed = gains.filter((g) => g.imported > 0);
+      if (mixed.length > 0)
+        console.log(
+          `  imported runs (nightshift import, measured by autoresearch on its own data): ${mixed.map((g) => `${g.name} ${g.imported} of ${g.values.length}`).join(", ")}` +
+            (gains.some((g) => g.imported < g.values.length) ? "; the others trained here: their val_bpb is not on the same scale" : ""),
+        );
       for (const o of comparison.orgs) console.log(`  ${o.name.padEnd(16)} n ${o.n}  mean ${o.mean.toFixed(5)}  sd ${o.sd.toFixed(5)}`);
       for (const p of comparison.pairs) {
         const verdict = p.ahead ? `${p.ahead} ahead` : "not told apart";
@@ -61,17 +71,23 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
   },
 };
 
-/** Per run of the org: baseline val_bpb − best kept val_bpb (0 when nothing beat the baseline). */
-function runGains(store: Store, orgName: string): number[] {
+/**
+ * Per run of the org: baseline val_bpb − best kept val_bpb (0 when nothing beat the baseline),
+ * and how many of those runs were imported. Reads the narrow rows (briefs): an imported row has
+ * a val_bpb but no training summary.
+ */
+function runGains(store: Store, orgName: string): { values: number[]; imported: number } {
   const org = store.getOrgByName(orgName);
   if (!org) throw new UsageError(`no org '${orgName}' in this workspace; orgs: ${store.listOrgs().map((o) => o.name).join(", ") || "none"}`);
-  const gains: number[] = [];
+  const values: number[] = [];
+  let imported = 0;
   for (const run of store.listRuns().filter((r) => r.orgId === org.id)) {
-    const experiments = store.listExperiments(run.id);
-    const baseline = baselineOf(experiments)?.summary?.val_bpb;
-    if (baseline === undefined) continue; // no measured baseline
-    const kept = experiments.filter((e) => e.status === "keep" && e.summary);
-    gains.push(baseline - Math.min(...kept.map((e) => e.summary!.val_bpb)));
+    const experiments = store.listExperimentBriefs([run.id]);
+    const baseline = baselineOf(experiments)?.valBpb;
+    if (baseline === undefined || baseline === null) continue; // no measured baseline
+    const kept = experiments.filter((e) => e.status === "keep" && e.valBpb !== null);
+    values.push(baseline - Math.min(...kept.map((e) => e.valBpb!)));
+    if (run.importedFrom) imported++;
   }
-  return gains;
+  return { values, imported };
 }

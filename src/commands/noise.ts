@@ -3,14 +3,15 @@
  * run's head) is retrained with k fresh seeds; the spread of its val_bpb, and the smallest gain
  * a paired verification can detect, are stored per profile, budget, device kind and dataset.
  * Without the sandbox, a commit an LLM agent wrote is refused (--no-sandbox accepts the risk);
- * the baseline and a builtin agent's commits train unsandboxed with a warning.
+ * the baseline and a builtin agent's commits train unsandboxed with a warning. `--run` of an
+ * imported run is refused: there is no train.ts of it to rerun.
  */
 import type { CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { type TimingNoise, measureNoiseFloor, measureTimingNoise } from "../verification/noise.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError, pickRun, resolveProfile, withProfile, withSandbox } from "./common.ts";
-import { authorOfCommits, measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
+import { authorOfCommits, measureSetup, openForMeasuring, refuseImportedRun, sandboxFor } from "./stats-setup.ts";
 
 interface NoiseArgs {
   seeds: number;
@@ -46,6 +47,8 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
     if (!Number.isInteger(argv["same-seed"]) || argv["same-seed"] < 0) throw new UsageError(`--same-seed must be an integer ≥ 0, got ${argv["same-seed"]}`);
     if (!Number.isInteger(argv["verify-seeds"]) || argv["verify-seeds"] < 2) throw new UsageError(`--verify-seeds must be an integer ≥ 2, got ${argv["verify-seeds"]}`);
     if (argv["time-budget"] !== undefined && !(argv["time-budget"] > 0)) throw new UsageError(`--time-budget must be a positive number, got ${argv["time-budget"]}`);
+    const wanted = argv.run;
+    if (wanted !== undefined) refuseImportedRun(argv.workspace, "noise", (store) => pickRun(store, wanted));
     const opened = await openForMeasuring(argv.workspace);
     try {
       const run = argv.run !== undefined ? pickRun(opened.store, argv.run) : undefined;

@@ -9,10 +9,10 @@ import { deviceInfo } from "../engine/index.ts";
 import type { Profile } from "../harness/constants.ts";
 import type { SandboxMode } from "../harness/runner/index.ts";
 import type { MeasureSetup } from "../verification/measure.ts";
-import type { Run, Store } from "../store/index.ts";
+import { type Run, type Store, StoreError, openStore } from "../store/index.ts";
 import { type CodeAuthor, authorOfAgent, checkSandbox } from "../workspace/sandbox.ts";
 import { type Workspace, openExistingWorkspace } from "../workspace/workspace.ts";
-import { resolveDatasetDir, warn, workspaceDb } from "./common.ts";
+import { UsageError, resolveDatasetDir, warn, workspaceDb } from "./common.ts";
 
 export interface OpenedForMeasuring extends Workspace {
   close(): void;
@@ -21,6 +21,34 @@ export interface OpenedForMeasuring extends Workspace {
 export async function openForMeasuring(workspace: string): Promise<OpenedForMeasuring> {
   const ws = await openExistingWorkspace(join(workspaceDb(workspace), ".."));
   return { ...ws, close: () => ws.store.close() };
+}
+
+/**
+ * Refuses an imported run (nightshift import) before anything is opened for measuring: its
+ * commits are train.py files in another repository, written for autoresearch's harness and
+ * data, so there is nothing here to retrain — and a workspace that holds only imports has no lab
+ * for openForMeasuring to open, which would otherwise be the error the user sees. A store older
+ * than the import (read-only open refused as outdated or empty) holds no imported run: the
+ * command goes on and migrates it as before.
+ */
+export function refuseImportedRun(workspace: string, command: "verify" | "noise", pick: (store: Store) => Run | undefined): void {
+  let store: Store;
+  try {
+    store = openStore(workspaceDb(workspace), { readonly: true });
+  } catch (err) {
+    if (err instanceof StoreError && (err.code === "STORE_OUTDATED" || err.code === "STORE_EMPTY")) return;
+    throw err;
+  }
+  try {
+    const run = pick(store);
+    const from = run?.importedFrom;
+    if (run && from)
+      throw new UsageError(
+        `${command} cannot rerun run ${run.branch}: it was imported from ${from.kind} (${from.branch} of ${from.repo}), and its experiments are train.py files for ${from.kind}'s own harness and data, which nightshift does not train; \`nightshift report --run ${run.branch}\` shows its keeps beside the null model's expected false keeps instead`,
+      );
+  } finally {
+    store.close();
+  }
 }
 
 /**

@@ -6,7 +6,8 @@
  * above δ_min (verification/thresholds.ts); without a noise floor for the run's conditions, one
  * is measured first (NOISE_SEEDS_FOR_MARGIN reruns of the baseline, stored and reused). Without
  * the sandbox, the claims of an LLM agent's run are refused (--no-sandbox accepts the risk); a
- * builtin agent's train unsandboxed with a warning.
+ * builtin agent's train unsandboxed with a warning. An imported run is refused: there is no
+ * train.ts of it to rerun.
  */
 import { basename } from "node:path";
 import type { CommandModule } from "yargs";
@@ -17,7 +18,7 @@ import type { Experiment, Run, Store } from "../store/index.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { authorOfAgent } from "../workspace/sandbox.ts";
 import { UsageError, pickRun, withSandbox } from "./common.ts";
-import { measureSetup, openForMeasuring, sandboxFor } from "./stats-setup.ts";
+import { measureSetup, openForMeasuring, refuseImportedRun, sandboxFor } from "./stats-setup.ts";
 import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds, confirmationOf } from "../verification/confirm.ts";
 import { measureNoiseFloor } from "../verification/noise.ts";
 import type { MeasureSetup } from "../verification/measure.ts";
@@ -83,6 +84,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (argv.margin !== undefined && argv.effect !== undefined && !(argv.effect > argv.margin))
       throw new UsageError(`--effect (${argv.effect}) must be above --margin (${argv.margin}): the effect of interest is a gain worth crediting`);
 
+    refuseImportedRun(argv.workspace, "verify", (store) => importedTarget(store, argv.experiment, argv.run));
     const opened = await openForMeasuring(argv.workspace);
     try {
       const { store } = opened;
@@ -135,6 +137,18 @@ function selectClaims(store: Store, experiment: string | undefined, which: strin
   if (e.status !== "keep") throw new UsageError(`experiment ${e.id} (${e.commit?.slice(0, 7) ?? "no commit"}) was ${e.status}, not kept: only kept experiments claim a win`);
   if (baselineOf(store.listExperimentBriefs([e.runId]))?.id === e.id) throw new UsageError(`experiment ${e.id} is the run's baseline: it claims nothing to verify`);
   return { run: r, claims: [e] };
+}
+
+/**
+ * The run verify would rerun, when it is an imported one: --run's, or the run of the experiment
+ * named — also when the name matches that experiment in several imports of one run, which
+ * selectClaims would call ambiguous, though no amount of hash settles it.
+ */
+function importedTarget(store: Store, experiment: string | undefined, which: string | undefined): Run | undefined {
+  const only = which === undefined ? undefined : pickRun(store, which);
+  if (experiment === undefined) return only ?? pickRun(store, undefined);
+  const runs = lookUpExperiment(store, experiment, only).map((e) => store.getRun(e.runId));
+  return runs.length > 0 && runs.every((r) => r.importedFrom !== null) ? runs[0] : undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { CodedError } from "../util/errors.ts";
 export type LabErrorCode =
   | "LAB_INVALID_ARGUMENT" // a bad tag, org, slot, commit hash, message or option
   | "LAB_NOT_A_LAB" // the directory is not a nightshift lab (no git repo, or no train.ts on main)
+  | "LAB_NOT_A_REPO" // a foreign repository to read (import) is missing or no git repository
   | "LAB_DIR_NOT_EMPTY" // init was asked to create a lab in a non-empty directory that is no repo
   | "LAB_BRANCH_EXISTS" // startBranch without resume on a branch that already exists
   | "LAB_NO_BRANCH" // a branch that does not exist

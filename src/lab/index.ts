@@ -33,6 +33,10 @@
  * - One Lab per lab directory per process: calls on one worktree are serialized, slots run in
  *   parallel. Two processes must not drive the same lab at once.
  *
+ * Someone else's repository (an autoresearch run to import) is read, never written, through
+ * ForeignRepo (foreign-repo.ts): `await ForeignRepo.open(dir)`, then branchHead, findCommit
+ * (branch, then reflog, then loose objects), diff and fileAt.
+ *
  * Errors: LabError with a stable `code` (errors.ts), one line each.
  */
 export { Lab, TRAIN_FILE, README_FILE, MAIN_BRANCH, WORKTREES_DIR } from "./lab.ts";
@@ -50,6 +54,7 @@ export type {
   LogEntry,
 } from "./types.ts";
 export { LabError, type LabErrorCode } from "./errors.ts";
+export { ForeignRepo, type ForeignCommit, type CommitFoundIn } from "./foreign-repo.ts";
 export { BRANCH_PREFIX, SLOT_BRANCH_PREFIX, runBranchName, slotBranchName } from "./names.ts";
 export { labReadme, type LabReadmeOptions } from "./readme.ts";
 export { engineApi, type EngineApi, type ApiFunction, type ApiClass } from "./api-doc.ts";

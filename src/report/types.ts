@@ -139,6 +139,8 @@ export interface Headline {
   cost: UsageTotals;
   /** Whether the trainings ran in the sandbox, over all runs. */
   sandbox: SandboxCounts;
+  /** The report's run was imported (a run report only): nightshift trained none of it. */
+  imported: ImportedRunInfo | null;
   /**
    * Seed noise of val_bpb under the runs' conditions (`nightshift noise`, or a verification's
    * own floor): a kept step smaller than this may be luck. Null when none was measured.
@@ -286,6 +288,31 @@ export interface RunSection {
   skippedTotal: number;
   utilization: UtilizationSection;
   cost: CostSection;
+  /** Where an imported run came from and what its keeps are worth under noise; null for a run nightshift trained. */
+  imported: ImportedRunInfo | null;
+}
+
+/**
+ * An imported run (nightshift import): nightshift trained none of it, so its keeps cannot be
+ * verified; what the report can say is how many the naive keep rule makes under pure noise.
+ */
+export interface ImportedRunInfo {
+  kind: string;
+  repo: string;
+  branch: string;
+  /** The branch head imported, abbreviated. */
+  head: string;
+  resultsPath: string;
+  resultsSha256: string;
+  /** Its first 12 hex digits, as the header shows it. */
+  resultsShaShort: string;
+  importedAt: string;
+  /**
+   * The null model (stats/null-model.ts) over the run's results: `results` experiments with a
+   * val_bpb (baseline included; a crash has none, so it can be no record), `keeps` the keeps
+   * after the baseline, `expected` ± `sd` the keeps pure noise would make.
+   */
+  naive: { results: number; keeps: number; expected: number; sd: number };
 }
 
 export interface OrgInfo {

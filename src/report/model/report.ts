@@ -88,6 +88,7 @@ function headline(runs: readonly RunSection[], noise: SeedNoise | null): Headlin
     utilization: capacity > 0 ? Math.min(1, trainingSeconds / capacity) : null,
     cost,
     sandbox: addSandboxCounts(runs.map((r) => r.sandbox)),
+    imported: runs.length === 1 ? runs[0]!.imported : null,
     noise,
     demoBudget: demoBudget(runs),
   };

@@ -28,10 +28,12 @@ import type {
   OrgInfo,
   RunSection,
   SandboxCounts,
+  ImportedRunInfo,
   SkippedRow,
   StatusCounts,
   UtilizationSection,
 } from "../types.ts";
+import { naiveKeepsUnderNoise } from "../../stats/null-model.ts";
 import { LIMITS, planDetail, type DetailPlan } from "./limits.ts";
 
 /** Lines of a crashed run's output the report shows. */
@@ -444,11 +446,34 @@ function draftSection(
     skippedTotal: skippedAll.length,
     utilization: util.section,
     cost: costSection(run, costs, keptAll.length),
+    imported: importedInfo(run, experiments, keptAll.length),
   };
   return {
     built: { section, charts: util.chart ? [util.chart] : [], rows, experiments },
     kept,
     crashes: failuresListed.map((e) => ({ e, fixes: fixesOf.get(e.id) ?? [] })),
+  };
+}
+
+/**
+ * An imported run's source and its keeps beside the null model. Only rows with a val_bpb count
+ * as draws: a crash measured nothing, so it cannot have been a record of the run.
+ */
+function importedInfo(run: Run, experiments: readonly ExperimentBrief[], keeps: number): ImportedRunInfo | null {
+  const from = run.importedFrom;
+  if (!from) return null;
+  const results = experiments.filter((e) => e.valBpb !== null).length;
+  const noise = results > 0 ? naiveKeepsUnderNoise(results) : { expected: 0, sd: 0 };
+  return {
+    kind: from.kind,
+    repo: from.repo,
+    branch: from.branch,
+    head: from.head.slice(0, 7),
+    resultsPath: from.resultsPath,
+    resultsSha256: from.resultsSha256,
+    resultsShaShort: from.resultsSha256.slice(0, 12),
+    importedAt: from.importedAt,
+    naive: { results, keeps, expected: noise.expected, sd: noise.sd },
   };
 }
 
