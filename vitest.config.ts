@@ -29,6 +29,7 @@ const E2E = [
   "test/cli.test.ts",
   "test/commands/stats-cli.test.ts",
   "test/harness/{prepare,recipe-run,redteam,runner,sandbox}.test.ts",
+  "test/import/import-kill.test.ts",
   "test/lab/crash.test.ts",
   "test/loop/{faults,kill,run}.test.ts",
   "test/store/kill.test.ts",

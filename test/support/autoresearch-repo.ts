@@ -53,6 +53,11 @@ export interface BuildOptions {
   experiments?: PlannedExperiment[];
   /** results.tsv elsewhere than the repository's root (the file is the same). */
   resultsPath?: string;
+  /**
+   * Lines of weights every experiment rewrites (default none): makes each diff about 2× this
+   * many lines, for a test that needs an import's write to take a while.
+   */
+  trainPyLines?: number;
 }
 
 export function buildAutoresearchRepo(dir: string, options: BuildOptions = {}): AutoresearchRepo {
@@ -84,8 +89,10 @@ export function buildAutoresearchRepo(dir: string, options: BuildOptions = {}): 
   writeFileSync(join(dir, "prepare.py"), "MAX_SEQ_LEN = 2048\nTIME_BUDGET = 300\nEVAL_TOKENS = 40 * 524288\n");
   writeFileSync(join(dir, "program.md"), PROGRAM_MD);
   writeFileSync(join(dir, ".gitignore"), "results.tsv\nrun.log\n");
-  let trainPy = "DEPTH = 8\nMATRIX_LR = 0.02\nWARMUP = 0\nACTIVATION = 'relu2'\n";
-  writeFileSync(join(dir, "train.py"), trainPy);
+  const weights = (n: number) => Array.from({ length: options.trainPyLines ?? 0 }, (_, j) => `W_${j} = ${n}\n`).join("");
+  // The kept text so far, without the weights (each experiment writes its own).
+  let kept = "DEPTH = 8\nMATRIX_LR = 0.02\nWARMUP = 0\nACTIVATION = 'relu2'\n";
+  writeFileSync(join(dir, "train.py"), kept + weights(0));
   git("add", "-A");
   git("commit", "-q", "-m", "upstream: the baseline recipe");
   const baseCommit = git("rev-parse", "HEAD");
@@ -96,15 +103,13 @@ export function buildAutoresearchRepo(dir: string, options: BuildOptions = {}): 
   planned.slice(1).forEach((e, i) => {
     clock = FIRST_DATE + (i + 1) * STEP_MS;
     // The tag in the text keeps two runs' commits apart (same upstream, same dates otherwise).
-    trainPy += `# experiment ${i + 1} of ${tag}: ${e.description}\nSETTING_${i + 1} = ${i + 1}\n`;
-    writeFileSync(join(dir, "train.py"), trainPy);
+    const tried = `${kept}# experiment ${i + 1} of ${tag}: ${e.description}\nSETTING_${i + 1} = ${i + 1}\n`;
+    writeFileSync(join(dir, "train.py"), tried + weights(i + 1));
     git("commit", "-q", "-am", e.description);
     rows.push({ ...e, commit: git("rev-parse", "HEAD") });
     commitDates.push(new Date(clock).toISOString());
-    if (e.status !== "keep") {
-      git("reset", "-q", "--hard", "HEAD~1");
-      trainPy = execFileSync("git", ["show", "HEAD:train.py"], { cwd: dir, encoding: "utf8" });
-    }
+    if (e.status === "keep") kept = tried;
+    else git("reset", "-q", "--hard", "HEAD~1");
   });
 
   const resultsPath = options.resultsPath ?? join(dir, "results.tsv");
