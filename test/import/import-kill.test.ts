@@ -127,6 +127,7 @@ describe("kill -9 during nightshift import", () => {
       const signal = await exited(child);
       outcomes.push(`${caught ? "caught" : "missed"}/${signal ?? "exit"}/${expectBeforeOrWhole(name, before)}`);
     }
+    console.log(`kills inside the import's transaction (poll result/signal/store after): ${outcomes.join(", ")}`);
     // Every kill that found the transaction open left nothing of the run behind. (A poll can
     // land in the fsync of the commit, after which the run is whole: that is all or nothing too.)
     expect(outcomes.filter((o) => o === "caught/SIGKILL/before").length, outcomes.join(", ")).toBeGreaterThanOrEqual(1);
