@@ -22,7 +22,7 @@ import { openStore } from "../../src/store/index.ts";
 import { type AutoresearchRepo, type PlannedExperiment, buildAutoresearchRepo } from "../support/autoresearch-repo.ts";
 
 const bin = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
-const RANDOM_TRIALS = 3;
+const RANDOM_TRIALS = 2;
 const IN_TRANSACTION_TRIALS = 3;
 
 let root: string;
@@ -30,8 +30,8 @@ let ws: string;
 let db: string;
 let big: AutoresearchRepo;
 
-/** Thirty experiments, every other one kept. */
-const THIRTY: PlannedExperiment[] = Array.from({ length: 30 }, (_, i) => ({
+/** Sixteen experiments, every other one kept. */
+const SIXTEEN: PlannedExperiment[] = Array.from({ length: 16 }, (_, i) => ({
   status: i === 0 || i % 2 === 1 ? "keep" : "discard",
   description: i === 0 ? "baseline" : `change ${i}`,
   valBpb: 1 - i * 0.001,
@@ -43,7 +43,7 @@ beforeAll(() => {
   ws = join(root, "ws");
   db = join(ws, "nightshift.db");
   const small = buildAutoresearchRepo(join(root, "small"), { tag: "small" });
-  big = buildAutoresearchRepo(join(root, "big"), { tag: "big", experiments: THIRTY, trainPyLines: 6000 });
+  big = buildAutoresearchRepo(join(root, "big"), { tag: "big", experiments: SIXTEEN, trainPyLines: 6000 });
   const first = spawnSync(process.execPath, [bin, "import", small.dir, "--tag", "small", "--workspace", ws], { encoding: "utf8" });
   expect(first.status, first.stderr).toBe(0);
 });
@@ -96,11 +96,11 @@ function expectBeforeOrWhole(name: string, before: Record<string, number>): "bef
   expect(after.integrity).toEqual({ ok: true, problems: [] });
   const { [name]: rows, ...others } = after.runs;
   expect(others).toEqual(before);
-  expect(rows === undefined || rows === THIRTY.length, `${name}: ${rows} rows of ${THIRTY.length}`).toBe(true);
+  expect(rows === undefined || rows === SIXTEEN.length, `${name}: ${rows} rows of ${SIXTEEN.length}`).toBe(true);
   const rerun = spawnSync(process.execPath, [bin, "import", big.dir, "--tag", "big", "--name", name, "--workspace", ws], { encoding: "utf8" });
   expect(rerun.status, rerun.stderr).toBe(0);
   expect(rerun.stdout).toMatch(rows === undefined ? /^imported / : /already imported .*nothing changed/);
-  expect(snapshot().runs).toEqual({ ...before, [name]: THIRTY.length });
+  expect(snapshot().runs).toEqual({ ...before, [name]: SIXTEEN.length });
   return rows === undefined ? "before" : "whole";
 }
 
@@ -110,7 +110,7 @@ describe("kill -9 during nightshift import", () => {
       const name = `random-${trial}`;
       const before = snapshot().runs;
       const child = startImport(name);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 300 + Math.random() * 6000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 300 + Math.random() * 4000);
       await exited(child);
       clearTimeout(timer);
       expectBeforeOrWhole(name, before);
