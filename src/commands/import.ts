@@ -6,13 +6,13 @@
  * tag or results.tsv leaves no workspace behind), the run is written in one transaction, and the
  * same source imported again changes nothing.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { ForeignRepo, LabError } from "../lab/index.ts";
 import { checkRefComponent } from "../lab/names.ts";
-import { AUTORESEARCH_BRANCH_PREFIX, DEFAULT_IMPORT_ORG, type MappedRun, mapAutoresearchRun } from "../import/autoresearch.ts";
-import { type Store, openStore } from "../store/index.ts";
+import { AUTORESEARCH_BRANCH_PREFIX, DEFAULT_IMPORT_ORG, type MappedRun, mapAutoresearchRun, resultsDigest } from "../import/autoresearch.ts";
+import { type Run, type Store, StoreError, openStore } from "../store/index.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError } from "./common.ts";
 
@@ -47,16 +47,22 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     if (name.trim() === "" || name !== name.trim() || /[\s\0-\x1f]/.test(name) || name.length > 200)
       throw new UsageError(`--name ${JSON.stringify(name)}: a run name is 1 to 200 characters without spaces or control characters`);
 
-    // Read and check everything first: nothing is created until the whole run is in hand.
-    const repo = await ForeignRepo.open(argv.repo);
-    const mapped = await mapAutoresearchRun({ repo, tag, resultsPath: argv.results ?? join(repo.dir, "results.tsv"), name, org });
-
     const workspace = resolve(argv.workspace);
+    const db = join(workspace, "nightshift.db");
+    const repo = await ForeignRepo.open(argv.repo);
+    const resultsPath = resolve(argv.results ?? join(repo.dir, "results.tsv"));
+    // The same source again is answered before reading a row of git: a rerun costs nothing.
+    const earlier = await alreadyImported(db, name, repo, tag, resultsPath);
+    if (earlier) return sayAlreadyImported(earlier, argv.json);
+
+    // Read and check everything first: nothing is created until the whole run is in hand.
+    const mapped = await mapAutoresearchRun({ repo, tag, resultsPath, name, org });
     mkdirSync(workspace, { recursive: true });
-    const store = openStore(join(workspace, "nightshift.db"));
+    const store = openStore(db);
     try {
       checkNotTaken(store, mapped, name, org);
       const { run, created } = store.importRun(mapped.run);
+      if (!created) return sayAlreadyImported(run, argv.json); // imported by another process meanwhile
       const counts = { keep: 0, discard: 0, crash: 0 };
       for (const e of mapped.run.experiments) counts[e.status]++;
       if (argv.json) {
@@ -64,10 +70,6 @@ export const importCommand: CommandModule<object, ImportArgs> = {
         return;
       }
       const source = `${mapped.run.source.branch} of ${repo.dir} at ${mapped.run.source.head.slice(0, 7)}`;
-      if (!created) {
-        console.log(`run ${run.id} (${run.branch}) was already imported from this results.tsv and ${source} on ${run.importedFrom?.importedAt ?? "an earlier day"}: nothing changed`);
-        return;
-      }
       const f = mapped.found;
       const gone = f.missing > 0 ? `, ${f.missing} no longer in the repository (recorded without a diff)` : "";
       console.log(
@@ -81,6 +83,36 @@ export const importCommand: CommandModule<object, ImportArgs> = {
     }
   },
 };
+
+/**
+ * The run this workspace already imported from exactly this source (the same results.tsv bytes
+ * and branch head, under this name), read without writing: a missing or older store has none.
+ */
+async function alreadyImported(db: string, name: string, repo: ForeignRepo, tag: string, resultsPath: string): Promise<Run | undefined> {
+  if (!existsSync(db) || !existsSync(resultsPath) || !statSync(resultsPath).isFile()) return undefined;
+  let store: Store;
+  try {
+    store = openStore(db, { readonly: true });
+  } catch (err) {
+    if (err instanceof StoreError && (err.code === "STORE_OUTDATED" || err.code === "STORE_EMPTY")) return undefined;
+    throw err;
+  }
+  try {
+    const from = store.findRunByBranch(name)?.importedFrom;
+    if (!from) return undefined;
+    const head = await repo.branchHead(`${AUTORESEARCH_BRANCH_PREFIX}${tag}`);
+    const sha256 = resultsDigest(readFileSync(resultsPath));
+    return from.head === head && from.resultsSha256 === sha256 ? store.findRunByBranch(name) : undefined;
+  } finally {
+    store.close();
+  }
+}
+
+function sayAlreadyImported(run: Run, json: boolean): void {
+  const from = run.importedFrom!;
+  if (json) console.log(JSON.stringify({ created: false, run: { id: run.id, branch: run.branch, tag: run.tag }, importedFrom: from }));
+  else console.log(`run ${run.id} (${run.branch}) was already imported from this results.tsv and ${from.branch} of ${from.repo} at ${from.head.slice(0, 7)} on ${from.importedAt}: nothing changed`);
+}
 
 function checkName(flag: string, what: "tag" | "org", value: string | undefined): string {
   if (value === undefined) throw new UsageError(`${flag} is required: autoresearch names a run's branch autoresearch/<tag> (git branch --list 'autoresearch/*' in the repo lists them)`);

@@ -83,8 +83,7 @@ export async function mapAutoresearchRun(source: AutoresearchSource): Promise<Ma
   if (rows[0]!.status !== "keep")
     throw new ImportError("IMPORT_BAD_RESULTS", `${resultsPath}:${rows[0]!.line}: the first row must be the baseline (status keep), as autoresearch records it first; got ${rows[0]!.status}`);
 
-  const commits: (ForeignCommit | null)[] = [];
-  for (const row of rows) commits.push(await lookUp(repo, row, branch, resultsPath));
+  const commits = await lookUp(repo, rows, branch, resultsPath);
   const base = commits[0];
   if (!base || base.foundIn !== "branch")
     throw new ImportError(
@@ -145,12 +144,17 @@ export async function mapAutoresearchRun(source: AutoresearchSource): Promise<Ma
       baseCommit: base.hash,
       startedAt,
       endedAt,
-      source: { kind: "autoresearch", repo: repo.dir, branch, tag, head, resultsPath, resultsSha256: createHash("sha256").update(bytes).digest("hex") },
+      source: { kind: "autoresearch", repo: repo.dir, branch, tag, head, resultsPath, resultsSha256: resultsDigest(bytes) },
       experiments,
     },
     found,
     notes,
   };
+}
+
+/** What identifies a results.tsv: the sha256 of its bytes (with the branch head, what makes an import the same). */
+export function resultsDigest(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 function readResults(path: string): Buffer {
@@ -159,11 +163,13 @@ function readResults(path: string): Buffer {
   return readFileSync(path);
 }
 
-async function lookUp(repo: ForeignRepo, row: ResultsRow, branch: string, file: string): Promise<ForeignCommit | null> {
+async function lookUp(repo: ForeignRepo, rows: readonly ResultsRow[], branch: string, file: string): Promise<(ForeignCommit | null)[]> {
   try {
-    return await repo.findCommit(row.commit, branch);
+    return await repo.findCommits(rows.map((r) => r.commit), branch);
   } catch (err) {
-    if (err instanceof LabError && err.code === "LAB_INVALID_ARGUMENT") throw new ImportError("IMPORT_BAD_RESULTS", `${file}:${row.line}: ${err.message}: write more of its hash`);
+    // The hash the reader names is results.tsv's: point at its line.
+    const ambiguous = err instanceof LabError && err.code === "LAB_INVALID_ARGUMENT" ? rows.find((r) => err.message.startsWith(`${r.commit} `)) : undefined;
+    if (ambiguous) throw new ImportError("IMPORT_BAD_RESULTS", `${file}:${ambiguous.line}: ${(err as Error).message}: write more of its hash`);
     throw err;
   }
 }

@@ -63,24 +63,37 @@ export class ForeignRepo {
   }
 
   /**
-   * The commit an abbreviated hash names: looked up on `branch` first, then in the reflogs
-   * (autoresearch resets a discarded commit away; its reflog keeps it until it expires), then
-   * among the repository's objects (unreachable but not yet pruned). Null when it is gone;
-   * LAB_INVALID_ARGUMENT when the prefix matches several commits of one of those places.
+   * The commits abbreviated hashes name, in order: each looked up on `branch` first, then in the
+   * reflogs (autoresearch resets a discarded commit away; its reflog keeps it until it expires),
+   * then among the repository's objects (unreachable but not yet pruned). Null for one that is
+   * gone; LAB_INVALID_ARGUMENT naming the hash when a prefix matches several commits of one of
+   * those places. Their dates and parents are read in one git call, not one per commit.
    */
-  async findCommit(abbreviated: string, branch: string): Promise<ForeignCommit | null> {
-    if (!ABBREVIATED.test(abbreviated)) throw new LabError("LAB_INVALID_ARGUMENT", `not an abbreviated commit hash: ${JSON.stringify(abbreviated)}`);
+  async findCommits(abbreviated: readonly string[], branch: string): Promise<(ForeignCommit | null)[]> {
     const places: [CommitFoundIn, Set<string>][] = [
       ["branch", await this.#branchHistory(branch)],
       ["reflog", await this.#reflogCommits()],
     ];
-    for (const [foundIn, commits] of places) {
-      const matches = [...commits].filter((c) => c.startsWith(abbreviated));
-      if (matches.length > 1) throw new LabError("LAB_INVALID_ARGUMENT", `${abbreviated} is ambiguous: it names ${matches.length} commits (${matches.map((m) => m.slice(0, 12)).join(", ")})`);
-      if (matches.length === 1) return this.#describe(matches[0]!, foundIn);
+    const located: ({ hash: string; foundIn: CommitFoundIn } | null)[] = [];
+    for (const short of abbreviated) {
+      if (!ABBREVIATED.test(short)) throw new LabError("LAB_INVALID_ARGUMENT", `not an abbreviated commit hash: ${JSON.stringify(short)}`);
+      let hit: { hash: string; foundIn: CommitFoundIn } | null = null;
+      for (const [foundIn, commits] of places) {
+        const matches = [...commits].filter((c) => c.startsWith(short));
+        if (matches.length > 1) throw new LabError("LAB_INVALID_ARGUMENT", `${short} is ambiguous: it names ${matches.length} commits (${matches.map((m) => m.slice(0, 12)).join(", ")})`);
+        if (matches.length === 1) {
+          hit = { hash: matches[0]!, foundIn };
+          break;
+        }
+      }
+      if (hit === null) {
+        const hash = await this.#git.resolveCommit(short);
+        if (hash !== null) hit = { hash, foundIn: "objects" };
+      }
+      located.push(hit);
     }
-    const hash = await this.#git.resolveCommit(abbreviated);
-    return hash === null ? null : this.#describe(hash, "objects");
+    const described = await this.#describe([...new Set(located.flatMap((l) => (l ? [l.hash] : [])))]);
+    return located.map((l) => (l ? { ...described.get(l.hash)!, foundIn: l.foundIn } : null));
   }
 
   /** The unified diff from `from` to `to` (every file); from null: everything `to` adds as a root commit. */
@@ -95,9 +108,16 @@ export class ForeignRepo {
     return r.code === 0 ? r.stdout : null;
   }
 
-  async #describe(hash: string, foundIn: CommitFoundIn): Promise<ForeignCommit> {
-    const [full = "", parents = "", date = ""] = (await this.#git.run(["show", "-s", "--format=%H%x00%P%x00%cI", hash])).trim().split("\0");
-    return { hash: full, parent: parents.split(" ")[0] || null, committedAt: new Date(date).toISOString(), foundIn };
+  /** Parents and committer dates of full hashes, by hash: one `git log --no-walk` for all. */
+  async #describe(hashes: readonly string[]): Promise<Map<string, Omit<ForeignCommit, "foundIn">>> {
+    const out = new Map<string, Omit<ForeignCommit, "foundIn">>();
+    if (hashes.length === 0) return out;
+    const log = await this.#git.run(["log", "--no-walk=unsorted", "--format=%H%x00%P%x00%cI", ...hashes, "--"]);
+    for (const line of log.split("\n")) {
+      const [hash = "", parents = "", date = ""] = line.split("\0");
+      if (hash !== "") out.set(hash, { hash, parent: parents.split(" ")[0] || null, committedAt: new Date(date).toISOString() });
+    }
+    return out;
   }
 
   async #branchHistory(branch: string): Promise<Set<string>> {

@@ -34,7 +34,7 @@
  *   parallel. Two processes must not drive the same lab at once.
  *
  * Someone else's repository (an autoresearch run to import) is read, never written, through
- * ForeignRepo (foreign-repo.ts): `await ForeignRepo.open(dir)`, then branchHead, findCommit
+ * ForeignRepo (foreign-repo.ts): `await ForeignRepo.open(dir)`, then branchHead, findCommits
  * (branch, then reflog, then loose objects), diff and fileAt.
  *
  * Errors: LabError with a stable `code` (errors.ts), one line each.
