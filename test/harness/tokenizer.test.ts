@@ -171,13 +171,10 @@ describe("training", () => {
     expect(ids.length).toBeLessThan(utf8(text).length / 2.5);
   });
 
-  it("trains on a few hundred KB of real text in seconds", () => {
-    const texts = brownText(400_000, 100);
-    const start = performance.now();
-    const trained = Tokenizer.train(texts, 4096);
-    const seconds = (performance.now() - start) / 1000;
+  it("trains the cpu profile's 4096-token vocabulary on a few hundred KB of real text", () => {
+    const trained = Tokenizer.train(brownText(400_000, 100), 4096);
     expect(trained.vocabSize).toBe(4096);
-    expect(seconds).toBeLessThan(10);
+    expect(trained.merges()).toHaveLength(4096 - MIN_VOCAB_SIZE);
   });
 
   it("accepts the smallest vocabulary: bytes and specials, no merge", () => {
