@@ -12,6 +12,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { CompressionCodec } from "hyparquet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { latestDatasetDir } from "../../src/harness/data/cache.ts";
 import { brownFiles, locatePackage, untagBrownFile, untagBrownSentence } from "../../src/harness/data/embedded.ts";
@@ -21,6 +22,7 @@ import { MAX_VAL_FRACTION, MIN_VAL_FRACTION, assignSplits, makeDocument, planSpl
 import { openDataset } from "../../src/harness/dataset.ts";
 import type { DatasetManifest, SplitName } from "../../src/harness/types.ts";
 import { byteTokenizerTrainer, decodeByteDocuments } from "../fixtures/prepare/byte-tokenizer.ts";
+import { writeTextParquet } from "../support/parquet-files.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/prepare/", import.meta.url));
 const fixture = (name: string) => join(fixtures, name);
@@ -182,6 +184,35 @@ describe("reading --data", () => {
     const { dir, manifest } = await prep(freshDir("parquet"), { data: [fixture("docs.parquet")] });
     expect(manifest.sources[0]!.docs).toBe(6); // 7 rows, one empty
     expect(Object.values(readBack(dir)).flat()).toContain("Snow covered the mountain pass for five months of the year.");
+  });
+
+  describe("parquet compression codecs", () => {
+    // Repetitive enough that every real codec shrinks it; one empty row, which is skipped.
+    const rows = Array.from({ length: 60 }, (_, i) => `Row ${i}: the river rose ${i % 7} feet after the spring rains, and the ferry ran late again.`);
+    const written = [...rows, ""];
+    const readable: CompressionCodec[] = ["UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "ZSTD", "LZ4", "LZ4_RAW"];
+    for (const codec of readable) {
+      it(`reads a ${codec} file`, async () => {
+        const data = freshDir(`parquet-${codec}`);
+        const metadata = await writeTextParquet(join(data, "rows.parquet"), written, codec);
+        const chunk = metadata.row_groups[0]!.columns[0]!.meta_data!;
+        expect(chunk.codec).toBe(codec); // the file really is what the test says
+        if (["GZIP", "BROTLI", "ZSTD"].includes(codec)) expect(chunk.total_compressed_size).toBeLessThan(chunk.total_uncompressed_size);
+        const { dir, manifest } = await prep(freshDir(`parquet-${codec}-home`), { data: [data] });
+        expect(manifest.sources[0]!.docs).toBe(rows.length);
+        expect(Object.values(readBack(dir)).flat().sort()).toEqual([...rows].sort());
+      });
+    }
+
+    it("refuses a file compressed with LZO, naming the codec and the ones it reads", async () => {
+      const data = freshDir("parquet-lzo");
+      await writeTextParquet(join(data, "old.parquet"), written, "LZO");
+      await expectDataError(
+        prep(freshDir("e"), { data: [data] }),
+        "DATA_PARQUET_UNSUPPORTED_CODEC",
+        /old\.parquet: its "text" column is compressed with LZO, which nightshift cannot decode; rewrite the file with one of uncompressed, snappy, gzip, brotli, zstd, lz4, lz4_raw/,
+      );
+    });
   });
 
   it("mixes kinds in one directory, skipping hidden files and other file types", async () => {

@@ -7,6 +7,19 @@
  * Must not decide splits or tokenize: that is splits.ts and prepare.ts.
  */
 
+import { DataError } from "./errors.ts";
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The text of UTF-8 bytes; anything else is refused, naming `source`, rather than decoded with replacement characters. */
+export function decodeUtf8(source: string, bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch (err) {
+    throw new DataError("DATA_NOT_UTF8", `${source}: not valid UTF-8 text; convert it first (e.g. iconv -t UTF-8)`, { cause: err });
+  }
+}
+
 /** Normalizes line endings and strips a byte-order mark; keeps everything else as written. */
 export function normalizeText(text: string): string {
   const noBom = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;

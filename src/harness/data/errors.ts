@@ -14,6 +14,7 @@ export type DataErrorCode =
   | "DATA_JSONL_BAD_LINES" // .jsonl lines that are not JSON objects with a string `text`
   | "DATA_PARQUET_NO_TEXT_COLUMN" // a .parquet file without a `text` column
   | "DATA_PARQUET_UNREADABLE" // a .parquet file hyparquet cannot decode
+  | "DATA_PARQUET_UNSUPPORTED_CODEC" // a .parquet file whose text column uses a codec nothing here decodes (LZO)
   | "DATA_NO_DOCUMENTS" // the sources hold no non-empty document
   | "DATA_TOO_FEW_DOCUMENTS" // too few documents for a train, a val and a test split
   | "DATA_EMBEDDED_MISSING" // the embedded corpus packages are not installed

@@ -8,16 +8,16 @@
  *   the per-document hash split can still spread it over train/val/test.
  * - `.jsonl`: one document per line, from its string `text` field; blank lines are skipped;
  *   any other bad line is an error that lists the line numbers.
- * - `.parquet`: one document per row of its `text` column (read with hyparquet).
+ * - `.parquet`: one document per row of its `text` column (parquet.ts; any common codec).
  *
  * Directories are searched recursively; hidden entries (".name") are skipped, and so are files
  * of other types inside a directory (they are reported). Must not split, hash or tokenize.
  */
 import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
-import { groupParagraphs, normalizeText, splitParagraphs } from "./documents.ts";
+import { decodeUtf8, groupParagraphs, normalizeText, splitParagraphs } from "./documents.ts";
 import { DataError } from "./errors.ts";
+import { readParquetDocuments } from "./parquet.ts";
 
 export const SUPPORTED_EXTENSIONS = [".txt", ".jsonl", ".parquet"] as const;
 export type DataFileKind = "txt" | "jsonl" | "parquet";
@@ -112,16 +112,6 @@ export function readFileBytes(file: string): Buffer {
   }
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-function decodeUtf8(file: string, bytes: Uint8Array): string {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch (err) {
-    throw new DataError("DATA_NOT_UTF8", `${file}: not valid UTF-8 text; convert it first (e.g. iconv -t UTF-8)`, { cause: err });
-  }
-}
-
 /** Documents of a .txt file (see the file comment for the rule). */
 export function readTxtDocuments(file: string, bytes: Uint8Array): string[] {
   const text = normalizeText(decodeUtf8(file, bytes));
@@ -167,48 +157,6 @@ export function readJsonlDocuments(file: string, bytes: Uint8Array): string[] {
       "DATA_JSONL_BAD_LINES",
       `${file}: ${bad.length} bad line(s) (${shown}${more}); every line must be a JSON object with a string "text" field: fix or remove them`,
     );
-  }
-  return documents;
-}
-
-/** Documents of a .parquet file: every non-empty value of its `text` column. */
-export async function readParquetDocuments(file: string): Promise<string[]> {
-  const unreadable = (err: unknown): DataError =>
-    new DataError(
-      "DATA_PARQUET_UNREADABLE",
-      `${file}: cannot read this parquet file (${(err as Error).message}); hyparquet reads uncompressed and snappy files: rewrite it with snappy compression`,
-      { cause: err },
-    );
-  let columns: string[];
-  let rows: Record<string, unknown>[];
-  try {
-    const buffer = await asyncBufferFromFile(file);
-    const metadata = await parquetMetadataAsync(buffer);
-    columns = parquetSchema(metadata).children.map((child) => child.element.name);
-    if (!columns.includes("text"))
-      throw new DataError(
-        "DATA_PARQUET_NO_TEXT_COLUMN",
-        `${file}: no "text" column (its columns: ${columns.join(", ") || "none"}); nightshift reads documents from a string column named "text": rename the column`,
-      );
-    rows = (await parquetReadObjects({ file: buffer, metadata, columns: ["text"] })) as Record<string, unknown>[];
-  } catch (err) {
-    if (err instanceof DataError) throw err;
-    throw unreadable(err);
-  }
-  const documents: string[] = [];
-  for (let i = 0; i < rows.length; i++) {
-    const value = rows[i]!.text;
-    if (value === null || value === undefined) continue;
-    let text: string;
-    if (typeof value === "string") text = value;
-    else if (value instanceof Uint8Array) text = decodeUtf8(`${file} (row ${i})`, value);
-    else
-      throw new DataError(
-        "DATA_PARQUET_UNREADABLE",
-        `${file}: row ${i} of the "text" column holds a ${typeof value}, not a string; the "text" column must be strings`,
-      );
-    const doc = normalizeText(text).trim();
-    if (doc.length > 0) documents.push(doc);
   }
   return documents;
 }
