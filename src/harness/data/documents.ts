@@ -79,7 +79,7 @@ function groupPieces(pieces: readonly string[], targetBytes: number, separator: 
  * a space between them, so a missed abbreviation moves where a document may end, nothing more.
  */
 const NON_FINAL_ABBREVIATIONS = new Set(["Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Gen.", "Gov.", "Sen.", "Rep.", "Hon.", "Jr.", "Sr.", "Lt.", "Col.", "Capt.", "No.", "Nos.", "Art.", "Sec.", "Mt.", "Ft."]);
-const INITIALS = /(?:^|[\s("'“‘])(?:[A-Z]\.)+$/;
+const INITIALS = /^["'(\u201c\u2018]*(?:[A-Z]\.)+$/;
 
 /**
  * Sentences of a text written as running prose: a sentence ends at ".", "!" or "?" (with any
