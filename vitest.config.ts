@@ -33,7 +33,7 @@ const E2E = [
   "test/lab/crash.test.ts",
   "test/loop/{faults,kill,run}.test.ts",
   "test/store/kill.test.ts",
-  "test/tournament/{cli,kill,llm,memory,stop}.test.ts",
+  "test/tournament/{cli,kill,llm,stop}.test.ts",
 ];
 
 export default defineConfig({

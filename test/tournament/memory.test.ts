@@ -1,39 +1,42 @@
 /**
- * Research memory across a tournament's nights, through the real CLI: nights 1 and 2 are
- * written to the store as a tournament writes them (allocations, runs, a claim that
- * verification refuted on night 1, the refuted org's child bred from it and the parent retired),
- * then `tournament resume` runs night 3 with real trainings. Night 3's run of the child must
- * have been shown its parent's refuted idea (recorded with the run; for the LLM agent also in
- * every prompt the loopback server received), while the unrelated org is shown nothing of it
- * unless --shared-memory was set, and then only verified results. Once with the builtin agent,
- * once with the openai agent against the scripted server.
+ * Research memory across a tournament's nights: nights 1 and 2 are written to the store as a
+ * tournament writes them (allocations, runs, a claim that verification refuted on night 1, the
+ * refuted org's child bred from it and the parent retired), then the tournament is driven again
+ * (what `tournament resume` does) and runs night 3 on the fake trainer (test/support/fake-trainer.ts):
+ * what an agent is shown depends on the store and the lineage, not on real training. Night 3's
+ * run of the child must have been shown its parent's refuted idea (recorded with the run; for the
+ * LLM agent also in every prompt the loopback server received), while the unrelated org is shown
+ * nothing of it unless shared memory is on, and then only verified results. Once with the
+ * builtin agent, once with the openai agent against the scripted server.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ResearchMemory } from "../../src/agents/types.ts";
 import type { RunResult } from "../../src/harness/types.ts";
 import { parseResearchMemory } from "../../src/agents/memory.ts";
+import { Lab, labReadme } from "../../src/lab/index.ts";
 import { openStore } from "../../src/store/index.ts";
-import { nightTag } from "../../src/tournament/index.ts";
+import { driveTournament, nightTag } from "../../src/tournament/index.ts";
 import { DEFAULT_META, type TournamentSettings, settingsToJson } from "../../src/tournament/settings.ts";
+import type { DeviceSlot } from "../../src/workspace/devices.ts";
+import { openWorkspace } from "../../src/workspace/workspace.ts";
+import { FAKE_TRAIN_TS, fakeTrainer } from "../support/fake-trainer.ts";
 import { type LlmServer, type ScriptedReply, startLlmServer } from "../support/llm-server.ts";
-import { initSmallLab } from "../support/small-lab.ts";
-import { writeTinyDataset } from "../support/tiny-dataset.ts";
 import { TEST_ORGS } from "./orgs.ts";
 
-const bin = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "ns-tmemory-"));
-const dataset = join(root, "data");
+const dataset = join(root, "data"); // nobody reads it: the fake trainer trains nothing
+const SLOTS: DeviceSlot[] = [{ slot: 0, label: "cpu", env: {} }];
+const DETUNED_TRAIN_TS = FAKE_TRAIN_TS.replace("MATRIX_LR = 0.04;", "MATRIX_LR = 0.00004;");
 let server: LlmServer;
 
 const PROBE: ScriptedReply = {
   type: "tools",
   calls: [
-    { name: "edit_file", args: { search: "// Optimization\n", replace: "// Optimization\n// (a probe)\n" } },
+    { name: "edit_file", args: { search: "export const VAL_BPB = 1.5;\n", replace: "export const VAL_BPB = 1.5;\n// (a probe)\n" } },
     { name: "submit", args: { description: "comment probe", hypothesis: "it changes nothing" } },
   ],
 };
@@ -44,10 +47,10 @@ const CRASHED = "swap the activation";
 const SHARED_REAL = "lower the weight decay";
 
 beforeAll(async () => {
-  writeTinyDataset(dataset, { docs: { val: 100, test: 200 } });
   server = await startLlmServer();
   server.setFallback(PROBE);
 });
+afterEach(() => vi.unstubAllEnvs());
 afterAll(async () => {
   await server.close();
   rmSync(root, { recursive: true, force: true });
@@ -71,7 +74,7 @@ const ok = (valBpb: number): RunResult => ({
  * breeds lr-child and retires; night 2 has baselines only. Night 3 is left to the CLI.
  */
 async function writeTwoNights(ws: string, name: string, agent: TournamentSettings["agent"], sharedMemory: boolean): Promise<void> {
-  await initSmallLab(ws, { detuned: true });
+  await Lab.init(join(ws, "lab"), { trainTs: DETUNED_TRAIN_TS, readme: labReadme({ profile: "cpu" }) });
   const base = execFileSync("git", ["-C", join(ws, "lab"), "rev-parse", "main"], { encoding: "utf8" }).trim();
   const settings: TournamentSettings = {
     profile: "cpu",
@@ -158,43 +161,32 @@ async function writeTwoNights(ws: string, name: string, agent: TournamentSetting
   }
 }
 
-async function resume(ws: string, name: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [bin, "tournament", "resume", name, "--workspace", ws, "--no-sandbox", "--json"], {
-    env: { ...process.env, NIGHTSHIFT_HOME: root, OPENAI_API_KEY: "sk-test-memory" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  const code = await new Promise<number | null>((r) => child.once("close", r)); // the server answers meanwhile
-  return { code, stderr };
-}
-
-/** The memory each org's night-3 run was given, by org name. */
-function nightThreeMemories(ws: string, name: string): Map<string, ResearchMemory> {
-  const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+/**
+ * Drives the tournament again, as `tournament resume` does: night 3 runs on the fake trainer.
+ * Returns the memory each org's night-3 run was given, by org name.
+ */
+async function runNightThree(dir: string, name: string): Promise<Map<string, ResearchMemory>> {
+  const ws = await openWorkspace(dir, "cpu", { trainer: fakeTrainer({ noiseSd: 0.002, optima: { MATRIX_LR: 0.04 } }).train });
   try {
-    const t = store.getTournamentByName(name)!;
-    expect(t.status).toBe("finished");
+    const end = await driveTournament(ws, ws.store.getTournamentByName(name)!, { slots: SLOTS });
+    expect(end.status).toBe("finished");
     const out = new Map<string, ResearchMemory>();
-    for (const run of store.listRuns().filter((r) => r.tag === nightTag(name, 3))) {
-      const memory = parseResearchMemory(store.runMemory(run.id));
+    for (const run of ws.store.listRuns().filter((r) => r.tag === nightTag(name, 3))) {
+      const memory = parseResearchMemory(ws.store.runMemory(run.id));
       expect(memory).not.toBeNull();
-      out.set(store.getOrg(run.orgId).name, memory!);
+      out.set(ws.store.getOrg(run.orgId).name, memory!);
     }
     return out;
   } finally {
-    store.close();
+    ws.store.close();
   }
 }
 
 describe("research memory in a tournament", () => {
   it("shows night 3's builtin agent of the bred child its parent's refuted idea and crash from night 1, and the other org none of it", async () => {
-    const ws = join(root, "builtin");
-    await writeTwoNights(ws, "mem", { kind: "builtin" }, false);
-    const r = await resume(ws, "mem");
-    expect(r.code, r.stderr).toBe(0);
-    const memories = nightThreeMemories(ws, "mem");
+    const dir = join(root, "builtin");
+    await writeTwoNights(dir, "mem", { kind: "builtin" }, false);
+    const memories = await runNightThree(dir, "mem");
     expect([...memories.keys()].sort()).toEqual(["lr-child", "wd"]);
     expect(memories.get("lr-child")!.entries).toEqual([
       expect.objectContaining({ source: "ancestor", org: "lr", night: 1, outcome: "noise", description: REFUTED, touched: ["MATRIX_LR 0.00004 -> 0.0004"] }),
@@ -202,15 +194,14 @@ describe("research memory in a tournament", () => {
     ]);
     // wd remembers its own night-1 gain, and nothing of lr's: sharing is off.
     expect(memories.get("wd")!.entries).toEqual([expect.objectContaining({ source: "own", outcome: "real", description: SHARED_REAL, night: 1, gain: 0.02 })]);
-  }, 240_000);
+  });
 
   it("puts the refuted idea into every night-3 prompt of the child's LLM agent; with --shared-memory the other org's verified gain too, never a crash", async () => {
-    const ws = join(root, "openai");
-    await writeTwoNights(ws, "memllm", { kind: "openai", baseURL: server.openaiBaseURL }, true);
+    const dir = join(root, "openai");
+    await writeTwoNights(dir, "memllm", { kind: "openai", baseURL: server.openaiBaseURL }, true);
+    vi.stubEnv("OPENAI_API_KEY", "sk-test-memory");
     const before = server.requests.length;
-    const r = await resume(ws, "memllm");
-    expect(r.code, r.stderr).toBe(0);
-    const memories = nightThreeMemories(ws, "memllm");
+    const memories = await runNightThree(dir, "memllm");
     const child = memories.get("lr-child")!.entries;
     expect(child.map((e) => [e.source, e.outcome, e.description])).toEqual([
       ["ancestor", "noise", REFUTED],
@@ -233,5 +224,5 @@ describe("research memory in a tournament", () => {
     const wdPrompts = prompts.filter((p) => p.includes("the wd org"));
     expect(wdPrompts.length).toBeGreaterThan(0);
     for (const p of wdPrompts) expect(p).not.toContain(CRASHED);
-  }, 240_000);
+  });
 });
