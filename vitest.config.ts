@@ -16,6 +16,7 @@ import { defineConfig } from "vitest/config";
  *   npm run test:e2e      the e2e tier alone
  */
 const CLI = [
+  "test/cli.test.ts",
   "test/commands/{emptied-store,epipe,sandbox-cli,verify-lookup}.test.ts",
   "test/engine/{core,devices,gemm,model-ops}.test.ts",
   "test/harness/tokenizer.test.ts",
@@ -23,17 +24,16 @@ const CLI = [
   "test/lab/lab.test.ts",
   "test/report/{command,scale,tournament}.test.ts",
   "test/store/briefs.test.ts",
-  "test/tournament/meta.test.ts",
+  "test/tournament/{cli-errors,meta}.test.ts",
 ];
 const E2E = [
-  "test/cli.test.ts",
-  "test/commands/stats-cli.test.ts",
+  "test/commands/{stats-cli,train-cli}.test.ts",
   "test/harness/{prepare,recipe-run,redteam,runner,sandbox}.test.ts",
   "test/import/import-kill.test.ts",
   "test/lab/crash.test.ts",
   "test/loop/{faults,kill,run}.test.ts",
   "test/store/kill.test.ts",
-  "test/tournament/{cli,kill,llm,stop}.test.ts",
+  "test/tournament/{cli,kill,llm}.test.ts",
 ];
 
 export default defineConfig({
