@@ -1,10 +1,15 @@
+/**
+ * The `nightshift` command's answers that need no training: device info and its environment
+ * overrides, `prepare` (a small real dataset, built once and then reused), and the one-line
+ * usage errors with exit code 2. Trainings through `nightshift train` are
+ * test/commands/train-cli.test.ts (e2e tier).
+ */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeTinyDataset } from "./support/tiny-dataset.ts";
 
 const bin = fileURLToPath(new URL("../bin/nightshift.js", import.meta.url));
 const home = mkdtempSync(join(tmpdir(), "ns-cli-"));
@@ -63,36 +68,7 @@ describe("nightshift CLI", () => {
     expect(r.stderr).toMatch(/nope.txt: no such file or directory/);
   });
 
-  it("train runs a train.ts on a dataset and reports an ok result with val_bpb", () => {
-    const dataset = join(home, "tiny");
-    writeTinyDataset(dataset, { docs: { val: 120 } });
-    const file = fileURLToPath(new URL("./fixtures/train/bigram-timed.ts", import.meta.url));
-    const r = run("train", file, "--dataset", dataset, "--time-budget", "1", "--seed", "3", "--json");
-    expect(r.status, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-    expect(result).toMatchObject({ status: "ok", seed: 3, timeBudget: 1, profile: "cpu" });
-    expect(result.summary.val_bpb).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/val_bpb:\s+\d/); // the summary block, live output on stderr with --json
-  });
 
-  it("train runs a copy of the recipe made with cp (its source-tree imports rewritten)", () => {
-    const dataset = join(home, "tiny-copy");
-    writeTinyDataset(dataset, { docs: { val: 120 } });
-    const copy = join(home, "my-train.ts");
-    copyFileSync(fileURLToPath(new URL("../src/recipe/train.ts", import.meta.url)), copy);
-    const r = run("train", copy, "--dataset", dataset, "--time-budget", "2", "--json");
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toMatchObject({ status: "ok" });
-    expect(r.stderr).toMatch(/my-train\.ts imports the source tree \(\.\.\/engine\/index\.ts, .*"nightshift\/engine"/);
-  });
-
-  it("train exits 1 and names the outcome when the run is not ok", () => {
-    const dataset = join(home, "tiny");
-    const file = fileURLToPath(new URL("./fixtures/train/no-default-export.ts", import.meta.url));
-    const r = run("train", file, "--dataset", dataset, "--time-budget", "1");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/nightshift: run crash: .*default/);
-  });
 
   it("train rejects bad input before running anything", () => {
     const missing = run("train", join(home, "nope.ts"));
