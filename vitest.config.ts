@@ -22,6 +22,7 @@ const CLI = [
   "test/harness/tokenizer.test.ts",
   "test/import/import-cli.test.ts",
   "test/lab/lab.test.ts",
+  "test/loop/run-errors.test.ts",
   "test/report/{command,scale,tournament}.test.ts",
   "test/store/briefs.test.ts",
   "test/tournament/{cli-errors,meta}.test.ts",
