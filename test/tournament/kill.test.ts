@@ -46,14 +46,22 @@ const EXPERIMENTS = 7; // 3 orgs, halving: round 0 gives 2 each, round 1 the las
 const ORGS = ["lr", "wd", "warm"];
 const env = { ...process.env, NIGHTSHIFT_HOME: root, TMPDIR: join(root, "tmp") };
 const ORPHAN_LIMIT_MS = 5_000;
-/** An aimed kill that saw no aim by then is made anyway (and classified like any other). */
-const AIM_DEADLINE_MS = 20_000;
+/**
+ * An aimed kill that saw no aim by then is made anyway (and classified like any other). With one
+ * kill per phase, a resume aimed at verification first trains the rest of the night's runs.
+ */
+const AIM_DEADLINE_MS = 60_000;
 const SEED = Number(process.env.NIGHTSHIFT_TEST_KILL_SEED ?? 20_250_601);
 
 type Aim = "start-up" | "round" | "run" | "verify" | "results";
 type Phase = "start-up" | "allocation" | "org run" | "verification" | "breeding" | "after the night";
-/** Each night: an allocation round, runs, a verification, the results; the tournament resumes after each kill. */
-const AIMS: Aim[] = ["start-up", "round", "run", "run", "round", "run", "verify", "verify", "results", "round", "run", "verify", "results"];
+/**
+ * Each night: an allocation round, a run, a verification, the results; the tournament resumes
+ * after each kill. Once per phase and night (9 trials; 13 before, which also killed a second
+ * round and run of night 1 and its verification twice, at a third more of the e2e tier's time
+ * for this file): each phase is still hit on both nights, before and after breeding.
+ */
+const AIMS: Aim[] = ["start-up", "round", "run", "verify", "results", "round", "run", "verify", "results"];
 const AIM_LINE: Record<Exclude<Aim, "start-up">, RegExp> = {
   round: /^night \d+, round \d+: /m,
   run: /: \S+ runs \d+ experiments? on slot /m,
@@ -230,7 +238,8 @@ describe.runIf(process.platform === "linux")("nightshift tournament under kill -
       previous = after?.counts ?? new Map();
       trials.push({ ...killed, phase: after?.phase ?? "start-up" });
     }
-    expect(trials.length).toBeGreaterThanOrEqual(10);
+    // The last kills may find the tournament finished (a kill aimed at a line that came late).
+    expect(trials.length).toBeGreaterThanOrEqual(AIMS.length - 2);
     const phases = new Set(trials.map((t) => t.phase));
     for (const p of ["allocation", "org run", "verification", "breeding"] as const) expect(phases, `no kill landed in ${p}: ${summary(trials)}`).toContain(p);
 
