@@ -63,8 +63,8 @@ interface Plan {
 // The first kill lands while the first start-up creates the workspace (store, branch, run,
 // worktrees; the lab itself is made beforehand with the small recipe): the next trial must then start the run afresh or resume it, whichever applies.
 // Every aim at least twice (the timed ones three times: they spread over start-up and
-// training), and a parent-only kill of each kind but "creating": 8 trials cover what 12 did,
-// at two thirds of the e2e tier's time for this file.
+// training), and a parent-only kill of each kind but "creating": 8 trials aim at every phase
+// the 12 of before did, in about three quarters of the time (BENCHMARKS.md, "Test suite and CI").
 const AIMS: Aim[] = ["creating", "timed", "after-experiment", "after-result", "timed", "after-experiment", "after-result", "timed"];
 const PARENT_ONLY = new Set([2, 4, 6]);
 

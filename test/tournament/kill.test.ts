@@ -57,9 +57,9 @@ type Aim = "start-up" | "round" | "run" | "verify" | "results";
 type Phase = "start-up" | "allocation" | "org run" | "verification" | "breeding" | "after the night";
 /**
  * Each night: an allocation round, a run, a verification, the results; the tournament resumes
- * after each kill. Once per phase and night (9 trials; 13 before, which also killed a second
- * round and run of night 1 and its verification twice, at a third more of the e2e tier's time
- * for this file): each phase is still hit on both nights, before and after breeding.
+ * after each kill. Once per phase and night (9 trials; the 13 of before also killed a second
+ * round and run of night 1 and its verification twice, for no phase more): each phase is still
+ * aimed at on both nights, before and after breeding.
  */
 const AIMS: Aim[] = ["start-up", "round", "run", "verify", "results", "round", "run", "verify", "results"];
 const AIM_LINE: Record<Exclude<Aim, "start-up">, RegExp> = {

@@ -71,7 +71,7 @@ const ok = (valBpb: number): RunResult => ({
 /**
  * Nights 1 and 2 of tournament `name`, as the tournament records them: lr's night-1 claim
  * refuted (noise) and one of its experiments crashed; wd's night-1 claim verified real; lr
- * breeds lr-child and retires; night 2 has baselines only. Night 3 is left to the CLI.
+ * breeds lr-child and retires; night 2 has baselines only. Night 3 is left to runNightThree.
  */
 async function writeTwoNights(ws: string, name: string, agent: TournamentSettings["agent"], sharedMemory: boolean): Promise<void> {
   await Lab.init(join(ws, "lab"), { trainTs: DETUNED_TRAIN_TS, readme: labReadme({ profile: "cpu" }) });
