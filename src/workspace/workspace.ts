@@ -7,7 +7,8 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Profile } from "../harness/constants.ts";
-import { type Trainer, sandboxedTrainer } from "../harness/trainer.ts";
+import type { Trainer } from "../harness/trainer.ts";
+import { type Launcher, type LauncherSettings, createLauncher, localLauncher } from "../launcher/index.ts";
 import { Lab, baselineTrainTs, labReadme } from "../lab/index.ts";
 import { type Store, openStore } from "../store/index.ts";
 import { CodedError } from "../util/errors.ts";
@@ -19,14 +20,24 @@ export interface Workspace {
   store: Store;
   lab: Lab;
   logsDir: string;
+  /** Trains one train.ts: the launcher's trainer (or a test's fake). */
   trainer: Trainer;
+  /** Where trainings run (local children or Slurm jobs), and how a resume finds them again. */
+  launcher: Launcher;
 }
 
 export class WorkspaceError extends CodedError<"STORE_EMPTIED"> {}
 
 export interface OpenWorkspaceOptions {
-  /** What trains experiments (default: the sandboxed runner; tests pass a fake). */
+  /** What trains experiments (default: the launcher's; tests pass a fake, run locally). */
   trainer?: Trainer;
+  /** Where trainings run (default: local child processes). */
+  launcher?: LauncherSettings;
+}
+
+function launcherFor(root: string, options: OpenWorkspaceOptions): Launcher {
+  if (options.trainer) return localLauncher(options.trainer);
+  return createLauncher(options.launcher ?? { kind: "local" }, root);
 }
 
 export async function openWorkspace(dir: string, profile: Profile, options: OpenWorkspaceOptions = {}): Promise<Workspace> {
@@ -36,7 +47,8 @@ export async function openWorkspace(dir: string, profile: Profile, options: Open
   const lab = await Lab.init(join(root, "lab"), { trainTs: baselineTrainTs(), readme: labReadme({ profile }) });
   const db = join(root, "nightshift.db");
   await checkStoreNotEmptied(db, lab);
-  return { dir: root, store: openStore(db), lab, logsDir, trainer: options.trainer ?? sandboxedTrainer };
+  const launcher = launcherFor(root, options);
+  return { dir: root, store: openStore(db), lab, logsDir, trainer: launcher.train, launcher };
 }
 
 /**
@@ -48,7 +60,8 @@ export async function openExistingWorkspace(dir: string, options: OpenWorkspaceO
   const lab = await Lab.open(join(root, "lab"));
   const db = join(root, "nightshift.db");
   await checkStoreNotEmptied(db, lab);
-  return { dir: root, store: openStore(db), lab, logsDir: join(root, "logs"), trainer: options.trainer ?? sandboxedTrainer };
+  const launcher = launcherFor(root, options);
+  return { dir: root, store: openStore(db), lab, logsDir: join(root, "logs"), trainer: launcher.train, launcher };
 }
 
 /**
