@@ -13,7 +13,9 @@ import { AGENT_KINDS, type AgentChoice, type AgentKind, type LlmLimits, createAg
 import { runLoop } from "../loop/loop.ts";
 import { loadOrg } from "../workspace/org.ts";
 import { DEFAULT_WORKSPACE, openWorkspace } from "../workspace/workspace.ts";
-import { engineMachine, parseDevices } from "../workspace/devices.ts";
+import { engineMachine, parseClusterDevices, parseDevices, slotDevice } from "../workspace/devices.ts";
+import { runBranchName } from "../lab/index.ts";
+import { type LauncherArgs, checkLauncher, launcherFromArgs, storedRunLauncher, withLauncher } from "./launcher-flags.ts";
 import { authorOfAgent, checkSandbox, sandboxModeFromFlag } from "../workspace/sandbox.ts";
 import { PRICE_OPTION, PROMPT_CACHE_OPTION, parsePriceFlag } from "./llm-flags.ts";
 import { RunDisplay } from "./run-display.ts";
@@ -21,7 +23,7 @@ import { UsageError, resolveDatasetDir, resolveProfile, withProfile, withSandbox
 
 const DEFAULT_ORG = fileURLToPath(new URL("../../program.md", import.meta.url));
 
-interface RunArgs {
+interface RunArgs extends LauncherArgs {
   org: string;
   agent: string;
   model?: string;
@@ -57,7 +59,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: "run",
   describe: "Run the research loop: an agent edits train.ts, each experiment trains for the budget, improvements are kept",
   builder: (y) =>
-    withSandbox(withProfile(y))
+    withLauncher(withSandbox(withProfile(y)))
       .option("org", { type: "string", default: DEFAULT_ORG, describe: "the org: orgs/NAME or a program.md (default: the top-level program.md)" })
       .option("agent", { choices: AGENT_KINDS, default: "builtin" as AgentKind, describe: "who proposes experiments" })
       .option("model", { type: "string", describe: "the LLM (anthropic / openai agents)" })
@@ -89,6 +91,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example("$0 run --org orgs/tuner --agent anthropic --hours 8", "a night with Claude")
       .example("$0 run --devices 0,1,2,3 --agent openai --base-url http://localhost:8000/v1 --model qwen", "four GPUs, a local model")
       .example("$0 run --resume --tag nov24", "continue after a kill")
+      .example("$0 run --launcher slurm --slurm-partition gpu --devices 0,1,2,3", "four GPU jobs in flight on a Slurm cluster")
       .example("$0 run --agent anthropic --no-sandbox", "an LLM agent on a machine without bubblewrap, at your own risk") as never,
   handler: async (argv) => {
     const profile = resolveProfile(argv.profile);
@@ -109,21 +112,37 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // the loop against the mode stored with it. (A warning for the builtin agent comes from the loop.)
     const sandbox = sandboxModeFromFlag(argv.sandbox);
     if (!argv.resume) checkSandbox(authorOfAgent(argv.agent), sandbox ?? "auto", `the ${argv.agent} agent's train.ts`);
-    const devices = parseDevices(argv.devices, engineMachine());
+    const launcherFlag = launcherFromArgs(argv);
     const org = loadOrg(argv.org);
-    const datasetDir = resolveDatasetDir(argv.dataset, profile);
     const workspace = resolve(argv.workspace);
-    const stopFile = join(workspace, "STOP");
     const tag = argv.tag ?? new Date().toISOString().slice(0, 10);
+    // A resumed run trains where it was started unless the flags say otherwise.
+    const launcher = launcherFlag ?? (argv.resume ? storedRunLauncher(workspace, runBranchName(tag, org.name)) : { kind: "local" as const });
+    const onCluster = launcher.kind === "slurm";
+    const devices = onCluster ? parseClusterDevices(argv.devices, profile) : parseDevices(argv.devices, engineMachine());
+    const datasetDir = resolveDatasetDir(argv.dataset, profile);
+    const stopFile = join(workspace, "STOP");
 
     let stopAsked = false;
     const abort = new AbortController();
+    // On a cluster, "finish what is in flight" can mean hours in a queue: STOP and Ctrl-C cancel
+    // the run's jobs (scancel) at once, and --resume goes on from there.
     const onSigint = () => {
-      if (stopAsked) abort.abort();
+      if (stopAsked || onCluster) abort.abort();
       stopAsked = true;
-      process.stderr.write("\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
+      process.stderr.write(onCluster ? "\nnightshift: cancelling the run's Slurm jobs (scancel)\n" : "\nnightshift: finishing the experiment in flight (Ctrl-C again to abandon it)\n");
     };
     process.on("SIGINT", onSigint);
+    // The loop looks for STOP between experiments; a cluster's jobs are cancelled as soon as it appears.
+    const stopWatch = onCluster
+      ? setInterval(() => {
+          if (!existsSync(stopFile) || abort.signal.aborted) return;
+          rmSync(stopFile, { force: true });
+          stopAsked = true;
+          process.stderr.write("nightshift: STOP: cancelling the run's Slurm jobs (scancel)\n");
+          abort.abort();
+        }, 500).unref()
+      : null;
     const agent: AgentChoice = {
       kind: argv.agent as AgentKind,
       ...(argv.model ? { model: argv.model } : {}),
@@ -134,13 +153,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // a missing key must not leave an empty workspace behind.
     if (agent.kind !== "builtin") await createAgent({ ...agent, limits: { ...limits } }, org.programMd, "");
     const display = new RunDisplay({ json: argv.json, tty: process.stderr.isTTY === true, ...(argv.experiments !== undefined ? { experiments: argv.experiments } : {}) });
-    const ws = await openWorkspace(workspace, profile);
+    const ws = await openWorkspace(workspace, profile, { launcher });
     try {
+      const timeBudget = argv["time-budget"] ?? PROFILES[profile].timeBudget;
+      await checkLauncher(ws, { datasetDir, devices: devices.map(slotDevice), timeBudget, ...(argv["hard-limit"] !== undefined ? { hardLimit: argv["hard-limit"] } : {}), signal: abort.signal });
       const result = await runLoop(ws, {
         org,
         agent,
         profile,
-        timeBudget: argv["time-budget"] ?? PROFILES[profile].timeBudget,
+        timeBudget,
         datasetDir,
         tag,
         seed: argv.seed,
@@ -167,6 +188,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     } finally {
       ws.store.close();
       display.close();
+      if (stopWatch) clearInterval(stopWatch);
       process.off("SIGINT", onSigint);
     }
   },

@@ -24,6 +24,8 @@ async function main(dir: string): Promise<number> {
     return 0;
   }
   const o = spec.options;
+  // For whoever reads slurm-N.out: what Slurm gave this job.
+  process.stdout.write(`nightshift job ${spec.key} on ${host}: CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? "(unset)"} SLURM_CPUS_PER_TASK=${process.env.SLURM_CPUS_PER_TASK ?? "(unset)"}\n`);
   if (!existsSync(join(o.datasetDir, "manifest.json"))) {
     answer({ kind: "error", code: "NOT_SHARED", message: `the node ${host} cannot see the dataset ${o.datasetDir}: NIGHTSHIFT_HOME must be on a filesystem the nodes share`, host });
     return 1;

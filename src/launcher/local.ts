@@ -10,6 +10,7 @@ import type { Launcher, Recovered } from "./types.ts";
 export function localLauncher(trainer: Trainer = sandboxedTrainer): Launcher {
   return {
     kind: "local",
+    settings: { kind: "local" },
     train: trainer,
     recover: (): Promise<Recovered> => Promise.resolve({ kind: "lost", why: "a local training ends with the process that ran it" }),
     // The loop's own abort signal kills local children; there is nothing else to cancel.

@@ -44,13 +44,13 @@ function slurmName(flag: string, value: string): string {
 export function launcherFromFlags(f: LauncherFlags): LauncherSettings | undefined {
   const slurmOnly = slurmFlagsGiven(f);
   if (f.launcher === undefined) {
-    if (slurmOnly.length > 0) bad(`${slurmOnly.join(", ")} only apply to the Slurm launcher: add --launcher slurm`);
+    if (slurmOnly.length > 0) bad(`${slurmOnly.join(", ")} ${slurmOnly.length === 1 ? "applies" : "apply"} only to the Slurm launcher: add --launcher slurm`);
     return undefined;
   }
   if (!(LAUNCHER_KINDS as readonly string[]).includes(f.launcher)) bad(`--launcher must be one of ${LAUNCHER_KINDS.join(", ")}, got ${JSON.stringify(f.launcher)}`);
   const kind = f.launcher as LauncherKind;
   if (kind === "local") {
-    if (slurmOnly.length > 0) bad(`${slurmOnly.join(", ")} only apply to the Slurm launcher: use --launcher slurm, or drop them`);
+    if (slurmOnly.length > 0) bad(`${slurmOnly.join(", ")} ${slurmOnly.length === 1 ? "applies" : "apply"} only to the Slurm launcher: use --launcher slurm, or drop them`);
     return { kind };
   }
   if (f.cpus !== undefined && !(Number.isInteger(f.cpus) && f.cpus >= 1)) bad(`--slurm-cpus must be an integer ≥ 1 (CPUs per job), got ${f.cpus}`);

@@ -73,7 +73,7 @@ export class SlurmLauncher implements Launcher {
   private readonly namePrefix: string;
 
   constructor(
-    private readonly settings: SlurmSettings,
+    readonly settings: { kind: "slurm" } & SlurmSettings,
     private readonly workspaceDir: string,
   ) {
     this.jobsDir = join(workspaceDir, "slurm", "jobs");

@@ -39,6 +39,8 @@ export type Recovered =
 
 export interface Launcher {
   readonly kind: LauncherKind;
+  /** What it was made from: stored with a run or a tournament, so that a resume uses it again. */
+  readonly settings: LauncherSettings;
   /** Trains one train.ts, as the harness runner would here. */
   readonly train: Trainer;
   /**

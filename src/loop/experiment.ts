@@ -10,11 +10,12 @@ import type { ProgressSnapshot, SandboxMode } from "../harness/runner/index.ts";
 import type { RunResult } from "../harness/types.ts";
 import { type ExperimentCommit, LabError, type Worktree } from "../lab/index.ts";
 import type { Experiment, Run } from "../store/index.ts";
-import type { DeviceSlot } from "../workspace/devices.ts";
+import { type DeviceSlot, slotDevice } from "../workspace/devices.ts";
 import type { Workspace } from "../workspace/workspace.ts";
 import { type Candidate, materialize } from "./candidates.ts";
 import { INTERRUPTED_BY_ABORT } from "./interrupted.ts";
 import type { LoopOptions } from "./loop-types.ts";
+import { experimentJob } from "./training-job.ts";
 
 export type Trial =
   /** Prepared against a head that has moved on and does not fit the new one: nothing recorded. */
@@ -82,7 +83,7 @@ export async function tryCandidate(c: TrialContext, candidate: Candidate, head: 
       ...(o.hardLimit !== undefined ? { hardLimit: o.hardLimit } : {}),
       signal: c.signal,
       onProgress: (progress) => c.onProgress(experiment.seq, progress),
-    });
+    }, experimentJob(c.run, experiment, slotDevice(c.device)));
     return { kind: "trained", experiment, commit, result, trainTs: made.trainTs, logPath };
   } catch (err) {
     if (err instanceof RunnerError && err.code === "RUN_ABORTED") {

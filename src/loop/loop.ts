@@ -18,6 +18,7 @@
 import { parseStrategy } from "../agents/strategy.ts";
 import type { Agent, ResearchMemory } from "../agents/types.ts";
 import type { SandboxMode } from "../harness/runner/index.ts";
+import type { RunResult } from "../harness/types.ts";
 import { type Worktree, labReadme } from "../lab/index.ts";
 import type { Experiment, Run } from "../store/index.ts";
 import type { DeviceSlot } from "../workspace/devices.ts";
@@ -51,7 +52,7 @@ export async function runLoop(ws: Workspace, options: LoopOptions): Promise<Loop
   if (opened.sandboxWarning) options.onEvent?.({ kind: "warning", message: opened.sandboxWarning });
   const threshold = parseStrategy(options.org.programMd)?.simplicityThreshold ?? 0;
   const readme = labReadme({ profile: options.profile, timeBudget: options.timeBudget });
-  return new Scheduler(ws, options, opened.run, opened.slots, opened.agent, threshold, readme, opened.sandbox, opened.memory).drive();
+  return new Scheduler(ws, options, opened.run, opened.slots, opened.agent, threshold, readme, opened.sandbox, opened.memory).drive(opened.recovered);
 }
 
 /** What one slot carries from one experiment to the next. */
@@ -119,9 +120,10 @@ class Scheduler {
    * or it failed (a later --resume sets it running again). A killed process records nothing and
    * leaves the run "running", which is how --resume knows what a kill left.
    */
-  async drive(): Promise<LoopSummary> {
+  async drive(recovered: { experiment: Experiment; result: RunResult }[] = []): Promise<LoopSummary> {
     let summary: LoopSummary;
     try {
+      await this.settleRecovered(recovered);
       summary = await this.driveSlots();
     } catch (err) {
       try {
@@ -295,6 +297,38 @@ class Scheduler {
         if (unused?.kind === "candidate") this.recordUnused(unused.candidate.usage, "unused: the loop stopped before trying it");
         else if (unused?.kind === "none") this.recordUnused(unused.usage, `unused: ${unused.reason}`);
       }
+    }
+  }
+
+  /**
+   * Results of trainings a killed process left in flight, whose jobs finished anyway: judged by
+   * the keep rule like any other, in the order they were proposed. One built on a head that has
+   * moved since is discarded with the reason, not kept blind (its edits are not at hand to
+   * measure again). They count against no limit of this invocation.
+   */
+  private async settleRecovered(recovered: { experiment: Experiment; result: RunResult }[]): Promise<void> {
+    for (const { experiment, result } of [...recovered].sort((a, b) => a.experiment.seq - b.experiment.seq)) {
+      const isBaseline = this.best === null && (experiment.diff ?? "").trim() === "";
+      let { status, reason } = decide(result, this.best, isBaseline ? 0 : this.threshold);
+      if (status === "keep") {
+        if (experiment.parentCommit === this.head && experiment.commit !== null) {
+          await this.ws.lab.advanceBranch(this.run.branch, experiment.parentCommit, experiment.commit);
+          this.head = experiment.commit;
+          this.best = result.summary!.val_bpb;
+          this.kept++;
+        } else {
+          status = "discard";
+          reason = `val_bpb ${result.summary!.val_bpb.toFixed(6)} beat the best, but it finished after a kill on a head that has moved since: not kept blind`;
+        }
+      }
+      const finished = this.ws.store.finishExperiment(experiment.id, { status, result, ...(reason ? { reason } : {}) });
+      this.emit({ kind: "finished", slot: experiment.slot, experiment: finished, best: this.best });
+      if (isBaseline && (status === "crash" || status === "invalid")) {
+        this.baselineFailed = true;
+        this.resolveBaseline();
+        throw new LoopError("BASELINE_FAILED", `the unchanged train.ts does not run (${reason}); see ${experiment.logPath ?? "its log"}`);
+      }
+      if (this.best !== null) this.resolveBaseline();
     }
   }
 

@@ -7,16 +7,19 @@
 import { parseResearchMemory } from "../agents/memory.ts";
 import type { Agent, ResearchMemory } from "../agents/types.ts";
 import { deviceInfo } from "../engine/index.ts";
-import type { SandboxMode } from "../harness/runner/index.ts";
+import { RunnerError, type SandboxMode } from "../harness/runner/index.ts";
+import type { RunResult } from "../harness/types.ts";
+import { launcherJson } from "../launcher/index.ts";
 import { LabError, type Worktree, runBranchName } from "../lab/index.ts";
-import type { Run } from "../store/index.ts";
+import type { Experiment, Run } from "../store/index.ts";
 import { createAgent } from "../agents/factory.ts";
-import type { DeviceSlot } from "../workspace/devices.ts";
+import { type DeviceSlot, slotDevice } from "../workspace/devices.ts";
 import { authorOfAgent, checkSandbox, storedSandboxMode } from "../workspace/sandbox.ts";
 import type { Workspace } from "../workspace/workspace.ts";
-import { INTERRUPTED_BY_KILL } from "./interrupted.ts";
+import { INTERRUPTED_BY_ABORT, INTERRUPTED_BY_KILL } from "./interrupted.ts";
 import { type LoopOptions, LoopError } from "./loop-types.ts";
 import { buildResearchMemory, memoryJson } from "./memory.ts";
+import { experimentJob } from "./training-job.ts";
 
 export interface OpenedRun {
   run: Run;
@@ -26,6 +29,11 @@ export interface OpenedRun {
   memory: ResearchMemory;
   /** Experiments a previous process left in flight, now recorded as interrupted. */
   interrupted: number;
+  /**
+   * Experiments a previous process left training whose job finished anyway (a Slurm job runs on
+   * without nightshift): their results, for the scheduler to judge like any other.
+   */
+  recovered: { experiment: Experiment; result: RunResult }[];
   /** A line to show the user before the run goes on (known code trains unsandboxed). */
   sandboxWarning: string | null;
 }
@@ -74,6 +82,7 @@ export async function openRun(ws: Workspace, o: LoopOptions): Promise<OpenedRun>
         devices: devices.map((d) => d.label),
         dataset: o.datasetDir,
         sandbox,
+        launcher: launcherJson(ws.launcher.settings),
         ...(o.agent.baseURL ? { baseURL: o.agent.baseURL } : {}),
       },
     });
@@ -85,8 +94,7 @@ export async function openRun(ws: Workspace, o: LoopOptions): Promise<OpenedRun>
   // every slot return to the store's head, which only moves when a keep is recorded.
   const slots = [];
   for (const device of devices) slots.push({ device, wt: await lab.addSlot(device.slot, run.branch) });
-  const leftInFlight = store.inFlight(run.id);
-  for (const e of leftInFlight) store.skipExperiment(e.id, INTERRUPTED_BY_KILL);
+  const { recovered, interrupted } = await recoverInFlight(ws, run, devices, o.signal, o.onEvent);
   const head = store.runHead(run.id);
   await lab.resetBranch(run.branch, head);
   for (const { wt } of slots) await lab.recover(wt, head);
@@ -97,5 +105,48 @@ export async function openRun(ws: Workspace, o: LoopOptions): Promise<OpenedRun>
     memory = buildResearchMemory(store, { runId: run.id, orgId: org.id, ...(o.sharedMemory ? { sharedTournamentId: o.sharedMemory.tournamentId } : {}) });
     store.setRunMemory(run.id, memoryJson(memory));
   }
-  return { run, slots, agent, sandbox, memory, interrupted: leftInFlight.length, sandboxWarning };
+  return { run, slots, agent, sandbox, memory, interrupted, recovered, sandboxWarning };
+}
+
+/**
+ * What a previous process left in flight. An experiment still only proposed never trained: it is
+ * interrupted. One that was training asks the launcher after its job: finished (while nightshift
+ * was away, or since: a running job is waited for) gives its result, never a second training;
+ * lost (and every local training, which died with its process) is interrupted.
+ */
+async function recoverInFlight(
+  ws: Workspace,
+  run: Run,
+  devices: DeviceSlot[],
+  signal: AbortSignal | undefined,
+  onEvent: LoopOptions["onEvent"],
+): Promise<{ recovered: OpenedRun["recovered"]; interrupted: number }> {
+  const { store } = ws;
+  const left = store.inFlight(run.id);
+  const training = left.filter((e) => e.status === "running" && e.commit !== null);
+  if (training.length > 0 && ws.launcher.kind !== "local")
+    onEvent?.({ kind: "warning", message: `${training.length} experiment${training.length === 1 ? " was" : "s were"} training when nightshift stopped: asking ${ws.launcher.describe()} what became of ${training.length === 1 ? "it" : "them"}` });
+  const device = (e: Experiment) => slotDevice(devices.find((d) => d.slot === e.slot) ?? devices[0]!);
+  const answers = await Promise.all(
+    training.map(async (e) => {
+      try {
+        return { e, answer: await ws.launcher.recover(experimentJob(run, e, device(e)), signal) };
+      } catch (err) {
+        if (err instanceof RunnerError && err.code === "RUN_ABORTED") return { e, answer: { kind: "aborted" as const } };
+        throw err;
+      }
+    }),
+  );
+  const recovered: OpenedRun["recovered"] = [];
+  let interrupted = 0;
+  for (const e of left) {
+    const found = answers.find((a) => a.e.id === e.id)?.answer;
+    if (found?.kind === "finished") recovered.push({ experiment: e, result: found.result });
+    else {
+      const why = found?.kind === "aborted" ? INTERRUPTED_BY_ABORT : found?.kind === "lost" && ws.launcher.kind !== "local" ? `${INTERRUPTED_BY_KILL} (${found.why})` : INTERRUPTED_BY_KILL;
+      store.skipExperiment(e.id, why);
+      interrupted++;
+    }
+  }
+  return { recovered, interrupted };
 }

@@ -60,3 +60,28 @@ export function parseDevices(spec: string, machine: Machine): DeviceSlot[] {
     return { slot, label: `cuda:${gpu}`, env: { CUDA_VISIBLE_DEVICES: String(gpu) } };
   });
 }
+
+/**
+ * Slots of a Slurm launcher: each is one job in flight at a time, on whatever node Slurm picks,
+ * so this machine's GPUs and cores do not bound them. `0,1,2,3` is four GPU jobs (each gets
+ * `--gres=gpu:1` and Slurm's CUDA_VISIBLE_DEVICES), `cpu,cpu` two CPU jobs; `auto` is one job
+ * of the profile's kind.
+ */
+export function parseClusterDevices(spec: string, profile: "gpu" | "cpu"): DeviceSlot[] {
+  if (spec.trim() === "auto") spec = profile === "gpu" ? "0" : "cpu";
+  const entries = spec.split(",").map((s) => s.trim());
+  if (entries.some((e) => e === ""))
+    throw new DeviceError("BAD_DEVICES", `--devices ${JSON.stringify(spec)} has an empty entry: list GPU indices (0,1: one GPU job each) or cpu entries (cpu,cpu)`);
+  const seen = new Set<string>();
+  return entries.map((entry, slot): DeviceSlot => {
+    if (entry === "cpu") return { slot, label: "cpu", env: {} };
+    if (!/^\d+$/.test(entry))
+      throw new DeviceError("BAD_DEVICES", `--devices: ${JSON.stringify(entry)} is neither a GPU index nor cpu (with --launcher slurm, 0,1 means two GPU jobs in flight)`);
+    if (seen.has(entry)) throw new DeviceError("BAD_DEVICES", `--devices: GPU ${entry} is listed twice; list distinct indices, one per GPU job in flight (0,1,2,3)`);
+    seen.add(entry);
+    return { slot, label: `cuda:${entry}`, env: {} };
+  });
+}
+
+/** Whether a slot trains on a GPU (a Slurm job then asks for one). */
+export const slotDevice = (slot: DeviceSlot): "gpu" | "cpu" => (slot.label === "cpu" ? "cpu" : "gpu");

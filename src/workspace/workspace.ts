@@ -83,3 +83,10 @@ export async function checkStoreNotEmptied(db: string, lab: Lab): Promise<void> 
       `Restore nightshift.db from a backup;${wal} or, to start over knowing the records are gone, move it aside (mv ${db} ${db}.empty).`,
   );
 }
+
+/** The same workspace training through another launcher (a resumed run's stored one). */
+export function withLauncherOf(ws: Workspace, settings: LauncherSettings): Workspace {
+  if (ws.launcher.settings.kind === settings.kind && settings.kind === "local") return ws;
+  const launcher = createLauncher(settings, ws.dir);
+  return { ...ws, launcher, trainer: launcher.train };
+}
