@@ -32,6 +32,7 @@ const E2E = [
   "test/harness/{prepare,recipe-run,redteam,runner,sandbox}.test.ts",
   "test/import/import-kill.test.ts",
   "test/lab/crash.test.ts",
+  "test/launcher/slurm.test.ts",
   "test/loop/{faults,kill,run}.test.ts",
   "test/store/kill.test.ts",
   "test/tournament/{cli,kill,llm}.test.ts",
