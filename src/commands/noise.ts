@@ -11,9 +11,10 @@ import { PROFILES } from "../harness/constants.ts";
 import { type TimingNoise, measureNoiseFloor, measureTimingNoise } from "../verification/noise.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { UsageError, pickRun, resolveProfile, withProfile, withSandbox } from "./common.ts";
-import { authorOfCommits, measureSetup, openForMeasuring, refuseImportedRun, sandboxFor } from "./stats-setup.ts";
+import { authorOfCommits, measureSetup, openForMeasuring, refuseImportedRun, sandboxFor, withMeasuringLauncher } from "./stats-setup.ts";
+import { type LauncherArgs, checkLauncher, launcherFromArgs, withLauncher } from "./launcher-flags.ts";
 
-interface NoiseArgs {
+interface NoiseArgs extends LauncherArgs {
   seeds: number;
   "same-seed": number;
   "verify-seeds": number;
@@ -31,7 +32,7 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
   command: "noise",
   describe: "Measure the noise floor: one commit retrained with k seeds, and the smallest gain verification can detect",
   builder: (y) =>
-    withSandbox(withProfile(y))
+    withLauncher(withSandbox(withProfile(y)))
       .option("seeds", { type: "number", default: 5, describe: "reruns (k ≥ 2)" })
       .option("same-seed", { type: "number", default: 2, describe: "extra reruns of the first seed: their spread is timing noise alone (machine load), 0 to skip" })
       .option("verify-seeds", { type: "number", default: 8, describe: "paired seeds a verification uses (for the detectable effect)" })
@@ -47,9 +48,10 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
     if (!Number.isInteger(argv["same-seed"]) || argv["same-seed"] < 0) throw new UsageError(`--same-seed must be an integer ≥ 0, got ${argv["same-seed"]}`);
     if (!Number.isInteger(argv["verify-seeds"]) || argv["verify-seeds"] < 2) throw new UsageError(`--verify-seeds must be an integer ≥ 2, got ${argv["verify-seeds"]}`);
     if (argv["time-budget"] !== undefined && !(argv["time-budget"] > 0)) throw new UsageError(`--time-budget must be a positive number, got ${argv["time-budget"]}`);
+    const launcherFlag = launcherFromArgs(argv);
     const wanted = argv.run;
     if (wanted !== undefined) refuseImportedRun(argv.workspace, "noise", (store) => pickRun(store, wanted));
-    const opened = await openForMeasuring(argv.workspace);
+    let opened = await openForMeasuring(argv.workspace);
     try {
       const run = argv.run !== undefined ? pickRun(opened.store, argv.run) : undefined;
       const profile = run?.profile ?? resolveProfile(argv.profile);
@@ -61,7 +63,9 @@ export const noiseCommand: CommandModule<object, NoiseArgs> = {
         commit = resolved;
       } else commit = run ? opened.store.runHead(run.id) : (await opened.lab.branchHead("main"))!;
       const sandbox = sandboxFor(argv.sandbox, authorOfCommits(opened.store, [commit]));
+      opened = withMeasuringLauncher(opened, launcherFlag, run);
       const setup = measureSetup(opened, { profile, timeBudget, ...(argv.dataset ? { dataset: argv.dataset } : {}), ...(run ? { run } : {}), sandbox, quiet: argv.json });
+      await checkLauncher(opened, { datasetDir: setup.datasetDir, devices: [profile === "gpu" ? "gpu" : "cpu"], timeBudget });
       const { floor, values, failed } = await measureNoiseFloor(setup, commit, argv.seeds, argv["verify-seeds"]);
       const timing = argv["same-seed"] > 0 ? await measureTimingNoise(setup, commit, argv["same-seed"]) : null;
       if (argv.json) console.log(JSON.stringify({ floor, values, failed, ...(timing ? { timing } : {}) }));

@@ -11,7 +11,8 @@ import type { SandboxMode } from "../harness/runner/index.ts";
 import type { MeasureSetup } from "../verification/measure.ts";
 import { type Run, type Store, StoreError, openStore } from "../store/index.ts";
 import { type CodeAuthor, authorOfAgent, checkSandbox } from "../workspace/sandbox.ts";
-import { type Workspace, openExistingWorkspace } from "../workspace/workspace.ts";
+import { type Workspace, openExistingWorkspace, withLauncherOf } from "../workspace/workspace.ts";
+import { type LauncherSettings, launcherFromStore } from "../launcher/index.ts";
 import { UsageError, resolveDatasetDir, warn, workspaceDb } from "./common.ts";
 
 export interface OpenedForMeasuring extends Workspace {
@@ -49,6 +50,30 @@ export function refuseImportedRun(workspace: string, command: "verify" | "noise"
   } finally {
     store.close();
   }
+}
+
+/**
+ * The workspace measuring through the launcher the flags name, else the one the run was started
+ * with (a verification of a Slurm run trains on Slurm), else locally. On Slurm, Ctrl-C cancels the
+ * jobs in flight before exiting: a measurement's job left running would hold a node for nothing
+ * (a rerun of the command finds finished jobs by their key and uses them).
+ */
+export function withMeasuringLauncher(opened: OpenedForMeasuring, flag: LauncherSettings | undefined, run: Run | undefined): OpenedForMeasuring {
+  const settings = flag ?? launcherFromStore(run?.settings.launcher);
+  if (settings.kind === "local") return opened;
+  const ws = withLauncherOf(opened, settings);
+  const onSigint = () => {
+    process.stderr.write("\nnightshift: cancelling the Slurm jobs in flight (scancel)\n");
+    void ws.launcher.cancelInFlight().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSigint);
+  return {
+    ...ws,
+    close: () => {
+      process.off("SIGINT", onSigint);
+      opened.close();
+    },
+  };
 }
 
 /**

@@ -8,15 +8,17 @@
  * `resume --no-sandbox` or `resume --sandbox` overrides it for that invocation); the builtin
  * agent's experiments train unsandboxed with a warning.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Argv, CommandModule } from "yargs";
 import { PROFILES } from "../harness/constants.ts";
 import { AGENT_KINDS, type AgentKind, createAgent } from "../agents/factory.ts";
-import { engineMachine, parseDevices } from "../workspace/devices.ts";
+import { type DeviceSlot, engineMachine, parseClusterDevices, parseDevices, slotDevice } from "../workspace/devices.ts";
+import { type LauncherSettings, launcherFromStore } from "../launcher/index.ts";
+import { type LauncherArgs, checkLauncher, launcherFromArgs, withLauncher } from "./launcher-flags.ts";
 import { authorOfAgent, checkSandbox, sandboxModeFromFlag, storedSandboxMode } from "../workspace/sandbox.ts";
-import { DEFAULT_WORKSPACE, type Workspace, openWorkspace } from "../workspace/workspace.ts";
+import { DEFAULT_WORKSPACE, type Workspace, openWorkspace, withLauncherOf } from "../workspace/workspace.ts";
 import {
   ALLOCATION_POLICIES,
   type AllocationPolicy,
@@ -42,7 +44,7 @@ const PROJECT = fileURLToPath(new URL("../../", import.meta.url));
 const VERIFY_ALPHA = 0.05;
 const DEFAULT_ORGS = join(PROJECT, "orgs");
 
-interface TournamentArgs {
+interface TournamentArgs extends LauncherArgs {
   action: string;
   /** The positional name; --name is `name`. Both given and different is refused. */
   tournament?: string;
@@ -85,7 +87,7 @@ export const tournamentCommand: CommandModule<object, TournamentArgs> = {
   command: "tournament <action> [tournament]",
   describe: "Research orgs race for device nights; verified winners breed, losers retire",
   builder: (y: Argv) =>
-    withSandbox(withProfile(y))
+    withLauncher(withSandbox(withProfile(y)))
       .positional("action", { choices: ["start", "resume", "status", "stop"] as const, describe: "what to do" })
       .positional("tournament", { type: "string", describe: "the tournament's name, here or as --name NAME (default: the latest; start: today's date)" })
       // A positional of the same key as an option would silently win over it: they have their own keys.
@@ -166,7 +168,8 @@ async function start(argv: TournamentArgs): Promise<void> {
   if (!(timeBudget > 0)) throw new UsageError(`--time-budget must be positive, got ${timeBudget}`);
   const experiments = argv.experiments ?? (argv.quick ? QUICK.experiments : 8 * 12);
   const maxSeeds = argv["max-seeds"] ?? (argv.quick ? QUICK.maxSeeds : DEFAULT_MAX_SEEDS);
-  parseDevices(argv.devices, engineMachine()); // a bad --devices fails before anything is written
+  const launcher = launcherFromArgs(argv) ?? { kind: "local" as const };
+  slotsOf(argv.devices, launcher, profile); // a bad --devices fails before anything is written
   if (argv.margin !== undefined && !(argv.margin >= 0)) throw new UsageError(`--margin must be a gain in val_bpb ≥ 0, got ${argv.margin}`);
   const championAlpha = argv["champion-alpha"] ?? DEFAULT_CHAMPION_ALPHA;
   if (!(championAlpha > 0 && championAlpha <= VERIFY_ALPHA))
@@ -215,6 +218,7 @@ async function start(argv: TournamentArgs): Promise<void> {
     ...(argv["max-cost-per-night"] !== undefined ? { maxCostPerNight: argv["max-cost-per-night"] } : {}),
     ...(argv["shared-memory"] ? { sharedMemory: true } : {}),
     sandbox,
+    ...(launcher.kind !== "local" ? { launcher } : {}),
   };
   // An LLM agent's configuration (its key above all) is checked before anything is written.
   if (settings.agent && settings.agent.kind !== "builtin") await createAgent(settings.agent, chosen[0]!.programMd, "");
@@ -239,25 +243,47 @@ async function resume(argv: TournamentArgs): Promise<void> {
   });
 }
 
-async function drive(ws: Workspace, name: string, argv: TournamentArgs): Promise<void> {
-  const t = ws.store.getTournamentByName(name)!;
+/** Device slots: this machine's, or with the Slurm launcher, jobs in flight of each kind. */
+function slotsOf(spec: string, launcher: LauncherSettings, profile: TournamentSettings["profile"]): DeviceSlot[] {
+  return launcher.kind === "slurm" ? parseClusterDevices(spec, profile) : parseDevices(spec, engineMachine());
+}
+
+async function drive(opened: Workspace, name: string, argv: TournamentArgs): Promise<void> {
+  const t = opened.store.getTournamentByName(name)!;
+  // This invocation's launcher flags, else the tournament's stored launcher.
+  const launcher = launcherFromArgs(argv) ?? launcherFromStore(t.settings.launcher);
+  const ws = withLauncherOf(opened, launcher);
+  const onCluster = launcher.kind === "slurm";
   const spec = typeof t.settings.devices === "string" ? t.settings.devices : argv.devices;
-  const slots = parseDevices(spec, engineMachine());
+  const profile = t.settings.profile === "gpu" ? "gpu" : "cpu";
+  const slots = slotsOf(spec, launcher, profile);
   const abort = new AbortController();
   let asked = false;
+  // On a cluster, a stop cancels the jobs in flight (scancel) rather than wait on them in a queue.
   const onSigint = () => {
-    if (asked) abort.abort();
+    if (asked || onCluster) abort.abort();
     asked = true;
     writeFileSync(stopFile(ws, name), "stop\n");
-    log("\nnightshift: the tournament stops after the experiments in flight (Ctrl-C again to abandon them)");
+    log(onCluster ? "\nnightshift: the tournament stops; its Slurm jobs in flight are cancelled (scancel)" : "\nnightshift: the tournament stops after the experiments in flight (Ctrl-C again to abandon them)");
   };
   process.on("SIGINT", onSigint);
+  const stopWatch = onCluster
+    ? setInterval(() => {
+        if (abort.signal.aborted || !existsSync(stopFile(ws, name))) return;
+        log("nightshift: STOP: the tournament's Slurm jobs in flight are cancelled (scancel)");
+        abort.abort();
+      }, 500).unref()
+    : null;
   try {
+    const timeBudget = typeof t.settings.timeBudget === "number" ? t.settings.timeBudget : PROFILES[profile].timeBudget;
+    const datasetDir = typeof t.settings.datasetDir === "string" ? t.settings.datasetDir : "";
+    await checkLauncher(ws, { datasetDir, devices: slots.map(slotDevice), timeBudget, signal: abort.signal });
     const sandbox = sandboxModeFromFlag(argv.sandbox);
     const end = await driveTournament(ws, t, { slots, signal: abort.signal, log, ...(sandbox !== undefined ? { sandbox } : {}) });
     if (argv.json) console.log(JSON.stringify(tournamentStatus(ws.store, end)));
     else console.log(formatStatus(tournamentStatus(ws.store, end)));
   } finally {
+    if (stopWatch) clearInterval(stopWatch);
     process.off("SIGINT", onSigint);
   }
 }

@@ -18,13 +18,14 @@ import type { Experiment, Run, Store } from "../store/index.ts";
 import { DEFAULT_WORKSPACE } from "../workspace/workspace.ts";
 import { authorOfAgent } from "../workspace/sandbox.ts";
 import { UsageError, pickRun, withSandbox } from "./common.ts";
-import { measureSetup, openForMeasuring, refuseImportedRun, sandboxFor } from "./stats-setup.ts";
+import { measureSetup, openForMeasuring, refuseImportedRun, sandboxFor, withMeasuringLauncher } from "./stats-setup.ts";
+import { type LauncherArgs, checkLauncher, launcherFromArgs, withLauncher } from "./launcher-flags.ts";
 import { DEFAULT_CONFIRM_SEEDS, checkConfirmSeeds, confirmationOf } from "../verification/confirm.ts";
 import { measureNoiseFloor } from "../verification/noise.ts";
 import type { MeasureSetup } from "../verification/measure.ts";
 import { MARGIN_NOISE_FRACTION, type Thresholds, verificationThresholds } from "../verification/thresholds.ts";
 
-interface VerifyArgs {
+interface VerifyArgs extends LauncherArgs {
   experiment?: string;
   run?: string;
   workspace: string;
@@ -47,7 +48,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: "verify [experiment]",
   describe: "Rerun claimed wins with paired seeds: real, negligible, noise, inconclusive, or flagged",
   builder: (y) =>
-    withSandbox(y)
+    withLauncher(withSandbox(y))
       .positional("experiment", { type: "string", describe: "an experiment id, or its commit (as results.tsv shows it)" })
       .option("run", { type: "string", describe: "verify every kept experiment of this run (id, branch or tag)" })
       .option("workspace", { type: "string", default: DEFAULT_WORKSPACE, describe: "the workspace of the run" })
@@ -84,12 +85,14 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     if (argv.margin !== undefined && argv.effect !== undefined && !(argv.effect > argv.margin))
       throw new UsageError(`--effect (${argv.effect}) must be above --margin (${argv.margin}): the effect of interest is a gain worth crediting`);
 
+    const launcherFlag = launcherFromArgs(argv);
     refuseImportedRun(argv.workspace, "verify", (store) => importedTarget(store, argv.experiment, argv.run));
-    const opened = await openForMeasuring(argv.workspace);
+    let opened = await openForMeasuring(argv.workspace);
     try {
       const { store } = opened;
       const { run, claims } = selectClaims(store, argv.experiment, argv.run);
       const sandbox = sandboxFor(argv.sandbox, authorOfAgent(run.agent));
+      opened = withMeasuringLauncher(opened, launcherFlag, run);
       const setup = measureSetup(opened, {
         profile: run.profile,
         timeBudget: run.timeBudget,
@@ -99,6 +102,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
         sandbox,
         quiet: argv.json,
       });
+      await checkLauncher(opened, { datasetDir: setup.datasetDir, devices: [run.profile === "gpu" ? "gpu" : "cpu"], timeBudget: run.timeBudget, ...(setup.hardLimit !== undefined ? { hardLimit: setup.hardLimit } : {}) });
       const thresholds = await thresholdsOf(setup, run, argv);
       const summary = await verifyClaimsOfRun(setup, store.listExperimentBriefs([run.id]), claims, {
         thresholds,

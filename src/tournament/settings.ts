@@ -3,6 +3,7 @@
  * flags it is given) and checked at the boundary. The meta-mutator's settings are data here
  * too; an LLM meta-agent's prompt starts here and its later versions are stored with lineage.
  */
+import { type LauncherSettings, launcherFromStore } from "../launcher/index.ts";
 import { checkConfirmSeeds } from "../verification/confirm.ts";
 import type { Profile } from "../harness/constants.ts";
 import { SANDBOX_MODES, type SandboxMode } from "../harness/runner/index.ts";
@@ -88,6 +89,11 @@ export interface TournamentSettings {
    * before it was stored): "auto".
    */
   sandbox?: SandboxMode;
+  /**
+   * Where every training runs, experiments and verification reruns alike (--launcher and its
+   * --slurm-* flags). Absent (tournaments started before launchers): local child processes.
+   */
+  launcher?: LauncherSettings;
 }
 
 /** A champion moves only on a claim whose p-value also passes this (stricter than a keep's 0.05). */
@@ -121,6 +127,7 @@ export function checkSettings(s: TournamentSettings): void {
     fail(`--champion-alpha must be in (0, ${s.verify.alpha}] (no looser than the verification's alpha), got ${championAlpha}`);
   const confirmProblem = s.verify.confirmSeeds === undefined ? null : checkConfirmSeeds(s.verify.confirmSeeds);
   if (confirmProblem) fail(confirmProblem);
+  if (s.launcher !== undefined) launcherFromStore(s.launcher); // throws BAD_LAUNCHER_OPTION, naming what is wrong
   if (s.sandbox !== undefined && !SANDBOX_MODES.includes(s.sandbox)) fail(`the sandbox setting must be one of ${SANDBOX_MODES.join(", ")}, got ${String(s.sandbox)}`);
 }
 

@@ -8,11 +8,12 @@
  * load, would pair with this candidate across that change of load, and load moves val_bpb
  * under a wall-clock budget as much as a recipe change does.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Profile } from "../harness/constants.ts";
 import type { SandboxMode } from "../harness/runner/index.ts";
-import type { Trainer } from "../harness/trainer.ts";
+import type { Trainer, TrainingJob } from "../harness/trainer.ts";
 import type { Lab } from "../lab/index.ts";
 import type { Measurement, MeasurementKey, MeasurementPurpose, Store } from "../store/index.ts";
 
@@ -37,6 +38,22 @@ export interface MeasureSetup {
 
 export function measurementKey(setup: MeasureSetup, commit: string): MeasurementKey {
   return { commit, profile: setup.profile, timeBudget: setup.timeBudget, deviceKind: setup.deviceKind, dataset: basename(setup.datasetDir) };
+}
+
+/**
+ * How a measurement's training is named to a launcher: by everything that makes it this
+ * measurement (conditions, seed, session, test split), so that a verification resumed after a
+ * kill finds the Slurm job the killed one submitted and uses its result instead of training again.
+ */
+export function measurementJob(setup: MeasureSetup, commit: string, seed: number, purpose: MeasurementPurpose, options: { test?: boolean; session?: string }): TrainingJob {
+  const key = measurementKey(setup, commit);
+  const identity = JSON.stringify([key.profile, key.timeBudget, key.deviceKind, key.dataset, options.session ?? null, options.test === true]);
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 10);
+  return {
+    key: `measure-${commit.slice(0, 12)}-s${seed}-${digest}`,
+    label: `${purpose} measurement of ${commit.slice(0, 12)}, seed ${seed}${options.session ? ` (${options.session})` : ""}`,
+    device: setup.profile === "gpu" ? "gpu" : "cpu",
+  };
 }
 
 /**
@@ -75,7 +92,7 @@ export async function measure(
       sandbox: setup.sandbox ?? "auto",
       ...(setup.hardLimit !== undefined ? { hardLimit: setup.hardLimit } : {}),
       ...(setup.signal ? { signal: setup.signal } : {}),
-    });
+    }, measurementJob(setup, commit, seed, purpose, options));
     const s = result.summary;
     return setup.store.recordMeasurement({
       ...key,
