@@ -7,7 +7,10 @@
  *   - kill -9 of nightshift with jobs in flight, then --resume: the jobs' results are used and
  *     no experiment is trained twice;
  *   - STOP cancels the run's jobs: nothing is left in the queue;
- *   - a job that dies (its node process SIGKILLed) is recorded as a crash, never lost.
+ *   - a job that dies (its node process SIGKILLed) is recorded as a crash, never lost;
+ *   - `noise` measures through jobs, and a training asked for again under the same key uses the
+ *     job already run;
+ *   - flags Slurm would refuse, and paths a node cannot see, stop a command before it trains (exit 2).
  * Skips with one line where the cluster cannot run (no slurm-wlm/munge, not root).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -17,6 +20,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Experiment, openStore } from "../../src/store/index.ts";
+import { LauncherError, SlurmLauncher, preflightSlurm } from "../../src/launcher/index.ts";
+import { smallTrainTs } from "../support/small-lab.ts";
 import { processesUnder } from "../support/processes.ts";
 import { type SlurmCluster, activeJobs, finishedJobs, slurmSkipReason, startSlurmCluster } from "../support/slurm-cluster.ts";
 import { initSmallLab } from "../support/small-lab.ts";
@@ -237,5 +242,52 @@ else
       expect(e!.reason).toMatch(new RegExp(`slurm job ${id} ended FAILED`));
       expect(finishedJobs(cluster).find((j) => j.JobId === id)?.JobState).toBe("FAILED");
       expect(existsSync(join(jobsDir(ws), dir, "result.json"))).toBe(false);
+    });
+
+    it("measures noise through jobs, and a training asked for again under its key uses the job already run", async () => {
+      const ws = join(root, "ws-run");
+      const before = finishedJobs(cluster).length;
+      const r = runSync([bin, "noise", "--workspace", ws, "--run", "a", "--seeds", "2", "--same-seed", "0", "--dataset", dataset, "--launcher", "slurm", "--slurm-poll", "0.2", "--slurm-cpus", "1"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/noise floor of [0-9a-f]{7}/);
+      // The shared-filesystem probe, then one job per seed.
+      const since = finishedJobs(cluster).slice(before);
+      expect(since.map((j) => j.Name)[0]).toBe("nightshift-probe");
+      const measured = since.filter((j) => /-measure-[0-9a-f]{12}-s\d+-[0-9a-f]{10}$/.test(j.Name ?? ""));
+      expect(measured.map((j) => j.JobState)).toEqual(["COMPLETED", "COMPLETED"]);
+      expect(since).toHaveLength(3);
+
+      // The launcher itself: the same key twice is one job.
+      const dir = join(root, "direct");
+      writeFileSync(join(root, "direct-train.ts"), smallTrainTs());
+      process.env.SLURM_CONF = cluster.env.SLURM_CONF;
+      const launcher = new SlurmLauncher({ kind: "slurm", extraArgs: [], cpusPerTask: 1, pollSeconds: 0.2 }, dir);
+      const options = { file: join(root, "direct-train.ts"), datasetDir: dataset, profile: "cpu" as const, seed: 7, timeBudget: 1 };
+      const job = { key: "same-key", label: "twice", device: "cpu" as const };
+      const jobsBefore = finishedJobs(cluster).length;
+      const first = await launcher.train(options, job);
+      const second = await launcher.train(options, job);
+      expect(first.status).toBe("ok");
+      expect(second).toEqual(first);
+      expect(finishedJobs(cluster).length - jobsBefore).toBe(1);
+      expect(await launcher.recover(job)).toEqual({ kind: "finished", result: first });
+      expect(await launcher.recover({ ...job, key: "never-submitted" })).toMatchObject({ kind: "lost" });
+    });
+
+    it("stops before training when Slurm would refuse the jobs or a node cannot see the workspace's paths", async () => {
+      const ws = join(root, "ws-refused");
+      await initSmallLab(ws);
+      const refused = runSync(runArgs(ws, "--tag", "r", "--experiments", "1", "--slurm-partition", "no-such-partition"));
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/Slurm would refuse the CPU jobs \(sbatch --test-only\): .*partition/i);
+      expect(experiments(ws, "nightshift/r/default")).toEqual([]);
+      expect(jobDirs(ws), "no job was submitted").toEqual([]);
+
+      process.env.SLURM_CONF = cluster.env.SLURM_CONF;
+      const launcher = new SlurmLauncher({ kind: "slurm", extraArgs: [], pollSeconds: 0.2 }, ws);
+      const hidden = join(root, "not-on-the-nodes");
+      const check = preflightSlurm({ launcher, workspaceDir: ws, mustSee: [dataset, hidden], devices: ["cpu"], hardLimitSeconds: 60, pollSeconds: 0.2 });
+      await expect(check).rejects.toThrow(LauncherError);
+      await expect(check).rejects.toThrow(new RegExp(`cannot see ${hidden}: the workspace and NIGHTSHIFT_HOME must be on a filesystem the nodes share`));
     });
   });
