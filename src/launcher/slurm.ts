@@ -40,6 +40,9 @@ const ENDED = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED
 const RESULT_LAG_COMPLETED_SECONDS = 60;
 const RESULT_LAG_FAILED_SECONDS = 3;
 
+/** Seconds squeue may keep failing before a training gives up on its job. */
+const SQUEUE_PATIENCE_SECONDS = 600;
+
 const KEY = /^[A-Za-z0-9._-]{1,120}$/;
 
 type Waited = { kind: "outcome"; result: RunResult } | { kind: "lost"; why: string };
@@ -66,7 +69,7 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 export class SlurmLauncher implements Launcher {
   readonly kind = "slurm";
-  /** Jobs this process waits on: job id → key. STOP cancels them. */
+  /** Jobs this process waits on: job id → its directory. STOP cancels them. */
   private readonly inFlight = new Map<string, string>();
   private readonly jobsDir: string;
   /** Names this workspace's jobs on the cluster, where other workspaces' jobs also run. */
@@ -106,13 +109,24 @@ export class SlurmLauncher implements Launcher {
   async recover(job: TrainingJob, signal?: AbortSignal): Promise<Recovered> {
     const dir = join(this.jobsDir, job.key);
     if (!existsSync(dir)) return { kind: "lost", why: "it was never submitted to Slurm" };
+    // A job that stopped on an error (the harness failed, the node could not sandbox or see the
+    // data, it was cancelled) trained nothing to use: lost, with its reason, so that the resume
+    // goes on rather than failing on it again.
     const done = readOutcome(dir);
-    if (done !== null && done.kind !== "probe") return { kind: "finished", result: this.resultOf(done) };
+    if (done?.kind === "error") return { kind: "lost", why: `its job stopped: ${done.message}` };
+    if (done?.kind === "result") return { kind: "finished", result: done.result };
     const id = await this.existingJob(dir);
     if (id === null) return { kind: "lost", why: "its Slurm job is no longer known and left no result" };
     const spec = readSpec(dir);
     if (spec.kind !== "train") return { kind: "lost", why: "its directory holds no training" };
-    const waited = await this.wait(id, dir, { ...spec.options, ...(signal ? { signal } : {}) } as RunTrainOptions);
+    let waited: Waited;
+    try {
+      waited = await this.wait(id, dir, { ...spec.options, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (err instanceof RunnerError && err.code === "RUN_ABORTED") throw err;
+      if (err instanceof RunnerError || (err instanceof LauncherError && err.code === "NOT_SHARED")) return { kind: "lost", why: `its job stopped: ${err.message}` };
+      throw err;
+    }
     return waited.kind === "outcome" ? { kind: "finished", result: waited.result } : { kind: "lost", why: waited.why };
   }
 
@@ -218,14 +232,20 @@ export class SlurmLauncher implements Launcher {
       let ended: QueueState | null = null;
       for (;;) {
         const outcome = readOutcome(dir);
+        // The job's training aborted by a SIGTERM this process did not ask for (scancel by a
+        // person, preemption without requeue): a failed training, not this run's stop.
+        if (outcome?.kind === "error" && outcome.code === "RUN_ABORTED" && !o.signal?.aborted)
+          return { kind: "outcome", result: this.failure(o, dir, id, `slurm job ${id} was stopped from outside nightshift (${outcome.message})`, "crash") };
         if (outcome !== null && outcome.kind !== "probe") return { kind: "outcome", result: this.resultOf(outcome) };
         if (o.signal?.aborted) {
           await scancel([id]);
           throw new RunnerError("RUN_ABORTED", `slurm launcher: aborted; job ${id} was cancelled (scancel)`);
         }
         if (endedAt === null) {
-          const state = await jobState(id);
-          if (state === null || ENDED.has(state.state)) {
+          const state = await this.jobStateTolerant(id);
+          if (state === "unanswered") {
+            // slurmctld busy or restarting: the job goes on meanwhile; ask again next time.
+          } else if (state === null || ENDED.has(state.state)) {
             endedAt = Date.now();
             ended = state;
           }
@@ -240,6 +260,27 @@ export class SlurmLauncher implements Launcher {
       }
     } finally {
       this.inFlight.delete(id);
+    }
+  }
+
+  /** When squeue first failed in a row of failures; reset by an answer. */
+  private squeueFailingSince: number | null = null;
+
+  /**
+   * The job's state, riding out a controller that does not answer for a while (a busy or
+   * restarting slurmctld times squeue out on real clusters): "unanswered" until it has failed
+   * for SQUEUE_PATIENCE_SECONDS in a row, then the error.
+   */
+  private async jobStateTolerant(id: string): Promise<QueueState | null | "unanswered"> {
+    try {
+      const state = await jobState(id);
+      this.squeueFailingSince = null;
+      return state;
+    } catch (err) {
+      if (!(err instanceof LauncherError) || err.code !== "SLURM_COMMAND_FAILED") throw err;
+      this.squeueFailingSince ??= Date.now();
+      if (Date.now() - this.squeueFailingSince > SQUEUE_PATIENCE_SECONDS * 1000) throw err;
+      return "unanswered";
     }
   }
 
