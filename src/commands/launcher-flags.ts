@@ -15,7 +15,7 @@ export interface LauncherArgs {
   launcher?: string;
   "slurm-partition"?: string;
   "slurm-account"?: string;
-  "slurm-arg"?: string[];
+  "slurm-arg"?: string | string[];
   "slurm-cpus"?: number;
   "slurm-poll"?: number;
 }
@@ -26,7 +26,8 @@ export function withLauncher<T>(y: Argv<T>) {
     .option("launcher", { choices: LAUNCHER_KINDS, group, describe: "where trainings run: local child processes (default), or one Slurm batch job each (workspace and NIGHTSHIFT_HOME on a shared filesystem); stored with a run, so --resume keeps it" })
     .option("slurm-partition", { type: "string", group, describe: "sbatch --partition for every job" })
     .option("slurm-account", { type: "string", group, describe: "sbatch --account for every job" })
-    .option("slurm-arg", { type: "string", array: true, group, describe: "an extra sbatch argument, repeatable (e.g. --slurm-arg=--qos=high --slurm-arg=--constraint=a100)" })
+    // Not `array: true`, which would swallow the positionals that follow; a repeated option is an array anyway.
+    .option("slurm-arg", { type: "string", group, describe: "an extra sbatch argument, repeatable (e.g. --slurm-arg=--qos=high --slurm-arg=--constraint=a100)" })
     .option("slurm-cpus", { type: "number", group, describe: "sbatch -c per job (default: a CPU job gets a local CPU slot's share of this machine's cores; a GPU job Slurm's default)" })
     .option("slurm-poll", { type: "number", group, describe: "seconds between two looks at the queue (default 10)" });
 }
@@ -38,7 +39,7 @@ export function launcherFromArgs(argv: LauncherArgs): LauncherSettings | undefin
     ...(argv.launcher !== undefined ? { launcher: argv.launcher } : {}),
     ...(argv["slurm-partition"] !== undefined ? { partition: argv["slurm-partition"] } : {}),
     ...(argv["slurm-account"] !== undefined ? { account: argv["slurm-account"] } : {}),
-    ...(extra !== undefined ? { extraArgs: extra.map(String) } : {}),
+    ...(extra !== undefined ? { extraArgs: ([] as unknown[]).concat(extra).map(String) } : {}),
     ...(argv["slurm-cpus"] !== undefined ? { cpus: argv["slurm-cpus"] } : {}),
     ...(argv["slurm-poll"] !== undefined ? { pollSeconds: argv["slurm-poll"] } : {}),
   });
