@@ -169,6 +169,7 @@ else
       await until("a job finishing while nightshift is dead", () => inFlight.some((e) => existsSync(join(jobsDir(ws), dirOf(ws, e)!, "result.json"))), 60_000);
       const resumed = runSync(runArgs(ws, "--tag", "k", "--resume", "--experiments", "1", "--devices", "cpu,cpu"));
       expect(resumed.status, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toMatch(/2 experiments were training when nightshift stopped: asking Slurm jobs/);
       const after = experiments(ws, branch);
       for (const e of inFlight) {
         const now = after.find((x) => x.id === e.id)!;
