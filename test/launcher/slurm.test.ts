@@ -8,6 +8,7 @@
  *     no experiment is trained twice;
  *   - STOP cancels the run's jobs: nothing is left in the queue;
  *   - a job that dies (its node process SIGKILLed) is recorded as a crash, never lost;
+ *   - a tournament night's experiments run as jobs, and the tournament stores its launcher;
  *   - `noise` measures through jobs, and a training asked for again under the same key uses the
  *     job already run;
  *   - flags Slurm would refuse, and paths a node cannot see, stop a command before it trains (exit 2).
@@ -22,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Experiment, openStore } from "../../src/store/index.ts";
 import { LauncherError, SlurmLauncher, preflightSlurm } from "../../src/launcher/index.ts";
 import { smallTrainTs } from "../support/small-lab.ts";
+import { writeTestOrgs } from "../tournament/orgs.ts";
 import { processesUnder } from "../support/processes.ts";
 import { type SlurmCluster, activeJobs, finishedJobs, slurmSkipReason, startSlurmCluster } from "../support/slurm-cluster.ts";
 import { initSmallLab } from "../support/small-lab.ts";
@@ -243,6 +245,32 @@ else
       expect(e!.reason).toMatch(new RegExp(`slurm job ${id} ended FAILED`));
       expect(finishedJobs(cluster).find((j) => j.JobId === id)?.JobState).toBe("FAILED");
       expect(existsSync(join(jobsDir(ws), dir, "result.json"))).toBe(false);
+    });
+
+    it("runs a tournament night's experiments as jobs and stores the launcher with the tournament", async () => {
+      const ws = join(root, "ws-tournament");
+      const orgs = join(root, "orgs");
+      writeTestOrgs(orgs);
+      await initSmallLab(ws);
+      const r = runSync([
+        bin, "tournament", "start", "t1", "--nights", "1", "--experiments", "4", "--population", "2", "--orgs", orgs, "--time-budget", "1",
+        "--dataset", dataset, "--max-seeds", "2", "--confirm-seeds", "0", "--profile", "cpu", "--workspace", ws,
+        "--launcher", "slurm", "--slurm-poll", "0.2", "--slurm-cpus", "1", "--devices", "cpu,cpu",
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+      const finished = finishedOf(ws);
+      expect(finished.map((j) => j.JobState)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
+      const store = openStore(join(ws, "nightshift.db"), { readonly: true });
+      try {
+        const t = store.getTournamentByName("t1")!;
+        expect(t.settings.launcher).toMatchObject({ kind: "slurm", cpusPerTask: 1 });
+        const runs = store.listRuns();
+        expect(runs).toHaveLength(2);
+        expect(runs.every((run) => (run.settings.launcher as { kind?: string } | undefined)?.kind === "slurm")).toBe(true);
+        expect(runs.flatMap((run) => store.listExperiments(run.id)).every((e) => e.status === "keep" || e.status === "discard")).toBe(true);
+      } finally {
+        store.close();
+      }
     });
 
     it("measures noise through jobs, and a training asked for again under its key uses the job already run", async () => {
