@@ -5,6 +5,7 @@
  * a job's state means for a training (slurm.ts does).
  */
 import { execFile } from "node:child_process";
+import { CREDENTIAL_NAME } from "../harness/runner/launch.ts";
 import { LauncherError } from "./types.ts";
 
 /** Seconds a client command may take: slurmctld answers in milliseconds unless it is in trouble. */
@@ -18,9 +19,17 @@ interface Ran {
   startError?: NodeJS.ErrnoException;
 }
 
+/**
+ * sbatch hands the job this environment (its default, --export=ALL), and slurmctld keeps it with
+ * the job: API keys have no business on a compute node, nor in the controller's state files.
+ */
+function withoutCredentials(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !CREDENTIAL_NAME.test(name)));
+}
+
 function runCommand(program: string, args: readonly string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+    execFile(program, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: "utf8", env: withoutCredentials(process.env) }, (error, stdout, stderr) => {
       const err = error as (NodeJS.ErrnoException & { code?: string | number }) | null;
       if (err && typeof err.code === "string") resolve({ code: null, stdout, stderr, startError: err });
       else resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });

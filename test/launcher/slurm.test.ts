@@ -114,9 +114,18 @@ else
       return finishedJobs(cluster).filter((j) => [...names].some((n) => (j.Name ?? "").endsWith(n)));
     };
 
-    it("trains each experiment as one job; GPU slots get a GPU from Slurm", async () => {
+    /** Every file under `dir`, recursively (slurmctld's saved state). */
+    const filesUnder = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)]));
+
+    it("trains each experiment as one job; GPU slots get a GPU from Slurm; no credential reaches a job", async () => {
       const ws = join(root, "ws-run");
-      const r = runSync(runArgs(ws, "--tag", "a", "--experiments", "4", "--devices", "0,cpu"));
+      const secret = "sk-slurm-test-secret-0123456789";
+      const r = spawnSync(process.execPath, runArgs(ws, "--tag", "a", "--experiments", "4", "--devices", "0,cpu"), {
+        encoding: "utf8",
+        env: { ...env, NIGHTSHIFT_TEST_API_KEY: secret, NIGHTSHIFT_TEST_MARKER: "exported-to-jobs" },
+        timeout: 300_000,
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/trainings run as Slurm jobs/);
       const done = experiments(ws, "nightshift/a/default");
@@ -149,6 +158,11 @@ else
       store.close();
       expect(run.settings.launcher).toMatchObject({ kind: "slurm", pollSeconds: 0.2, cpusPerTask: 1 });
       expect(activeJobs(cluster)).toEqual([]);
+      // slurmctld keeps each batch job's environment in its state: the marker is there, the key is not.
+      const saved = filesUnder(join(cluster.dir, "state")).filter((f) => f.endsWith("environment")).map((f) => readFileSync(f, "latin1"));
+      expect(saved.length).toBeGreaterThanOrEqual(4);
+      expect(saved.every((text) => text.includes("exported-to-jobs"))).toBe(true);
+      expect(saved.some((text) => text.includes(secret))).toBe(false);
     });
 
     it("after a kill -9 with jobs in flight, --resume uses their results and trains no experiment twice", async () => {
