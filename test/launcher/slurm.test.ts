@@ -6,7 +6,7 @@
  *   - several experiments, each one job (GPU jobs get CUDA_VISIBLE_DEVICES from Slurm);
  *   - kill -9 of nightshift with jobs in flight, then --resume: the jobs' results are used and
  *     no experiment is trained twice;
- *   - STOP cancels the run's jobs: nothing is left in the queue;
+ *   - STOP, and Ctrl-C, cancel the run's jobs: nothing is left in the queue;
  *   - a job that dies (its node process SIGKILLed) is recorded as a crash, never lost;
  *   - a tournament night's experiments run as jobs, and the tournament stores its launcher;
  *   - `noise` measures through jobs, and a training asked for again under the same key uses the
@@ -232,6 +232,31 @@ else
       const [baseline] = experiments(ws, branch);
       expect(baseline!.status).toBe("skipped");
       expect(baseline!.reason).toMatch(/^interrupted/);
+    });
+
+    it("Ctrl-C cancels the run's jobs too", async () => {
+      const ws = join(root, "ws-sigint");
+      await initSmallLab(ws);
+      const branch = "nightshift/c/default";
+      const args = runArgs(ws, "--tag", "c", "--experiments", "5", "--devices", "cpu");
+      args[args.indexOf("--time-budget") + 1] = "60";
+      const run = start(args);
+      const id = await until(
+        "the baseline's job running",
+        () => {
+          const e = experiments(ws, branch).find((x) => x.status === "running");
+          const dir = e && dirOf(ws, e);
+          const jobId = dir ? jobIdOf(ws, dir) : null;
+          return jobId !== null && activeJobs(cluster).includes(jobId) ? jobId : null;
+        },
+        120_000,
+      );
+      run.child.kill("SIGINT");
+      const stopped = await run.done;
+      expect(stopped.code, stopped.stderr).toBe(0);
+      await until("the queue emptying", () => activeJobs(cluster).length === 0, 30_000);
+      expect((await until("the job's record", () => finishedJobs(cluster).find((j) => j.JobId === id), 30_000)).JobState).toBe("CANCELLED");
+      expect(experiments(ws, branch).map((e) => [e.status, e.reason])).toEqual([["skipped", "interrupted by the user"]]);
     });
 
     it("records a job that dies on its node as a crash, with Slurm's word for it", async () => {
