@@ -56,7 +56,8 @@ else
     beforeAll(async () => {
       cluster = (await startSlurmCluster())!;
       env = { ...process.env, ...cluster.env, NIGHTSHIFT_HOME: root };
-      writeTinyDataset(dataset, { docs: { val: 200 } });
+      // Test docs too: a claim's verification also scores the test split.
+      writeTinyDataset(dataset, { docs: { val: 200, test: 200 } });
       for (const name of ["ws-run", "ws-kill", "ws-stop", "ws-fail"]) await initSmallLab(join(root, name));
     });
     afterAll(async () => {
@@ -118,6 +119,12 @@ else
     const filesUnder = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)]));
 
+    /**
+     * slurmctld writes a job's record once the job is done, which can be a moment after the job
+     * wrote its result (all nightshift waits for): records are read once there are `n` of them.
+     */
+    const records = (what: string, read: () => Record<string, string>[], n: number) => until(what, () => { const r = read(); return r.length >= n && r; }, 30_000);
+
     it("trains each experiment as one job; GPU slots get a GPU from Slurm; no credential reaches a job", async () => {
       const ws = join(root, "ws-run");
       const secret = "sk-slurm-test-secret-0123456789";
@@ -133,7 +140,7 @@ else
       expect(done.map((e) => e.status).every((s) => s === "keep" || s === "discard"), JSON.stringify(done.map((e) => [e.status, e.reason]))).toBe(true);
       expect(done.every((e) => e.summary !== null && e.sandboxed === true)).toBe(true);
       // Each experiment is one job that really ran: its directory, its id, a COMPLETED record.
-      const finished = finishedOf(ws);
+      const finished = await records("the jobs' records", () => finishedOf(ws), 4);
       for (const e of done) {
         const dir = dirOf(ws, e);
         expect(dir, `experiment ${e.seq} has a job directory`).toBeDefined();
@@ -194,8 +201,8 @@ else
       }
       expect(after.filter((e) => e.status === "running" || e.status === "proposed")).toEqual([]);
       // Never trained twice: one job per experiment, and each experiment's job ran once.
-      const finished = finishedOf(ws);
       const trained = after.filter((e) => e.commit !== null && e.status !== "skipped");
+      const finished = await records("the jobs' records", () => finishedOf(ws), trained.length);
       for (const e of trained) {
         const dir = dirOf(ws, e)!;
         const runs = finished.filter((j) => (j.Name ?? "").endsWith(`-${dir}`));
@@ -282,7 +289,7 @@ else
       const [e] = experiments(ws, branch);
       expect(e!.status).toBe("crash");
       expect(e!.reason).toMatch(new RegExp(`slurm job ${id} ended FAILED`));
-      expect(finishedJobs(cluster).find((j) => j.JobId === id)?.JobState).toBe("FAILED");
+      expect((await until("the job's record", () => finishedJobs(cluster).find((j) => j.JobId === id), 30_000)).JobState).toBe("FAILED");
       expect(existsSync(join(jobsDir(ws), dir, "result.json"))).toBe(false);
     });
 
@@ -297,8 +304,13 @@ else
         "--launcher", "slurm", "--slurm-poll", "0.2", "--slurm-cpus", "1", "--devices", "cpu,cpu",
       ]);
       expect(r.status, r.stderr).toBe(0);
-      const finished = finishedOf(ws);
-      expect(finished.map((j) => j.JobState)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED"]);
+      // Four experiments, and the reruns of a claim when the night made one: every one a job.
+      const experimentJobs = jobDirs(ws).filter((d) => /^run\d+-exp\d+-/.test(d));
+      expect(experimentJobs).toHaveLength(4);
+      const finished = await records("the jobs' records", () => finishedOf(ws), jobDirs(ws).length);
+      expect(finished).toHaveLength(jobDirs(ws).length);
+      expect(finished.every((j) => j.JobState === "COMPLETED")).toBe(true);
+      expect(jobDirs(ws).every((d) => /^run\d+-exp\d+-|^measure-/.test(d))).toBe(true);
       const store = openStore(join(ws, "nightshift.db"), { readonly: true });
       try {
         const t = store.getTournamentByName("t1")!;
@@ -319,7 +331,7 @@ else
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/noise floor of [0-9a-f]{7}/);
       // The shared-filesystem probe, then one job per seed.
-      const since = finishedJobs(cluster).slice(before);
+      const since = await records("the probe's and the measurements' records", () => finishedJobs(cluster).slice(before).filter((j) => j.Name === "nightshift-probe" || (j.Name ?? "").includes("-measure-")), 3);
       expect(since.map((j) => j.Name)[0]).toBe("nightshift-probe");
       const measured = since.filter((j) => /-measure-[0-9a-f]{12}-s\d+-[0-9a-f]{10}$/.test(j.Name ?? ""));
       expect(measured.map((j) => j.JobState)).toEqual(["COMPLETED", "COMPLETED"]);
@@ -332,12 +344,15 @@ else
       const launcher = new SlurmLauncher({ kind: "slurm", extraArgs: [], cpusPerTask: 1, pollSeconds: 0.2 }, dir);
       const options = { file: join(root, "direct-train.ts"), datasetDir: dataset, profile: "cpu" as const, seed: 7, timeBudget: 1 };
       const job = { key: "same-key", label: "twice", device: "cpu" as const };
-      const jobsBefore = finishedJobs(cluster).length;
+      const jobId = () => readFileSync(join(dir, "slurm", "jobs", "same-key", "job-id"), "utf8").trim();
       const first = await launcher.train(options, job);
+      const firstId = jobId();
       const second = await launcher.train(options, job);
       expect(first.status).toBe("ok");
       expect(second).toEqual(first);
-      expect(finishedJobs(cluster).length - jobsBefore).toBe(1);
+      expect(jobId(), "no second submission").toBe(firstId);
+      const sameKey = await records("the job's record", () => finishedJobs(cluster).filter((j) => (j.Name ?? "").endsWith("-same-key")), 1);
+      expect(sameKey.map((j) => j.JobId)).toEqual([firstId]);
       expect(await launcher.recover(job)).toEqual({ kind: "finished", result: first });
       expect(await launcher.recover({ ...job, key: "never-submitted" })).toMatchObject({ kind: "lost" });
     });
