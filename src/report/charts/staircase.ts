@@ -313,7 +313,7 @@ export function binnedPhrase(c: StairCounts, binOf: string): string {
 export function noisePhrase(noise: SeedNoise | null): string {
   return noise
     ? `; the shaded band around the kept line is ±1 sd of seed noise (${noise.sd.toFixed(6)} over ${noise.seeds} seeds of the baseline): a step inside it may be luck`
-    : "; no seed noise measured under these conditions (`nightshift noise` measures it), so no step can be told from luck here";
+    : "; no seed noise measured under these conditions (`nightshift noise` measures it for a run nightshift trained, not for an imported one), so no step can be told from luck here";
 }
 
 /** "N finished experiments, K kept". */
