@@ -257,7 +257,7 @@ describe("slots", () => {
       const devices = parseDevices("cpu,cpu", { gpus: 0, cpuThreads: 2 });
       const { agent } = scripted([() => gain("A", -0.1, "// fake: delay 150"), () => gain("B", -0.1, "// fake: delay 150")]);
       try {
-        const summary = await runLoopIn(ws, { ...base, tag: `together${attempt}`, experiments: 4, devices, pipeline: false, agentOverride: agent }, fakeTrainer({ delayMs: 10 }).train);
+        const summary = await runLoopIn(ws, { ...base, tag: `together${attempt}`, experiments: 3, devices, pipeline: false, agentOverride: agent }, fakeTrainer({ delayMs: 10 }).train);
         const { experiments, head } = read(ws, summary.branch);
         const first = experiments.filter((e) => e.description === "A -0.1" || e.description === "B -0.1");
         expect(first.map((e) => e.status).sort()).toEqual(["discard", "keep"]);
