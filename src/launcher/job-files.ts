@@ -15,31 +15,34 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Profile } from "../harness/constants.ts";
-import type { SandboxMode } from "../harness/runner/index.ts";
+import type { RunTrainOptions } from "../harness/runner/index.ts";
 import type { RunResult } from "../harness/types.ts";
 
+/** The runner options a job can carry in JSON: no callbacks, signal or working directory. */
+export const JOB_OPTION_KEYS = [
+  "file",
+  "datasetDir",
+  "profile",
+  "seed",
+  "timeBudget",
+  "overBudgetGrace",
+  "startupAllowance",
+  "firstAnswerAllowance",
+  "hardLimit",
+  "killGraceMs",
+  "logTailChars",
+  "logFile",
+  "sandbox",
+  "evalTest",
+  "nodeArgs",
+] as const satisfies readonly (keyof RunTrainOptions)[];
+
 /** What job-entry.ts passes to the runner: RunTrainOptions less its callbacks and signal. */
-export interface JobTrainOptions {
-  file: string;
-  datasetDir: string;
-  profile: Profile;
-  seed: number;
-  timeBudget?: number;
-  overBudgetGrace?: number;
-  startupAllowance?: number;
-  firstAnswerAllowance?: number;
-  hardLimit?: number;
-  killGraceMs?: number;
-  logTailChars?: number;
-  logFile?: string;
+export type JobTrainOptions = Pick<RunTrainOptions, (typeof JOB_OPTION_KEYS)[number]> & {
   env?: Record<string, string>;
   /** Keys of the caller's env to remove in the child (RunTrainOptions.env's undefined values). */
   unsetEnv?: string[];
-  sandbox?: SandboxMode;
-  evalTest?: boolean;
-  nodeArgs?: string[];
-}
+};
 
 export type JobSpec =
   | { kind: "train"; key: string; label: string; options: JobTrainOptions }

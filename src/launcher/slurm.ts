@@ -20,7 +20,7 @@ import { PROFILES } from "../harness/constants.ts";
 import { RunnerError, type RunnerErrorCode, type RunTrainOptions, defaultHardLimit, sandboxSupport } from "../harness/runner/index.ts";
 import type { TrainingJob } from "../harness/trainer.ts";
 import type { RunResult, RunStatus } from "../harness/types.ts";
-import { JOB_FILES, type JobSpec, type JobTrainOptions, jobOutputTail, readJobId, readOutcome, readSpec, writeAtomically, writeJson } from "./job-files.ts";
+import { JOB_FILES, JOB_OPTION_KEYS, type JobSpec, type JobTrainOptions, jobOutputTail, readJobId, readOutcome, readSpec, writeAtomically, writeJson } from "./job-files.ts";
 import { type QueueState, sacct, sbatch, scancel, squeue, squeueByName } from "./slurm-commands.ts";
 import { type Launcher, LauncherError, type Recovered, type SlurmSettings } from "./types.ts";
 
@@ -175,7 +175,10 @@ export class SlurmLauncher implements Launcher {
     if (job.device === "cpu") env.CUDA_VISIBLE_DEVICES = "";
     const timeBudget = o.timeBudget ?? PROFILES[o.profile].timeBudget;
     const hardLimit = o.hardLimit ?? defaultHardLimit(timeBudget);
+    // Every option that travels as JSON, as given; then what the job decides for itself.
+    const carried = Object.fromEntries(JOB_OPTION_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
     const options: JobTrainOptions = {
+      ...(carried as Partial<JobTrainOptions>),
       file: join(dir, JOB_FILES.trainTs),
       datasetDir: o.datasetDir,
       profile: o.profile,
@@ -187,14 +190,6 @@ export class SlurmLauncher implements Launcher {
       // The parent checked the sandbox against its own machine (an LLM's code is refused where it
       // cannot run): where it can, the node must sandbox too, or the job fails saying so.
       sandbox: o.sandbox === "off" ? "off" : o.sandbox === "required" || sandboxSupport().available ? "required" : "auto",
-      ...(o.evalTest ? { evalTest: true } : {}),
-      ...(o.logFile ? { logFile: o.logFile } : {}),
-      ...(o.overBudgetGrace !== undefined ? { overBudgetGrace: o.overBudgetGrace } : {}),
-      ...(o.startupAllowance !== undefined ? { startupAllowance: o.startupAllowance } : {}),
-      ...(o.firstAnswerAllowance !== undefined ? { firstAnswerAllowance: o.firstAnswerAllowance } : {}),
-      ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}),
-      ...(o.logTailChars !== undefined ? { logTailChars: o.logTailChars } : {}),
-      ...(o.nodeArgs !== undefined ? { nodeArgs: o.nodeArgs } : {}),
     };
     const spec: JobSpec = { kind: "train", key: job.key, label: job.label, options };
     writeJson(dir, JOB_FILES.spec, spec);
