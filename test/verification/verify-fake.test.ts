@@ -25,29 +25,34 @@ const MATRIX = "export const MATRIX_LR = 0.04;";
 const WARMDOWN = "export const WARMDOWN_RATIO = 0.5;";
 const add = (search: string, line: string, description: string): Proposal => ({ edits: [{ file: "train.ts", search, replace: `${search}\n${line}` }], description, hypothesis: "h" });
 
+/** A run of the real loop in a fresh fake lab whose agent makes exactly `script`'s proposals, each kept (no noise in the loop). */
+async function runOf(name: string, tag: string, script: Proposal[]): Promise<{ dir: string; runId: number }> {
+  const dir = await initFakeLab(join(root, name));
+  const agent: Agent = {
+    name: "scripted",
+    async propose() {
+      const proposal = script.shift() ?? null;
+      const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+      return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
+    },
+  };
+  const experiments = script.length + 1;
+  const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
+  const summary = await runLoopIn(dir, { ...base, tag, seed: 42, resume: false, experiments, pipeline: false, agentOverride: agent }, fakeTrainer().train);
+  expect(summary.kept).toBe(experiments);
+  return { dir, runId: summary.runId };
+}
+
 describe("verification on the fake trainer", () => {
   it("credits the planted gain, not the one below δ_min, and reuses its reruns the second time", async () => {
-    const dir = await initFakeLab(join(root, "ws"));
-    // The run: both changes are kept (no noise in the loop), as the naive rule keeps them.
-    const script = [add(MATRIX, "export const PLANTED_BPB = -0.05;", "planted"), add(WARMDOWN, "export const TINY_BPB = -0.0002;", "tiny")];
-    const agent: Agent = {
-      name: "scripted",
-      async propose() {
-        const proposal = script.shift() ?? null;
-        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
-      },
-    };
-    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
-    const summary = await runLoopIn(dir, { ...base, tag: "v", seed: 42, resume: false, experiments: 3, pipeline: false, agentOverride: agent }, fakeTrainer().train);
-    expect(summary.kept).toBe(3);
+    const { dir, runId } = await runOf("ws", "v", [add(MATRIX, "export const PLANTED_BPB = -0.05;", "planted"), add(WARMDOWN, "export const TINY_BPB = -0.0002;", "tiny")]);
 
     // Reruns see seed noise of sd 0.004: the tiny gain (0.0002) is invisible, the planted one (0.05) is not.
     const fake = fakeTrainer({ noiseSd: 0.004 });
     const ws = await openWorkspace(dir, "cpu", { trainer: fake.train });
     try {
       const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, "data"), deviceKind: "cpu", sandbox: "off" };
-      const experiments = ws.store.listExperiments(summary.runId);
+      const experiments = ws.store.listExperiments(runId);
       const options = { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 8, minSeeds: 2, alpha: 0.05, confirmSeeds: 3 };
       const first = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
       const verdicts = Object.fromEntries(first.claims.map((c) => [c.experiment.description, c.verification]));
@@ -76,32 +81,20 @@ describe("verification on the fake trainer", () => {
   });
 
   it("tests each of m claims at alpha/m and credits one left undecided at the cap when BH keeps it", async () => {
-    const dir = await initFakeLab(join(root, "ws-family"));
     const planted = (search: string, name: string) => add(search, `export const ${name}_BPB = -0.05;`, name.toLowerCase());
-    const script = [
+    const { dir, runId } = await runOf("ws-family", "f", [
       planted(MATRIX, "P1"),
       planted("export const UNEMBEDDING_LR = 0.004;", "P2"),
       planted("export const WEIGHT_DECAY = 0.2;", "P3"),
       add(WARMDOWN, "export const MODERATE_BPB = -0.009;", "moderate"),
-    ];
-    const agent: Agent = {
-      name: "scripted",
-      async propose() {
-        const proposal = script.shift() ?? null;
-        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
-      },
-    };
-    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
-    const summary = await runLoopIn(dir, { ...base, tag: "f", seed: 42, resume: false, experiments: 5, pipeline: false, agentOverride: agent }, fakeTrainer().train);
-    expect(summary.kept).toBe(5);
+    ]);
 
     // Seed noise of sd 0.002: the moderate gain (0.009, just under the effect of 0.01) does not
     // clear alpha/4 within 4 seeds, but its sequential p is under alpha, the largest of the four.
     const ws = await openWorkspace(dir, "cpu", { trainer: fakeTrainer({ noiseSd: 0.002 }).train });
     try {
       const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, "data-family"), deviceKind: "cpu", sandbox: "off" };
-      const experiments = ws.store.listExperiments(summary.runId);
+      const experiments = ws.store.listExperiments(runId);
       const judged = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 4, minSeeds: 2, alpha: 0.05 });
       const byName = Object.fromEntries(judged.claims.map((c) => [c.experiment.description, c.verification]));
       for (const v of Object.values(byName)) expect(v.details.claimAlpha).toBeCloseTo(0.05 / 4, 15);
@@ -118,19 +111,7 @@ describe("verification on the fake trainer", () => {
   });
 
   it("measures an unreliable verdict again after the other claims, in a session of its own", async () => {
-    const dir = await initFakeLab(join(root, "ws-retry"));
-    const script = [add(MATRIX, "export const TINY_BPB = -0.0002;", "tiny"), add(WARMDOWN, "export const SMALL_BPB = -0.0001;", "small")];
-    const agent: Agent = {
-      name: "scripted",
-      async propose() {
-        const proposal = script.shift() ?? null;
-        const usage = { model: "scripted", calls: 1, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-        return proposal ? { proposal, usage, attempts: 1 } : { proposal: null, usage, attempts: 1, error: "done" };
-      },
-    };
-    const base = { org: { name: "org", path: "(test)", programMd: "# org\n" }, agent: { kind: "builtin" as const }, profile: "cpu" as const, timeBudget: 1, datasetDir: join(root, "data") };
-    const summary = await runLoopIn(dir, { ...base, tag: "r", seed: 42, resume: false, experiments: 3, pipeline: false, agentOverride: agent }, fakeTrainer().train);
-    expect(summary.kept).toBe(3);
+    const { runId } = await runOf("ws-retry", "r", [add(MATRIX, "export const TINY_BPB = -0.0002;", "tiny"), add(WARMDOWN, "export const SMALL_BPB = -0.0001;", "small")]);
 
     // The load swings for the first 8 trainings (the first claim's first pairs: throughput 1×,
     // 3×, 1×, 3×, …), then the machine is steady.
@@ -139,7 +120,7 @@ describe("verification on the fake trainer", () => {
       const ws = await openWorkspace(join(root, `ws-retry`), "cpu", { trainer: fake.train });
       try {
         const setup: MeasureSetup = { store: ws.store, lab: ws.lab, logsDir: ws.logsDir, trainer: ws.trainer, profile: "cpu", timeBudget: 1, datasetDir: join(root, `data-${retryUnreliable}`), deviceKind: "cpu", sandbox: "off" };
-        const experiments = ws.store.listExperiments(summary.runId);
+        const experiments = ws.store.listExperiments(runId);
         const retried: string[] = [];
         const options = { thresholds: { margin: 0.002, effect: 0.01 }, maxSeeds: 4, minSeeds: 2, alpha: 0.05, retryUnreliable, onRetry: (e: { description: string }, attempt: number) => retried.push(`${e.description} ${attempt}`) };
         const judged = await verifyClaimsOfRun(setup, experiments, claimsOf(experiments), options);
