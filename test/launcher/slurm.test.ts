@@ -109,6 +109,18 @@ else
     };
     /** The job directory of an experiment: run<id>-exp<seq>-<commit>. */
     const dirOf = (ws: string, e: Experiment) => jobDirs(ws).find((d) => d.endsWith(`-exp${e.seq}-${e.commit!.slice(0, 12)}`));
+    /** The running experiment's job directory and Slurm id (null until sbatch answered), once its directory exists. */
+    const runningJob = (ws: string, branch: string): { dir: string; jobId: string | null } | null => {
+      const e = experiments(ws, branch).find((x) => x.status === "running");
+      const dir = e && dirOf(ws, e);
+      return dir ? { dir, jobId: jobIdOf(ws, dir) } : null;
+    };
+    /** runArgs with a budget long enough that a job is surely still running when the test acts on it. */
+    const longRunArgs = (ws: string, ...more: string[]) => {
+      const args = runArgs(ws, ...more);
+      args[args.indexOf("--time-budget") + 1] = "60";
+      return args;
+    };
     /** Finished jobs of this workspace's experiments, from the cluster's record, by job name. */
     const finishedOf = (ws: string) => {
       const names = new Set(jobDirs(ws).map((d) => `-${d}`));
@@ -215,17 +227,12 @@ else
     it("STOP cancels the run's jobs: none is left in the queue", async () => {
       const ws = join(root, "ws-stop");
       const branch = "nightshift/s/default";
-      // A budget long enough that the job is surely still running when STOP comes.
-      const args = runArgs(ws, "--tag", "s", "--experiments", "5", "--devices", "cpu");
-      args[args.indexOf("--time-budget") + 1] = "60";
-      const run = start(args);
+      const run = start(longRunArgs(ws, "--tag", "s", "--experiments", "5", "--devices", "cpu"));
       const id = await until(
         "the baseline's job running",
         () => {
-          const e = experiments(ws, branch).find((x) => x.status === "running");
-          const dir = e && dirOf(ws, e);
-          const jobId = dir ? jobIdOf(ws, dir) : null;
-          return jobId !== null && activeJobs(cluster).includes(jobId) && existsSync(join(jobsDir(ws), dir!, `slurm-${jobId}.out`)) ? jobId : null;
+          const job = runningJob(ws, branch);
+          return job?.jobId && activeJobs(cluster).includes(job.jobId) && existsSync(join(jobsDir(ws), job.dir, `slurm-${job.jobId}.out`)) ? job.jobId : null;
         },
         120_000,
       );
@@ -245,16 +252,12 @@ else
       const ws = join(root, "ws-sigint");
       await initSmallLab(ws);
       const branch = "nightshift/c/default";
-      const args = runArgs(ws, "--tag", "c", "--experiments", "5", "--devices", "cpu");
-      args[args.indexOf("--time-budget") + 1] = "60";
-      const run = start(args);
+      const run = start(longRunArgs(ws, "--tag", "c", "--experiments", "5", "--devices", "cpu"));
       const id = await until(
         "the baseline's job running",
         () => {
-          const e = experiments(ws, branch).find((x) => x.status === "running");
-          const dir = e && dirOf(ws, e);
-          const jobId = dir ? jobIdOf(ws, dir) : null;
-          return jobId !== null && activeJobs(cluster).includes(jobId) ? jobId : null;
+          const job = runningJob(ws, branch);
+          return job?.jobId && activeJobs(cluster).includes(job.jobId) ? job.jobId : null;
         },
         120_000,
       );
@@ -269,15 +272,12 @@ else
     it("records a job that dies on its node as a crash, with Slurm's word for it", async () => {
       const ws = join(root, "ws-fail");
       const branch = "nightshift/f/default";
-      const args = runArgs(ws, "--tag", "f", "--experiments", "1", "--devices", "cpu");
-      args[args.indexOf("--time-budget") + 1] = "60";
-      const run = start(args);
+      const run = start(longRunArgs(ws, "--tag", "f", "--experiments", "1", "--devices", "cpu"));
       const dir = await until(
         "the job's entry process on the node",
         () => {
-          const e = experiments(ws, branch).find((x) => x.status === "running");
-          const d = e && dirOf(ws, e);
-          return d && processesUnder(join(jobsDir(ws), d)).some((p) => p.cmdline.includes("job-entry.ts")) ? d : null;
+          const job = runningJob(ws, branch);
+          return job && processesUnder(join(jobsDir(ws), job.dir)).some((p) => p.cmdline.includes("job-entry.ts")) ? job.dir : null;
         },
         120_000,
       );
