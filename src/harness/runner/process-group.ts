@@ -21,8 +21,30 @@ let signalHooksInstalled = false;
  * there). Killing the namespace's PID 1 ends every process in it, whatever bwrap had armed.
  */
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
-  if (signal === "SIGKILL" && process.platform === "linux") for (const child of directChildren(pid)) sendSignal(child, signal);
+  if (signal === "SIGKILL" && process.platform === "linux") for (const child of sessionsStartedBy(pid)) sendSignal(child, signal);
   sendSignal(process.platform === "win32" ? pid : -pid, signal);
+}
+
+/**
+ * The direct children of `pid` that lead a session of their own (bwrap's PID 1), provided `pid`
+ * still leads its group: a leader already reaped may have left its pid to an unrelated process,
+ * whose children are none of this run's business.
+ */
+function sessionsStartedBy(pid: number): number[] {
+  if (procStat(pid)?.pgrp !== pid) return [];
+  return directChildren(pid).filter((child) => procStat(child)?.session === child);
+}
+
+/** Process group and session of `pid` from /proc/<pid>/stat (null when gone or unreadable). */
+function procStat(pid: number): { pgrp: number; session: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After "pid (comm) ": state ppid pgrp session …; comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { pgrp: Number(fields[2]), session: Number(fields[3]) };
+  } catch {
+    return null;
+  }
 }
 
 function sendSignal(target: number, signal: NodeJS.Signals): void {
